@@ -1,0 +1,195 @@
+"""The registry's files as pydantic models: what is allowed, and nothing else.
+
+Every model forbids unknown keys: a typo in a policy must be an error, never a silent
+change of behaviour. Both seed formats (llm-adapter and AI-Protocol) validate as they are;
+their spellings are folded into one form here (`model_id` -> `model`, `*_per_token` ->
+`*_per_mm`, `rename` -> `mapped`).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
+EFFORTS: tuple[str, ...] = ("none", "minimal", "low", "medium", "high", "xhigh")
+
+EndpointKind = Literal[
+    "chat_completions", "responses", "embeddings", "gemini_sdk", "embed_content"
+]
+ProviderKind = Literal["openai", "gemini"]
+Capability = Literal[
+    "chat",
+    "streaming",
+    "tools",
+    "vision",
+    "audio",
+    "reasoning",
+    "agentic",
+    "json_mode",
+    "embeddings",
+    "parallel_tools",
+]
+
+# Which endpoint kinds each provider kind can serve (CONTRACT.md, section 2).
+ENDPOINTS_BY_KIND: dict[str, frozenset[str]] = {
+    "openai": frozenset({"chat_completions", "responses", "embeddings"}),
+    "gemini": frozenset({"chat_completions", "embeddings", "gemini_sdk", "embed_content"}),
+}
+EMBEDDING_ENDPOINTS = frozenset({"embeddings", "embed_content"})
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderConfig(_Strict):
+    kind: ProviderKind
+    base_url: str
+    base_url_env: str | None = None
+    api_key_env: str | None = None
+    timeout_s: float = Field(default=600.0, gt=0)
+    connect_timeout_s: float = Field(default=10.0, gt=0)
+
+
+class Pricing(_Strict):
+    """USD per 1M tokens. `None` for a field means: not published, not zero."""
+
+    input_per_mm: float | None = Field(default=None, ge=0)
+    output_per_mm: float | None = Field(default=None, ge=0)
+    cached_input_per_mm: float | None = Field(default=None, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _per_token_to_per_mm(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        out = dict(data)
+        for name in ("input", "output", "cached_input"):
+            per_token = f"{name}_per_token"
+            if per_token in out:
+                value = out.pop(per_token)
+                if f"{name}_per_mm" in out:
+                    raise ValueError(f"give {name}_per_mm or {per_token}, not both")
+                # Decimal keeps 0.0000025/token exactly 2.5/1M, where float would drift.
+                if isinstance(value, int | float) and not isinstance(value, bool):
+                    value = float(Decimal(str(value)) * 1_000_000)
+                out[f"{name}_per_mm"] = value
+        return out
+
+
+class ParamPolicy(_Strict):
+    allowed: tuple[str, ...] | None = None
+    disabled: tuple[str, ...] = ()
+    mapped: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _rename_is_mapped(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "rename" in data:
+            out = dict(data)
+            if "mapped" in out:
+                raise ValueError("give 'mapped' or 'rename', not both")
+            out["mapped"] = out.pop("rename")
+            return out
+        return data
+
+
+class Limits(_Strict):
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    max_input_length: int | None = Field(default=None, gt=0)
+
+
+class ReasoningPolicy(_Strict):
+    mode: Literal["openai_effort", "gemini_level", "gemini_budget"]
+    param: str | None = None
+    default: Effort | None = None
+    map: dict[Effort, str] = Field(default_factory=dict)
+    reserve_ratio: dict[Effort, float] = Field(default_factory=dict)
+    budget_map: dict[Effort, int] = Field(default_factory=dict)
+    counts_against_output: bool = False
+    include_reasoning: bool = False
+
+
+class Verification(_Strict):
+    status: Literal["verified", "unverified"] | None = None
+    last_checked: str | None = None
+    verified_at: str | None = None
+    verified_capabilities: tuple[str, ...] = ()
+    source: str | None = None
+    notes: str | None = None
+
+
+CapabilityMap = dict[str, bool | int | str]
+
+
+class ModelEntry(_Strict):
+    provider: str
+    model: str = Field(min_length=1)
+    endpoint: EndpointKind = "chat_completions"
+    aliases: tuple[str, ...] = ()
+    context_window: int | None = Field(default=None, gt=0)
+    max_output_tokens: int | None = Field(default=None, gt=0)
+    # A list of flags (AI-Protocol) or a mapping (llm-adapter: assistant_role, dimensions...).
+    capabilities: tuple[Capability, ...] | CapabilityMap = ()
+    pricing: Pricing | None = None
+    param_policy: ParamPolicy = Field(default_factory=ParamPolicy)
+    limits: Limits = Field(default_factory=Limits)
+    reasoning_policy: ReasoningPolicy | None = None
+    # llm-adapter's legacy (name, value) pair; reasoning_policy supersedes it.
+    reasoning_parameter: tuple[str, str | int] | None = None
+    release_date: str | None = None
+    verification: Verification | None = None
+    # Embedding settings (Gemini embed_content): default task type, unit-length vectors.
+    task_type: str | None = None
+    normalize_embedding: bool = False
+    dimensions: int | None = Field(default=None, gt=0)
+    # AI-Protocol descriptive fields, kept for listing only.
+    display_name: str | None = None
+    name: str | None = None
+    status: str | None = None
+    tags: tuple[str, ...] = ()
+    modality: str | list[str] | dict[str, Any] | None = None
+    agentic_capabilities: dict[str, Any] | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _model_id_is_model(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "model_id" in data:
+            out = dict(data)
+            if "model" in out:
+                raise ValueError("give 'model' or 'model_id', not both")
+            out["model"] = out.pop("model_id")
+            return out
+        return data
+
+    @field_validator("release_date", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        # YAML reads an unquoted 2024-07-18 as a date; the registry keeps it as text.
+        return value.isoformat() if hasattr(value, "isoformat") else value
+
+    def capability_flags(self) -> frozenset[str]:
+        if isinstance(self.capabilities, dict):
+            return frozenset(k for k, v in self.capabilities.items() if v is True)
+        return frozenset(self.capabilities)
+
+    def capability_value(self, name: str) -> Any:
+        return self.capabilities.get(name) if isinstance(self.capabilities, dict) else None
+
+
+class ProvidersFile(_Strict):
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+
+
+class ModelsFile(_Strict):
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
+
+
+class CustomFile(_Strict):
+    """A custom registry given as one file may carry providers and models together."""
+
+    providers: dict[str, ProviderConfig] = Field(default_factory=dict)
+    models: dict[str, ModelEntry] = Field(default_factory=dict)
