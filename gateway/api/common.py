@@ -1,0 +1,87 @@
+"""What every client API route shares: the body read once, client auth, JSON answers."""
+
+from __future__ import annotations
+
+import hmac
+import uuid
+from typing import Any
+
+import orjson
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.errors import BadRequest, BodyTooLarge, GatewayError, Unauthorized
+from gateway.settings import Settings
+
+JSON = "application/json"
+
+
+def request_id(request: Request) -> str:
+    given = request.headers.get("x-request-id")
+    # Echo a sane client id; anything else (too long, control characters) gets ours.
+    if given and len(given) <= 128 and given.isprintable():
+        return given
+    return uuid.uuid4().hex
+
+
+def check_auth(request: Request, settings: Settings) -> None:
+    if not settings.master_key:
+        return
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not token:
+        token = request.headers.get("x-api-key", "")
+    elif scheme.lower() != "bearer":
+        token = ""
+    if not token or not hmac.compare_digest(token.strip().encode(), settings.master_key.encode()):
+        raise Unauthorized(
+            "Invalid or missing API key for this gateway: send 'Authorization: Bearer <key>'.",
+            code="invalid_api_key",
+        )
+
+
+async def read_json_body(request: Request, settings: Settings) -> dict[str, Any]:
+    """Read the body once, within the size limit, and parse it once."""
+    limit = settings.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(settings)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(settings)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        raise BadRequest("The request body is empty: send a JSON object.", code="invalid_json")
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise BadRequest(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.",
+                         code="invalid_json") from None
+    if not isinstance(body, dict):
+        raise BadRequest("The request body must be a JSON object.", code="invalid_json")
+    return body
+
+
+def _too_large(settings: Settings) -> GatewayError:
+    return BodyTooLarge(
+        f"The request body is larger than the gateway's limit of {settings.max_body_mb:g} MB "
+        "(GATEWAY_MAX_BODY_MB).",
+        code="request_too_large",
+    )
+
+
+def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(orjson.dumps(payload), status_code=status, headers=headers, media_type=JSON)
+
+
+def raw_json_response(content: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(content, status_code=status, headers=headers, media_type=JSON)
+
+
+def error_response(error: GatewayError, headers: dict[str, str] | None = None) -> Response:
+    merged = {**error.headers, **(headers or {})}
+    return Response(error.body_bytes(), status_code=error.status, headers=merged, media_type=JSON)

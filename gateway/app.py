@@ -1,0 +1,78 @@
+"""Builds the ASGI app: routes, error envelope, and the lifespan that owns the
+registry and the upstream pools."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from gateway import metrics
+from gateway.api.common import error_response, request_id
+from gateway.api.routes import router
+from gateway.errors import GatewayError
+from gateway.proxy.state import GatewayState
+from gateway.registry import default_registry_path, load_registry
+from gateway.settings import Settings, from_env
+
+log = logging.getLogger("gateway")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or from_env()
+    registry_path = settings.registry or str(default_registry_path())
+    # Loaded here, not in the lifespan, so a bad registry fails before the port opens.
+    registry = load_registry(registry_path, settings.custom_registry)
+    state = GatewayState(settings, registry)
+    metrics.registry_models.set(len(registry))
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not settings.master_key:
+            log.warning("GATEWAY_MASTER_KEY is not set: any client can call this gateway")
+        state.ready = True
+        try:
+            yield
+        finally:
+            state.ready = False
+            await state.upstreams.aclose()
+
+    app = FastAPI(
+        title="gateway",
+        summary="An OpenAI-compatible gateway for OpenAI and Gemini models.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.gateway = state
+    app.include_router(router)
+
+    @app.exception_handler(GatewayError)
+    async def _gateway_error(request: Request, exc: GatewayError) -> Response:
+        return error_response(exc, {"x-request-id": request_id(request)})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> Response:
+        message = "Not found." if exc.status_code == 404 else str(exc.detail)
+        if exc.status_code == 405:
+            message = f"Method {request.method} is not allowed on {request.url.path}."
+        return error_response(GatewayError(message, status=exc.status_code), {"x-request-id": request_id(request)})
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
+        first = exc.errors()[0] if exc.errors() else {}
+        param = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
+        error = GatewayError(f"Invalid request: {first.get('msg', 'bad input')}.", status=400, param=param)
+        return error_response(error, {"x-request-id": request_id(request)})
+
+    @app.exception_handler(Exception)
+    async def _unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unexpected error on %s", request.url.path)
+        error = GatewayError("The gateway failed to handle this request.", status=500, code="internal_error")
+        return error_response(error, {"x-request-id": request_id(request)})
+
+    return app

@@ -1,0 +1,122 @@
+"""`gateway serve | check | models`: one clear line on any bad input, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from gateway.registry import Registry, RegistryError, default_registry_path, load_registry
+from gateway.settings import SettingsError, from_env
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"gateway: error: {message} (see 'gateway {self.prog.split()[-1]} --help')\n")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="gateway", description="An OpenAI-compatible LLM gateway.")
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    serve = commands.add_parser("serve", help="run the gateway")
+    serve.add_argument("--registry", help="registry folder (env GATEWAY_REGISTRY)")
+    serve.add_argument("--host", help="listen address (env GATEWAY_HOST, default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="port (env GATEWAY_PORT, default 8080)")
+    serve.add_argument("--workers", type=int, help="worker processes (env GATEWAY_WORKERS, default 1)")
+    serve.add_argument("--log-level", default=os.environ.get("GATEWAY_LOG_LEVEL", "info"),
+                       choices=["critical", "error", "warning", "info", "debug"])
+
+    check = commands.add_parser("check", help="validate a registry and exit 0 or 1")
+    check.add_argument("path", nargs="?", help="registry folder (default: as serve)")
+
+    models = commands.add_parser("models", help="list the registry's models")
+    models.add_argument("path", nargs="?", help="registry folder (default: as serve)")
+    return parser
+
+
+def _fail(message: str) -> NoReturn:
+    print(f"gateway: error: {message}", file=sys.stderr)
+    raise SystemExit(1)
+
+
+def _load(path: str | None) -> Registry:
+    try:
+        settings = from_env()
+        folder = path or settings.registry or str(default_registry_path())
+        return load_registry(folder, settings.custom_registry)
+    except (RegistryError, SettingsError) as exc:
+        _fail(str(exc))
+
+
+def _price(value: float | None) -> str:
+    return "-" if value is None else f"{value:g}"
+
+
+def _models(path: str | None) -> None:
+    registry = _load(path)
+    rows = [("KEY", "PROVIDER", "ENDPOINT", "MODEL", "IN/1M", "CACHED/1M", "OUT/1M")]
+    for key, model in sorted(registry.models.items()):
+        p = model.entry.pricing
+        rows.append((
+            key, model.provider_name, model.endpoint, model.native_id,
+            _price(p.input_per_mm if p else None),
+            _price(p.cached_input_per_mm if p else None),
+            _price(p.output_per_mm if p else None),
+        ))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+
+
+def _serve(args: argparse.Namespace) -> None:
+    # Flags become environment so every worker process builds the same settings.
+    for flag, env in (("registry", "GATEWAY_REGISTRY"), ("host", "GATEWAY_HOST"),
+                      ("port", "GATEWAY_PORT"), ("workers", "GATEWAY_WORKERS")):
+        value = getattr(args, flag)
+        if value is not None:
+            os.environ[env] = str(value)
+    try:
+        settings = from_env()
+    except SettingsError as exc:
+        _fail(str(exc))
+    if settings.registry is None:
+        os.environ["GATEWAY_REGISTRY"] = str(default_registry_path().resolve())
+    elif not os.path.exists(settings.registry):
+        _fail(f"{settings.registry}: no such registry folder")
+    registry = _load(None)  # validate before any worker starts: one clear line, exit 1
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("gateway").info(
+        "serving %d models from %s on http://%s:%d", len(registry), os.environ["GATEWAY_REGISTRY"],
+        settings.host, settings.port,
+    )
+    import uvicorn
+
+    uvicorn.run(
+        "gateway.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=args.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    args = _parser().parse_args(argv)
+    if args.command == "serve":
+        _serve(args)
+    elif args.command == "check":
+        registry = _load(args.path)
+        print(f"ok: {len(registry)} models, {len(registry.providers)} providers")
+    else:
+        _models(args.path)
+
+
+if __name__ == "__main__":
+    main()

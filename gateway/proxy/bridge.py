@@ -1,0 +1,219 @@
+"""Different APIs on the two sides: go through the internal (chat) shape both ways.
+
+client request -> internal request -> upstream request; upstream answer -> internal
+completion (or chunks, one event at a time) -> client answer. Each step is a pure
+converter from gateway.translate; this module only wires them to the upstream call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
+
+import orjson
+
+from gateway.accounting import usage_from_chat
+from gateway.errors import GatewayError, UpstreamError
+from gateway.proxy import render
+from gateway.proxy.exchange import Exchange
+from gateway.proxy.passthrough import parse_json
+from gateway.translate.emulate import completion_to_chunks
+from gateway.translate.gemini import chat_to_generate_content, generate_content_to_chat
+from gateway.translate.gemini_compat import (
+    CompatStreamFixer,
+    compat_model_id,
+    compat_request,
+    compat_response,
+)
+from gateway.translate.gemini_stream import GeminiToChatStream
+from gateway.translate.responses import (
+    chat_request_to_responses,
+    chat_response_to_responses,
+    responses_request_to_chat,
+    responses_response_to_chat,
+)
+from gateway.translate.responses_stream import ChatToResponsesStream, ResponsesToChatStream
+from gateway.translate.sse import DONE, aiter_events, data_frame, event_frame
+from gateway.upstream.client import Target, Upstreams, iter_bytes, target_for
+
+# Unified parameters the policy set on a Responses body that the converter must carry.
+_CARRIED = ("max_output_tokens", "reasoning_effort", "thinking_level", "thinking_budget", "include_thoughts")
+
+
+def _pivot_request(ex: Exchange) -> dict[str, Any]:
+    params = ex.result.params
+    if ex.client_api != "responses":
+        return params
+    pivot = responses_request_to_chat(params)
+    for name in _CARRIED:
+        if name in params:
+            pivot[name] = params[name]
+        else:
+            pivot.pop(name, None)
+    return pivot
+
+
+def _native_id(ex: Exchange) -> str:
+    native = ex.model.native_id
+    return native.removeprefix("models/")
+
+
+def _upstream_request(ex: Exchange, pivot: dict[str, Any]) -> tuple[Target, bytes]:
+    model, result = ex.model, ex.result
+    endpoint = model.endpoint
+    if endpoint == "chat_completions" and model.provider.kind == "openai":
+        body = render.openai_chat(pivot, result, model.native_id)
+        return target_for(model, "/chat/completions"), orjson.dumps(body)
+    if endpoint == "chat_completions":
+        body = compat_request(pivot)
+        body["model"] = compat_model_id(model.native_id)
+        render.set_stream(body, result, usage_option=True)
+        return target_for(model, "/openai/chat/completions"), orjson.dumps(body)
+    if endpoint == "responses":
+        body = chat_request_to_responses(pivot)
+        body["model"] = model.native_id
+        render.set_stream(body, result, usage_option=False)
+        return target_for(model, "/responses"), orjson.dumps(body)
+    body = chat_to_generate_content(pivot)
+    action = ":streamGenerateContent?alt=sse" if result.upstream_stream else ":generateContent"
+    return target_for(model, f"/models/{_native_id(ex)}{action}", native_auth=True), orjson.dumps(body)
+
+
+def _completion_from(ex: Exchange, data: dict[str, Any]) -> dict[str, Any]:
+    model, thoughts = ex.model, ex.result.include_thoughts
+    if model.endpoint == "responses":
+        return responses_response_to_chat(data)
+    if model.endpoint == "gemini_sdk":
+        return generate_content_to_chat(data, _native_id(ex), thoughts)
+    if model.provider.kind == "gemini":
+        return compat_response(data, thoughts)
+    return data
+
+
+async def _pivot_completion(ex: Exchange, upstreams: Upstreams) -> dict[str, Any]:
+    pivot = _pivot_request(ex)
+    target, body = _upstream_request(ex, pivot)
+    response = await upstreams.post(target, body)
+    data = parse_json(response.content)
+    if not isinstance(data, dict):
+        raise UpstreamError("The upstream answered with an unexpected JSON value.",
+                            code="upstream_invalid_response", reason="invalid_response")
+    completion = _completion_from(ex, data)
+    ex.usage = usage_from_chat(completion.get("usage"))
+    return completion
+
+
+def _client_payload(ex: Exchange, completion: dict[str, Any]) -> dict[str, Any]:
+    if ex.client_api == "responses":
+        return chat_response_to_responses(completion, ex.result.params)
+    return completion
+
+
+async def complete(ex: Exchange, upstreams: Upstreams) -> bytes:
+    completion = await _pivot_completion(ex, upstreams)
+    return orjson.dumps(_client_payload(ex, completion))
+
+
+async def stream(ex: Exchange, upstreams: Upstreams) -> AsyncIterator[bytes]:
+    if not ex.result.upstream_stream:
+        return _client_frames(ex, _emulated_chunks(ex, upstreams))
+    pivot = _pivot_request(ex)
+    target, body = _upstream_request(ex, pivot)
+    response = await upstreams.open_stream(target, body)
+    return _client_frames(ex, _pivot_chunks(ex, iter_bytes(response, target)))
+
+
+async def _emulated_chunks(ex: Exchange, upstreams: Upstreams) -> AsyncIterator[dict[str, Any]]:
+    completion = await _pivot_completion(ex, upstreams)
+    for chunk in completion_to_chunks(completion, True):
+        yield chunk
+
+
+def _feeder(ex: Exchange) -> tuple[Any, bool]:
+    """The state machine that turns one upstream event into internal chunks."""
+    model, thoughts = ex.model, ex.result.include_thoughts
+    if model.endpoint == "responses":
+        return ResponsesToChatStream(model.native_id, include_usage=True), True
+    if model.endpoint == "gemini_sdk":
+        return GeminiToChatStream(_native_id(ex), thoughts, include_usage=True), True
+    if model.provider.kind == "gemini":
+        return CompatStreamFixer(thoughts), False
+    return None, False
+
+
+async def _pivot_chunks(ex: Exchange, source: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
+    feeder, has_finish = _feeder(ex)
+    ended = False  # a [DONE] or a finish reason: anything less is a truncated stream
+    async for event in aiter_events(source):
+        if event.is_done:
+            ended = True
+            continue
+        data = event.json()
+        if not isinstance(data, dict):
+            continue
+        if data.get("error") and feeder is None:
+            raise _stream_error(data)
+        chunks: Iterable[dict[str, Any]] = feeder.feed(data) if feeder is not None else (data,)
+        for chunk in chunks:
+            ended = ended or _has_finish(chunk)
+            yield chunk
+    if has_finish:
+        for chunk in feeder.finish():
+            ended = ended or _has_finish(chunk)
+            yield chunk
+    if not ended:
+        raise UpstreamError("The upstream closed the stream before it was complete.",
+                            code="upstream_stream_truncated", reason="stream_truncated")
+
+
+def _has_finish(chunk: dict[str, Any]) -> bool:
+    return any(choice.get("finish_reason") for choice in chunk.get("choices") or ())
+
+
+def _stream_error(data: dict[str, Any]) -> GatewayError:
+    from gateway.errors import from_upstream
+
+    return from_upstream(500, orjson.dumps(data))
+
+
+async def _client_frames(ex: Exchange, chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    include_usage = ex.result.include_usage
+    events = ChatToResponsesStream(ex.result.params, ex.model.native_id) if ex.client_api == "responses" else None
+    async for chunk in chunks:
+        usage = chunk.get("usage")
+        if isinstance(usage, dict):
+            ex.usage = usage_from_chat(usage)
+        if ex.first_token_at is None and chunk.get("choices"):
+            ex.first_token()
+        if events is not None:
+            for payload in events.feed(chunk):
+                ex.sequence = payload.get("sequence_number", ex.sequence) + 1
+                yield event_frame(payload)
+            continue
+        if isinstance(usage, dict) and not include_usage:
+            if not chunk.get("choices"):
+                continue
+            chunk = {**chunk, "usage": None}
+        yield data_frame(chunk)
+    if events is not None:
+        for payload in events.finish():
+            ex.sequence = payload.get("sequence_number", ex.sequence) + 1
+            yield event_frame(payload)
+    else:
+        yield DONE
+
+
+def error_frame(ex: Exchange, error: GatewayError) -> bytes:
+    """The frame that ends a stream on failure; the OpenAI SDK raises on its `error` key."""
+    body = error.body()
+    if ex.client_api == "responses":
+        err = body["error"]
+        return event_frame({
+            "type": "error",
+            "sequence_number": ex.sequence,
+            "code": err["code"],
+            "message": err["message"],
+            "param": err["param"],
+            "error": err,
+        })
+    return data_frame(body)

@@ -1,0 +1,75 @@
+"""The gateway's settings: from flags (via the CLI) or the environment, read once at start.
+
+Worker processes are started by uvicorn from an import string, so the CLI writes its
+flags into the environment and every process builds the same `Settings` from it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8080
+DEFAULT_MAX_BODY_MB = 32.0
+
+
+class SettingsError(ValueError):
+    """A setting with a value that cannot be used; the message names the variable."""
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    registry: str | None = None  # None: ./registry when it exists, else the shipped one
+    custom_registry: str | None = None
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    workers: int = 1
+    master_key: str | None = None
+    max_body_mb: float = DEFAULT_MAX_BODY_MB
+    watch: bool = True
+
+    @property
+    def max_body_bytes(self) -> int:
+        return int(self.max_body_mb * 1024 * 1024)
+
+
+def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a whole number") from None
+    if value < minimum:
+        raise SettingsError(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={raw!r} must be positive")
+    return value
+
+
+def from_env(env: Mapping[str, str] | None = None) -> Settings:
+    env = os.environ if env is None else env
+    return Settings(
+        registry=env.get("GATEWAY_REGISTRY") or None,
+        custom_registry=env.get("CUSTOM_REGISTRY_PATH") or None,
+        host=env.get("GATEWAY_HOST") or DEFAULT_HOST,
+        port=_int(env, "GATEWAY_PORT", DEFAULT_PORT, 1),
+        workers=_int(env, "GATEWAY_WORKERS", 1, 1),
+        master_key=env.get("GATEWAY_MASTER_KEY") or None,
+        max_body_mb=_float(env, "GATEWAY_MAX_BODY_MB", DEFAULT_MAX_BODY_MB),
+        watch=env.get("GATEWAY_WATCH", "1") not in ("0", "false", "no"),
+    )
