@@ -12,12 +12,13 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
-from gateway import metrics
+from gateway import metrics, multiprocess
 from gateway.api.common import error_response, request_id
 from gateway.api.routes import router
 from gateway.errors import GatewayError
 from gateway.proxy.state import GatewayState
-from gateway.registry import default_registry_path, load_registry
+from gateway.registry import Registry, default_registry_path, load_registry
+from gateway.registry.watch import RegistryWatcher
 from gateway.settings import Settings, from_env
 
 log = logging.getLogger("gateway")
@@ -31,16 +32,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     state = GatewayState(settings, registry)
     metrics.registry_models.set(len(registry))
 
+    def swap(new: Registry) -> None:
+        state.registry = new  # one reference: a request keeps the snapshot it read
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not settings.master_key:
             log.warning("GATEWAY_MASTER_KEY is not set: any client can call this gateway")
+        for provider in registry.providers:
+            state.upstreams.client(provider)  # pools exist before the first request
+        multiprocess.reap_dead_workers()
+        # Every worker process watches the registry itself (hot reload, CONTRACT.md section 2).
+        watcher = None
+        if settings.watch:
+            watcher = RegistryWatcher(registry_path, settings.custom_registry, lambda: state.registry, swap)
+            await watcher.start()
         state.ready = True
         try:
             yield
         finally:
             state.ready = False
+            if watcher is not None:
+                await watcher.stop()
             await state.upstreams.aclose()
+            multiprocess.mark_exited()
 
     app = FastAPI(
         title="gateway",

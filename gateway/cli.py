@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
 import os
+import signal
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
+from gateway import multiprocess
 from gateway.registry import Registry, RegistryError, default_registry_path, load_registry
 from gateway.settings import SettingsError, from_env
 
@@ -93,18 +96,43 @@ def _serve(args: argparse.Namespace) -> None:
         "serving %d models from %s on http://%s:%d", len(registry), os.environ["GATEWAY_REGISTRY"],
         settings.host, settings.port,
     )
+    # Before any worker starts (or anything imports prometheus-client): N workers share metrics.
+    cleanup = multiprocess.prepare(settings.workers)
     import uvicorn
 
-    uvicorn.run(
-        "gateway.app:create_app",
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
-        log_level=args.log_level,
-        access_log=False,
-        timeout_graceful_shutdown=30,
-    )
+    # uvicorn drains on SIGTERM, then restores this handler and re-raises the signal: a
+    # handler that does nothing makes a drained stop exit 0, as process managers expect.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    try:
+        uvicorn.run(
+            "gateway.app:create_app",
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_level=args.log_level,
+            log_config=_logging_config(args.log_level),
+            access_log=False,
+            timeout_graceful_shutdown=math.ceil(settings.grace_s),  # in-flight calls finish first
+        )
+    finally:
+        cleanup()
+
+
+def _logging_config(level: str) -> dict[str, Any]:
+    """uvicorn's logging plus the gateway's own logger, applied in every worker process
+    (workers are fresh processes: the basicConfig above reaches only this one)."""
+    from uvicorn.config import LOGGING_CONFIG
+
+    config: dict[str, Any] = {key: dict(value) if isinstance(value, dict) else value
+                              for key, value in LOGGING_CONFIG.items()}
+    config["formatters"]["gateway"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
+    config["handlers"]["gateway"] = {"class": "logging.StreamHandler", "formatter": "gateway",
+                                     "stream": "ext://sys.stderr"}
+    config["loggers"]["gateway"] = {"handlers": ["gateway"], "level": level.upper(), "propagate": False}
+    # The registry watcher logs each reload itself; watchfiles' "N changes detected" is noise.
+    config["loggers"]["watchfiles"] = {"level": "WARNING"}
+    return config
 
 
 def main(argv: Sequence[str] | None = None) -> None:

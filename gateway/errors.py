@@ -55,6 +55,7 @@ class GatewayError(Exception):
 
     status: int = 500
     upstream: bool = False  # the failure came from (or on the way to) an upstream
+    counted: bool = False  # already in gateway_upstream_errors_total (by the retry loop)
 
     def __init__(
         self,

@@ -1,19 +1,45 @@
-"""Prometheus metrics, named exactly as CONTRACT.md section 4 lists them.
+"""Prometheus metrics, named exactly as CONTRACT.md section 4 lists them, plus the gateway's
+own overhead and, beside ours, the OpenTelemetry GenAI semantic-convention histograms.
 
-In-process counters only: recording a call is a handful of dict lookups and additions,
-so it stays on the hot path. Labels are low-cardinality by construction: `model` is a
-registry key (unknown names never reach a label), `route` one of four.
+In-process counters by default: recording a call is a handful of dict lookups and
+additions, so it stays on the hot path. With `PROMETHEUS_MULTIPROC_DIR` set (the CLI sets
+it for `--workers N`), prometheus-client writes every value to per-process files instead
+and `/metrics` sums them (gateway.multiprocess), so any worker answers for all of them.
+
+Labels are low-cardinality by construction: `model` is a registry key (a request for an
+unknown name is counted with empty model and provider labels, never under that name),
+`route` one of three, `status` an HTTP status, `reason` an error reason from gateway.errors.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from dataclasses import dataclass
+from typing import Any
 
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+from gateway import multiprocess
 from gateway.accounting import Usage
+from gateway.registry.snapshot import Model
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+# The gateway's own share of a call is sub-millisecond to a few milliseconds: finer buckets.
+OVERHEAD_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1)
+# OpenTelemetry GenAI semantic conventions: the ExplicitBucketBoundaries each metric
+# SHOULD use (gen_ai.client.token.usage, gen_ai.client.operation.duration,
+# gen_ai.server.time_to_first_token), so these histograms merge with other GenAI
+# instrumentation's.
+GENAI_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
+                       16777216, 67108864)
+GENAI_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
+                          40.96, 81.92)
+GENAI_TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
+                      7.5, 10.0)
+
+_ROUTED = ["route", "model", "provider"]
+_GENAI = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"]
 
 requests_total = Counter(
     "gateway_requests_total", "Requests by route, model, provider and status.",
@@ -29,48 +55,187 @@ cost_usd_total = Counter(
 )
 request_duration_seconds = Histogram(
     "gateway_request_duration_seconds", "Time from request to last byte.",
-    ["route", "model", "provider"], buckets=LATENCY_BUCKETS, registry=REGISTRY,
+    _ROUTED, buckets=LATENCY_BUCKETS, registry=REGISTRY,
 )
 time_to_first_token_seconds = Histogram(
     "gateway_time_to_first_token_seconds", "Time from request to the first streamed token.",
-    ["route", "model", "provider"], buckets=LATENCY_BUCKETS, registry=REGISTRY,
+    _ROUTED, buckets=LATENCY_BUCKETS, registry=REGISTRY,
+)
+overhead_seconds = Histogram(
+    "gateway_overhead_seconds",
+    "Time spent in the gateway itself: the whole call minus the waits on the upstream and on the client.",
+    _ROUTED, buckets=OVERHEAD_BUCKETS, registry=REGISTRY,
 )
 upstream_errors_total = Counter(
     "gateway_upstream_errors_total", "Upstream failures by reason.",
     ["model", "provider", "reason"], registry=REGISTRY,
 )
+# livesum: the requests in flight now in the live workers; a dead worker's are not.
 in_flight_requests = Gauge(
     "gateway_in_flight_requests", "Requests being served now.", registry=REGISTRY,
+    multiprocess_mode="livesum",
 )
+# mostrecent: every worker reloads the same folder; the latest value is the live registry's
+# (max would keep a shrunk registry's old size forever).
 registry_models = Gauge(
     "gateway_registry_models", "Models in the live registry.", registry=REGISTRY,
+    multiprocess_mode="mostrecent",
 )
 registry_reloads_total = Counter(
-    "gateway_registry_reloads_total", "Registry reloads by result.", ["result"], registry=REGISTRY,
+    "gateway_registry_reloads_total", "Registry reloads by result (counted by each worker process).",
+    ["result"], registry=REGISTRY,
 )
 unpriced_requests_total = Counter(
     "gateway_unpriced_requests_total", "Calls to a model the registry has no price for.",
     ["model"], registry=REGISTRY,
 )
+genai_token_usage = Histogram(
+    "gen_ai_client_token_usage", "OpenTelemetry gen_ai.client.token.usage: input and output tokens per call.",
+    [*_GENAI, "gen_ai_token_type"], buckets=GENAI_TOKEN_BUCKETS, registry=REGISTRY,
+)
+genai_operation_duration_seconds = Histogram(
+    "gen_ai_client_operation_duration_seconds",
+    "OpenTelemetry gen_ai.client.operation.duration: the whole call; error_type is empty on success.",
+    [*_GENAI, "error_type"], buckets=GENAI_DURATION_BUCKETS, registry=REGISTRY,
+)
+genai_time_to_first_token_seconds = Histogram(
+    "gen_ai_server_time_to_first_token_seconds",
+    "OpenTelemetry gen_ai.server.time_to_first_token: successful streamed calls.",
+    _GENAI, buckets=GENAI_TTFT_BUCKETS, registry=REGISTRY,
+)
+
+# Both results exist from the start, so increase() sees the first refused reload.
+registry_reloads_total.labels("ok")
+registry_reloads_total.labels("error")
 
 
-def record_usage(model: str, provider: str, usage: Usage, cost: float | None) -> None:
-    tokens = tokens_total
-    if usage.input:
-        tokens.labels(model, provider, "input").inc(usage.input)
-    if usage.cached_input:
-        tokens.labels(model, provider, "cached_input").inc(usage.cached_input)
-    if usage.output:
-        tokens.labels(model, provider, "output").inc(usage.output)
-    if usage.reasoning:
-        tokens.labels(model, provider, "reasoning").inc(usage.reasoning)
-    if cost is not None:
-        cost_usd_total.labels(model, provider).inc(cost)
+def genai_labels(model: Model) -> tuple[str, str, str]:
+    """(gen_ai.operation.name, gen_ai.provider.name, gen_ai.request.model) for a model.
+
+    The provider is the convention's well-known `gcp.gemini` for the Gemini API
+    (generativelanguage.googleapis.com); an OpenAI-kind provider can be any
+    OpenAI-compatible server, so it keeps its registry name (`openai` for OpenAI's own).
+    The model is the provider-native id the gateway asked for, as the convention says.
+    """
+    operation = "embeddings" if model.is_embedding else "chat"
+    provider = "gcp.gemini" if model.provider.kind == "gemini" else model.provider_name
+    return operation, provider, model.native_id.removeprefix("models/")
+
+
+@dataclass(slots=True)
+class _CallSeries:
+    """The labelled children one (route, model) records into, looked up once: labels()
+    costs a lock and a validation per call, a dict lookup here does not."""
+
+    requests: dict[int, Any]  # by status
+    duration: Any
+    overhead: Any
+    ttft: Any
+    genai: tuple[str, str, str]
+    genai_duration: Any  # the success series; an error's is looked up by its reason
+    genai_ttft: Any
+
+
+@dataclass(slots=True)
+class _UsageSeries:
+    tokens: tuple[Any, Any, Any, Any]  # input, cached_input, output, reasoning
+    cost: Any
+    unpriced: Any
+    genai_input: Any
+    genai_output: Any | None  # None for embeddings: no output tokens to report
+
+
+# Keyed by everything the labels come from, so a reload that changes a model's provider
+# or native id gets new children. Bounded like the series themselves (registry keys).
+_calls: dict[tuple[str, str, str, str, str, str], _CallSeries] = {}
+_usages: dict[tuple[str, str, str, str, str], _UsageSeries] = {}
+
+
+def _model_id(model: Model) -> tuple[str, str, str, str, str]:
+    return (model.key, model.provider_name, model.provider.kind, model.endpoint, model.native_id)
+
+
+def _call_series(route: str, model: Model) -> _CallSeries:
+    cache_key = (route, *_model_id(model))
+    series = _calls.get(cache_key)
+    if series is None:
+        key, provider = model.key, model.provider_name
+        genai = genai_labels(model)
+        series = _CallSeries(
+            {}, request_duration_seconds.labels(route, key, provider),
+            overhead_seconds.labels(route, key, provider), time_to_first_token_seconds.labels(route, key, provider),
+            genai, genai_operation_duration_seconds.labels(*genai, ""),
+            genai_time_to_first_token_seconds.labels(*genai),
+        )
+        _calls[cache_key] = series
+    return series
+
+
+def _usage_series(model: Model) -> _UsageSeries:
+    cache_key = _model_id(model)
+    series = _usages.get(cache_key)
+    if series is None:
+        key, provider = model.key, model.provider_name
+        genai = genai_labels(model)
+        series = _UsageSeries(
+            tuple(tokens_total.labels(key, provider, kind)  # type: ignore[arg-type]
+                  for kind in ("input", "cached_input", "output", "reasoning")),
+            cost_usd_total.labels(key, provider), unpriced_requests_total.labels(key),
+            genai_token_usage.labels(*genai, "input"),
+            None if genai[0] == "embeddings" else genai_token_usage.labels(*genai, "output"),
+        )
+        _usages[cache_key] = series
+    return series
+
+
+def record_call(route: str, model: Model, status: int, duration: float, overhead: float,
+                ttft: float | None, error_reason: str | None, upstream_error: bool) -> None:
+    """One finished call: count, latencies, and an upstream error when there was one."""
+    series = _call_series(route, model)
+    counter = series.requests.get(status)
+    if counter is None:
+        counter = series.requests[status] = requests_total.labels(route, model.key, model.provider_name,
+                                                                  str(status))
+    counter.inc()
+    series.duration.observe(duration)
+    series.overhead.observe(overhead)
+    if error_reason is None:
+        series.genai_duration.observe(duration)
     else:
-        unpriced_requests_total.labels(model).inc()
+        genai_operation_duration_seconds.labels(*series.genai, error_reason).observe(duration)
+    if ttft is not None:
+        series.ttft.observe(ttft)
+        if error_reason is None:
+            series.genai_ttft.observe(ttft)
+    if upstream_error and error_reason is not None:
+        upstream_errors_total.labels(model.key, model.provider_name, error_reason).inc()
+
+
+def record_usage(model: Model, usage: Usage, cost: float | None) -> None:
+    series = _usage_series(model)
+    for child, count in zip(series.tokens, (usage.input, usage.cached_input, usage.output, usage.reasoning),
+                            strict=True):
+        if count:
+            child.inc(count)
+    if cost is not None:
+        series.cost.inc(cost)
+    else:
+        series.unpriced.inc()
+    series.genai_input.observe(usage.input)
+    if series.genai_output is not None:
+        series.genai_output.observe(usage.output)
 
 
 def render_metrics() -> bytes:
-    from prometheus_client import generate_latest
+    """The text exposition: this process's registry, or all workers' files in multiprocess mode."""
+    return generate_latest(multiprocess.collector_registry() or REGISTRY)
 
-    return generate_latest(REGISTRY)
+# Reliability (gateway.upstream.breaker, gateway.proxy.handler): each worker has its own breakers.
+deployment_state = Gauge(
+    "gateway_deployment_state", "Circuit breaker of a model's deployment: 0 closed, 1 open, 2 half-open.",
+    ["model", "deployment"], registry=REGISTRY, multiprocess_mode="livemax",
+)
+fallbacks_total = Counter(
+    "gateway_fallbacks_total", "Requests handed from a model to its fallback.",
+    ["model", "fallback", "reason"], registry=REGISTRY,
+)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_MB = 32.0
+DEFAULT_GRACE_S = 30.0
 
 
 class SettingsError(ValueError):
@@ -29,6 +30,7 @@ class Settings:
     master_key: str | None = None
     max_body_mb: float = DEFAULT_MAX_BODY_MB
     watch: bool = True
+    grace_s: float = DEFAULT_GRACE_S  # on SIGTERM, how long in-flight requests and streams may finish
 
     @property
     def max_body_bytes(self) -> int:
@@ -72,4 +74,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         master_key=env.get("GATEWAY_MASTER_KEY") or None,
         max_body_mb=_float(env, "GATEWAY_MAX_BODY_MB", DEFAULT_MAX_BODY_MB),
         watch=env.get("GATEWAY_WATCH", "1") not in ("0", "false", "no"),
+        grace_s=_float(env, "GATEWAY_GRACE_S", DEFAULT_GRACE_S),
     )

@@ -42,6 +42,11 @@ def check_auth(request: Request, settings: Settings) -> None:
 
 async def read_json_body(request: Request, settings: Settings) -> dict[str, Any]:
     """Read the body once, within the size limit, and parse it once."""
+    return parse_body(await read_body(request, settings))
+
+
+async def read_body(request: Request, settings: Settings) -> bytes:
+    """The raw body, within the size limit (kept: a fallback re-parses it fresh)."""
     limit = settings.max_body_bytes
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
@@ -53,7 +58,11 @@ async def read_json_body(request: Request, settings: Settings) -> dict[str, Any]
         if size > limit:
             raise _too_large(settings)
         chunks.append(chunk)
-    raw = b"".join(chunks)
+    return b"".join(chunks)
+
+
+def parse_body(raw: bytes) -> dict[str, Any]:
+    """A JSON object, or a 400 that says what is wrong with it."""
     if not raw.strip():
         raise BadRequest("The request body is empty: send a JSON object.", code="invalid_json")
     try:

@@ -15,8 +15,38 @@ _MESSAGE: dict[str, Any] = {
 }
 
 
+_ERROR: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {"error": {
+        "type": "object",
+        "required": ["message", "type", "param", "code"],
+        "properties": {
+            "message": {"type": "string"},
+            "type": {"type": "string"},
+            "param": {"type": ["string", "null"]},
+            "code": {"type": ["string", "null"]},
+        },
+    }},
+}
+# Every failure is OpenAI's error envelope with the status an OpenAI client expects; never 422.
+_ERRORS: dict[str, str] = {
+    "400": "Malformed body, wrong type, missing field, or input over the model's context window",
+    "401": "Missing or wrong gateway key",
+    "404": "Unknown model",
+    "413": "Body over GATEWAY_MAX_BODY_MB",
+    "429": "Rate limited upstream (retry-after kept)",
+    "502": "Upstream failure",
+    "503": "Provider key not set, or every deployment cooling down",
+    "504": "Upstream timeout",
+}
+
+
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
+    errors = {status: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
+              for status, text in _ERRORS.items()}
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+            "responses": errors}
 
 
 CHAT_BODY = _body({

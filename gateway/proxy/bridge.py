@@ -13,8 +13,8 @@ from typing import Any
 import orjson
 
 from gateway.accounting import usage_from_chat
-from gateway.errors import GatewayError, UpstreamError
-from gateway.proxy import render
+from gateway.errors import GatewayError, UpstreamError, from_upstream
+from gateway.proxy import render, timing
 from gateway.proxy.exchange import Exchange
 from gateway.proxy.passthrough import parse_json
 from gateway.translate.emulate import completion_to_chunks
@@ -93,7 +93,7 @@ def _completion_from(ex: Exchange, data: dict[str, Any]) -> dict[str, Any]:
 async def _pivot_completion(ex: Exchange, upstreams: Upstreams) -> dict[str, Any]:
     pivot = _pivot_request(ex)
     target, body = _upstream_request(ex, pivot)
-    response = await upstreams.post(target, body)
+    response = await timing.upstream(ex, upstreams.post(target, body))
     data = parse_json(response.content)
     if not isinstance(data, dict):
         raise UpstreamError("The upstream answered with an unexpected JSON value.",
@@ -116,15 +116,16 @@ async def complete(ex: Exchange, upstreams: Upstreams) -> bytes:
 
 async def stream(ex: Exchange, upstreams: Upstreams) -> AsyncIterator[bytes]:
     if not ex.result.upstream_stream:
-        return _client_frames(ex, _emulated_chunks(ex, upstreams))
+        # Called now, not when the client reads: a failure is still a plain error answer.
+        return _client_frames(ex, _emulated_chunks(await _pivot_completion(ex, upstreams)))
     pivot = _pivot_request(ex)
     target, body = _upstream_request(ex, pivot)
-    response = await upstreams.open_stream(target, body)
-    return _client_frames(ex, _pivot_chunks(ex, iter_bytes(response, target)))
+    response = await timing.upstream(ex, upstreams.open_stream(target, body))
+    source = timing.upstream_chunks(ex, iter_bytes(response, target))
+    return _client_frames(ex, _pivot_chunks(ex, source))
 
 
-async def _emulated_chunks(ex: Exchange, upstreams: Upstreams) -> AsyncIterator[dict[str, Any]]:
-    completion = await _pivot_completion(ex, upstreams)
+async def _emulated_chunks(completion: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
     for chunk in completion_to_chunks(completion, True):
         yield chunk
 
@@ -171,8 +172,6 @@ def _has_finish(chunk: dict[str, Any]) -> bool:
 
 
 def _stream_error(data: dict[str, Any]) -> GatewayError:
-    from gateway.errors import from_upstream
-
     return from_upstream(500, orjson.dumps(data))
 
 

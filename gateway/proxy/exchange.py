@@ -30,6 +30,10 @@ class Exchange:
     cost: float | None = None
     finished: bool = False
     sequence: int = 0  # next Responses stream sequence number, for a closing error frame
+    # Seconds spent awaiting the upstream (gateway.proxy.timing) and the client's reads of a
+    # stream: what the whole call took minus both is the gateway's own overhead.
+    upstream_s: float = 0.0
+    client_s: float = 0.0
 
     def headers(self) -> dict[str, str]:
         out = {"x-gateway-model": self.model.key, "x-request-id": self.request_id}
@@ -53,19 +57,16 @@ class Exchange:
         if self.finished:
             return
         self.finished = True
-        key, provider = self.model.key, self.model.provider_name
-        now = time.perf_counter()
-        metrics.requests_total.labels(self.route, key, provider, str(status)).inc()
-        metrics.request_duration_seconds.labels(self.route, key, provider).observe(now - self.started)
-        if self.first_token_at is not None:
-            metrics.time_to_first_token_seconds.labels(self.route, key, provider).observe(
-                self.first_token_at - self.started
-            )
-        if error is not None and error.upstream:
-            metrics.upstream_errors_total.labels(key, provider, error.reason).inc()
+        key = self.model.key
+        duration = time.perf_counter() - self.started
+        ttft = self.first_token_at - self.started if self.first_token_at is not None else None
+        overhead = max(0.0, duration - self.upstream_s - self.client_s)
+        metrics.record_call(self.route, self.model, status, duration, overhead, ttft,
+                            error.reason if error is not None else None,
+                            error is not None and error.upstream and not error.counted)
         if self.usage is not None:
             cost = self.cost if self.cost is not None else self.price()
-            metrics.record_usage(key, provider, self.usage, cost)
+            metrics.record_usage(self.model, self.usage, cost)
             if cost is None and key not in _warned_unpriced:
                 _warned_unpriced.add(key)
                 log.warning("model %s has no price in the registry: its spend is not counted", key)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import orjson
 
 from gateway.accounting import Usage, usage_from_embeddings
+from gateway.proxy import timing
 from gateway.proxy.exchange import Exchange
 from gateway.proxy.passthrough import parse_json
 from gateway.tokens import estimate_embedding_input_tokens
@@ -37,7 +38,7 @@ async def _native(ex: Exchange, upstreams: Upstreams) -> bytes:
     normalize = _normalize(ex)
     body = embeddings_to_batch(params, native, task_type, dimensions)
     target = target_for(ex.model, f"/models/{native}:batchEmbedContents", native_auth=True)
-    response = await upstreams.post(target, orjson.dumps(body))
+    response = await timing.upstream(ex, upstreams.post(target, orjson.dumps(body)))
     tokens = sum(estimate_embedding_input_tokens(params["input"]))
     answer = batch_to_embeddings(parse_json(response.content), native, params.get("encoding_format"),
                                  normalize, tokens)
@@ -51,7 +52,7 @@ async def _compat(ex: Exchange, upstreams: Upstreams) -> bytes:
     normalize = _normalize(ex)
     params["model"] = compat_model_id(ex.model.native_id)
     target = target_for(ex.model, "/openai/embeddings")
-    response = await upstreams.post(target, orjson.dumps(params))
+    response = await timing.upstream(ex, upstreams.post(target, orjson.dumps(params)))
     data = parse_json(response.content)
     ex.usage = usage_from_embeddings(data.get("usage"))
     return orjson.dumps(ensure_encoding(data, encoding, normalize=normalize))

@@ -14,7 +14,7 @@ import orjson
 
 from gateway.accounting import usage_from_chat, usage_from_embeddings, usage_from_responses
 from gateway.errors import UpstreamError, from_upstream
-from gateway.proxy import render
+from gateway.proxy import render, timing
 from gateway.proxy.emulation import emulated_chat_frames, emulated_response_events
 from gateway.proxy.exchange import Exchange
 from gateway.translate.sse import DONE, aiter_events, data_frame, event_frame
@@ -57,7 +57,7 @@ def parse_json(content: bytes) -> Any:
 
 async def complete(ex: Exchange, upstreams: Upstreams) -> bytes:
     target, body = _request(ex)
-    response = await upstreams.post(target, body)
+    response = await timing.upstream(ex, upstreams.post(target, body))
     data = parse_json(response.content)
     if not isinstance(data, dict):
         raise UpstreamError("The upstream answered with an unexpected JSON value.",
@@ -76,18 +76,18 @@ async def complete(ex: Exchange, upstreams: Upstreams) -> bytes:
 
 async def stream(ex: Exchange, upstreams: Upstreams) -> AsyncIterator[bytes]:
     if not ex.result.upstream_stream:
-        return _emulated(ex, upstreams)
+        # Called now, not when the client reads: a failure is still a plain error answer.
+        return _emulated(ex, await complete(ex, upstreams))
     target, body = _request(ex)
-    response = await upstreams.open_stream(target, body)
-    source = iter_bytes(response, target)
+    response = await timing.upstream(ex, upstreams.open_stream(target, body))
+    source = timing.upstream_chunks(ex, iter_bytes(response, target))
     if ex.client_api == "chat":
         return _relay_chat(ex, source, target)
     return _relay_responses(ex, source, target)
 
 
-async def _emulated(ex: Exchange, upstreams: Upstreams) -> AsyncIterator[bytes]:
-    """The policy disabled upstream streaming: call unstreamed, answer as a stream."""
-    content = await complete(ex, upstreams)
+async def _emulated(ex: Exchange, content: bytes) -> AsyncIterator[bytes]:
+    """The policy disabled upstream streaming: called unstreamed, answered as a stream."""
     ex.first_token()
     if ex.client_api == "responses":
         yield content  # already framed as events by complete()

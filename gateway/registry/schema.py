@@ -45,6 +45,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+DEFAULT_RETRIES = 2
+
+
+class Cooldown(_Strict):
+    """Circuit breaker of one deployment: this many failures in a row take it out for
+    `seconds`, then one trial call decides whether it comes back."""
+
+    failures: int = Field(default=5, ge=1)
+    seconds: float = Field(default=30.0, gt=0)
+
+
 class ProviderConfig(_Strict):
     kind: ProviderKind
     base_url: str
@@ -52,6 +63,34 @@ class ProviderConfig(_Strict):
     api_key_env: str | None = None
     timeout_s: float = Field(default=600.0, gt=0)
     connect_timeout_s: float = Field(default=10.0, gt=0)
+    # Retries of a failed call (connect errors, 429, 5xx) before the first byte reaches the client.
+    retries: int = Field(default=DEFAULT_RETRIES, ge=0, le=10)
+    cooldown: Cooldown = Field(default_factory=Cooldown)
+
+
+class DeploymentConfig(_Strict):
+    """One place that serves a model: another key (e.g. another OpenAI project) and/or
+    another OpenAI-compatible base URL (e.g. an Azure endpoint). Unset fields come from
+    the provider. Keys are only ever named (`api_key_env`), never written here."""
+
+    name: str = Field(min_length=1)
+    base_url: str | None = None
+    base_url_env: str | None = None
+    api_key_env: str | None = None
+    weight: float = Field(default=1.0, gt=0)
+    timeout_s: float | None = Field(default=None, gt=0)
+    connect_timeout_s: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _own_url_needs_own_key(self) -> DeploymentConfig:
+        # Inheriting the provider's key for another URL would send that key to another host.
+        own_url = self.base_url is not None or self.base_url_env is not None
+        if own_url and "api_key_env" not in self.model_fields_set:
+            raise ValueError(
+                "a deployment with its own base_url must name its api_key_env "
+                "(null for a server without auth): the provider's key is never sent to another URL"
+            )
+        return self
 
 
 class Pricing(_Strict):
@@ -146,6 +185,13 @@ class ModelEntry(_Strict):
     task_type: str | None = None
     normalize_embedding: bool = False
     dimensions: int | None = Field(default=None, gt=0)
+    # Reliability: where the model is served, what to try when it fails, how long to wait.
+    deployments: tuple[DeploymentConfig, ...] = ()
+    fallbacks: tuple[str, ...] = ()  # other registry keys, tried in order
+    retries: int | None = Field(default=None, ge=0, le=10)  # None: the provider's
+    timeout_s: float | None = Field(default=None, gt=0)
+    connect_timeout_s: float | None = Field(default=None, gt=0)
+    cooldown: Cooldown | None = None
     # AI-Protocol descriptive fields, kept for listing only.
     display_name: str | None = None
     name: str | None = None
@@ -170,6 +216,15 @@ class ModelEntry(_Strict):
     def _date_as_text(cls, value: Any) -> Any:
         # YAML reads an unquoted 2024-07-18 as a date; the registry keeps it as text.
         return value.isoformat() if hasattr(value, "isoformat") else value
+
+    @field_validator("deployments")
+    @classmethod
+    def _unique_deployments(cls, value: tuple[DeploymentConfig, ...]) -> tuple[DeploymentConfig, ...]:
+        names = [d.name for d in value]
+        for name in names:
+            if names.count(name) > 1:
+                raise ValueError(f"deployment name '{name}' is used twice")
+        return value
 
     def capability_flags(self) -> frozenset[str]:
         if isinstance(self.capabilities, dict):

@@ -7,13 +7,14 @@ started with, so lookups need no locks.
 from __future__ import annotations
 
 import difflib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
 from gateway.registry.schema import (
     EMBEDDING_ENDPOINTS,
     ENDPOINTS_BY_KIND,
+    Cooldown,
     ModelEntry,
     ProviderConfig,
 )
@@ -29,6 +30,41 @@ class _KeyError(ValueError):
 
 
 @dataclass(frozen=True, slots=True)
+class Deployment:
+    """Where one attempt goes, every default filled in (from the model, then the provider)."""
+
+    name: str
+    base_url: str
+    base_url_env: str | None
+    api_key_env: str | None
+    weight: float
+    timeout_s: float
+    connect_timeout_s: float
+
+
+def resolve_deployments(entry: ModelEntry, provider_name: str, provider: ProviderConfig) -> tuple[Deployment, ...]:
+    """The model's deployments; none listed means one: the provider itself."""
+    timeout = entry.timeout_s or provider.timeout_s
+    connect = entry.connect_timeout_s or provider.connect_timeout_s
+    if not entry.deployments:
+        return (Deployment(provider_name, provider.base_url, provider.base_url_env, provider.api_key_env,
+                           1.0, timeout, connect),)
+    out = []
+    for d in entry.deployments:
+        own_url = d.base_url is not None or d.base_url_env is not None
+        out.append(Deployment(
+            d.name,
+            (d.base_url if own_url else provider.base_url) or "",
+            d.base_url_env if own_url else provider.base_url_env,
+            d.api_key_env if "api_key_env" in d.model_fields_set else provider.api_key_env,
+            d.weight,
+            d.timeout_s or timeout,
+            d.connect_timeout_s or connect,
+        ))
+    return tuple(out)
+
+
+@dataclass(frozen=True, slots=True)
 class Model:
     """A registry entry joined with its provider: everything a request needs."""
 
@@ -36,6 +72,21 @@ class Model:
     entry: ModelEntry
     provider_name: str
     provider: ProviderConfig
+    deployments: tuple[Deployment, ...] = ()  # filled from the entry when not given
+    fallbacks: tuple[str, ...] = ()  # registry keys (aliases resolved), checked to exist
+
+    def __post_init__(self) -> None:
+        if not self.deployments:
+            object.__setattr__(self, "deployments",
+                               resolve_deployments(self.entry, self.provider_name, self.provider))
+
+    @property
+    def retries(self) -> int:
+        return self.entry.retries if self.entry.retries is not None else self.provider.retries
+
+    @property
+    def cooldown(self) -> Cooldown:
+        return self.entry.cooldown or self.provider.cooldown
 
     @property
     def endpoint(self) -> str:
@@ -103,7 +154,25 @@ def build_registry(
         swapped = _swapped(name)
         if swapped is not None and swapped not in names:
             names[swapped] = key
+    for key, model in models.items():
+        if model.entry.fallbacks:
+            models[key] = replace(model, fallbacks=_fallbacks(key, model, models, names))
     return Registry(MappingProxyType(models), MappingProxyType(dict(providers)), MappingProxyType(names))
+
+
+def _fallbacks(key: str, model: Model, models: dict[str, Model], names: dict[str, str]) -> tuple[str, ...]:
+    out: list[str] = []
+    for name in model.entry.fallbacks:
+        target = names.get(name)
+        if target is None:
+            raise _KeyError(key, f"fallback '{name}' is not a model in the registry", "fallbacks")
+        if target == key or target in out:
+            raise _KeyError(key, f"fallback '{name}' is the model itself or listed twice", "fallbacks")
+        if models[target].is_embedding != model.is_embedding:
+            kind = "an embedding" if model.is_embedding else "a chat"
+            raise _KeyError(key, f"fallback '{name}' cannot serve {kind} model's requests", "fallbacks")
+        out.append(target)
+    return tuple(out)
 
 
 def describe(model: Model) -> dict[str, Any]:

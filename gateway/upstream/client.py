@@ -8,14 +8,18 @@ here, so no caller sees a transport exception.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import os
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
 
+from gateway import metrics
 from gateway.errors import (
     GatewayError,
     ProviderKeyMissing,
@@ -24,32 +28,63 @@ from gateway.errors import (
     from_upstream,
 )
 from gateway.registry.schema import ProviderConfig
-from gateway.registry.snapshot import Model
+from gateway.registry.snapshot import Deployment, Model
+from gateway.upstream import retry
+from gateway.upstream.breaker import CLOSED, OPEN, Breakers
+
+log = logging.getLogger("gateway")
 
 MAX_CONNECTIONS = 1000
+# What the transport can raise: httpx's own, and aiohttp's that it leaves unmapped.
+TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
 
 @dataclass(frozen=True, slots=True)
 class Target:
-    """Where and how one request goes: the URL, the auth header and the timeouts."""
+    """What a call is for: a path on whichever of the model's deployments serves it.
+
+    The deployment, and with it the URL, key and timeouts, is chosen per attempt by the
+    retry loop (gateway.upstream.retry), so a retry may go to another deployment.
+    """
+
+    model: Model
+    path: str
+    native_auth: bool = False  # Gemini's native API takes `x-goog-api-key`, not a bearer
+
+    @property
+    def provider(self) -> str:
+        return self.model.provider_name
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every key this call may have used: scrubbed from anything the upstream says."""
+        return [os.environ.get(d.api_key_env, "") for d in self.model.deployments if d.api_key_env]
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """One attempt's concrete request: URL, auth header and timeouts of one deployment."""
 
     url: str
     headers: dict[str, str]
     timeout: httpx.Timeout
     provider: str
+    deployment: str
     secret: str
 
     @property
-    def secrets(self) -> list[str]:
-        return [self.secret]
+    def where(self) -> str:
+        if self.deployment == self.provider:
+            return f"'{self.provider}'"
+        return f"'{self.provider}' (deployment '{self.deployment}')"
 
 
-def provider_base_url(cfg: ProviderConfig) -> str:
+def provider_base_url(cfg: ProviderConfig | Deployment) -> str:
     override = os.environ.get(cfg.base_url_env) if cfg.base_url_env else None
     return (override or cfg.base_url).rstrip("/")
 
 
-def provider_key(provider_name: str, cfg: ProviderConfig) -> str:
+def provider_key(provider_name: str, cfg: ProviderConfig | Deployment) -> str:
     if not cfg.api_key_env:
         return ""
     key = os.environ.get(cfg.api_key_env, "")
@@ -59,28 +94,49 @@ def provider_key(provider_name: str, cfg: ProviderConfig) -> str:
 
 
 def target_for(model: Model, path: str, *, native_auth: bool = False) -> Target:
-    """Build the target for `path` under the provider's base URL.
+    return Target(model, path, native_auth)
+
+
+def endpoint_for(target: Target, deployment: Deployment) -> Endpoint:
+    """Build the attempt for `path` under the deployment's base URL.
 
     Gemini's native API authenticates with `x-goog-api-key`; everything OpenAI-shaped
-    (OpenAI itself, Gemini's compat surface) with a bearer token.
+    (OpenAI itself, Gemini's compat surface, Azure's v1 surface) with a bearer token.
     """
-    cfg = model.provider
-    key = provider_key(model.provider_name, cfg)
+    key = provider_key(target.model.provider_name, deployment)
     headers = {"content-type": "application/json"}
     if key:
-        if native_auth:
+        if target.native_auth:
             headers["x-goog-api-key"] = key
         else:
             headers["authorization"] = f"Bearer {key}"
-    timeout = httpx.Timeout(cfg.timeout_s, connect=cfg.connect_timeout_s, pool=cfg.connect_timeout_s)
-    return Target(provider_base_url(cfg) + path, headers, timeout, model.provider_name, key)
+    connect = deployment.connect_timeout_s
+    timeout = httpx.Timeout(deployment.timeout_s, connect=connect, pool=connect)
+    return Endpoint(provider_base_url(deployment) + target.path, headers, timeout,
+                    target.model.provider_name, deployment.name, key)
+
+
+# Whether the current request (its task) has sent anything upstream yet: a translator
+# that fails before that was fed a malformed client body (a 400), after it a malformed
+# upstream answer (a 502). See gateway.proxy.handler.
+_sent: ContextVar[bool] = ContextVar("gateway_upstream_sent", default=False)
+
+
+def sent_upstream() -> bool:
+    return _sent.get()
+
+
+def reset_sent() -> None:
+    _sent.set(False)
 
 
 class Upstreams:
-    """The process's upstream connection pools, one per provider name."""
+    """The process's upstream connection pools (one per provider name) and the breakers
+    of every deployment; calls go through the retry loop."""
 
     def __init__(self) -> None:
         self._clients: dict[str, httpx.AsyncClient] = {}
+        self.breakers = Breakers(_report_state)
 
     def client(self, provider: str) -> httpx.AsyncClient:
         client = self._clients.get(provider)
@@ -96,42 +152,64 @@ class Upstreams:
             await client.aclose()
 
     async def post(self, target: Target, body: bytes) -> httpx.Response:
-        """POST and read the whole answer; an error status becomes a GatewayError."""
-        request = self.client(target.provider).build_request(
-            "POST", target.url, content=body, headers=target.headers, timeout=target.timeout
-        )
-        try:
-            response = await self.client(target.provider).send(request)
-            await response.aread()
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, target) from None
-        if response.status_code >= 400:
-            raise from_upstream(
-                response.status_code, response.content, dict(response.headers), target.secrets
-            )
-        return response
+        """POST and read the whole answer, with retries; an error status becomes a GatewayError."""
+        _sent.set(True)
+        return await retry.run(target.model, self.breakers,
+                               lambda deployment: self._post(endpoint_for(target, deployment), body))
 
     async def open_stream(self, target: Target, body: bytes) -> httpx.Response:
-        """POST and return once the status and headers are in; the body is read by the caller."""
-        client = self.client(target.provider)
+        """POST and return once a 2xx status and headers are in (retried until then); the
+        body is the caller's to read, and from here on nothing is retried."""
+        _sent.set(True)
+        return await retry.run(target.model, self.breakers,
+                               lambda deployment: self._open(endpoint_for(target, deployment), body))
+
+    def _request(self, endpoint: Endpoint, body: bytes) -> tuple[httpx.AsyncClient, httpx.Request]:
+        client = self.client(endpoint.provider)
         request = client.build_request(
-            "POST", target.url, content=body, headers=target.headers, timeout=target.timeout
+            "POST", endpoint.url, content=body, headers=endpoint.headers, timeout=endpoint.timeout
         )
+        return client, request
+
+    async def _post(self, endpoint: Endpoint, body: bytes) -> httpx.Response:
+        client, request = self._request(endpoint, body)
+        try:
+            response = await client.send(request)
+            await response.aread()
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, endpoint.where) from None
+        if response.status_code >= 400:
+            raise from_upstream(response.status_code, response.content, dict(response.headers), [endpoint.secret])
+        return response
+
+    async def _open(self, endpoint: Endpoint, body: bytes) -> httpx.Response:
+        client, request = self._request(endpoint, body)
         try:
             response = await client.send(request, stream=True)
-        except httpx.HTTPError as exc:
-            raise transport_error(exc, target) from None
+        except TRANSPORT_ERRORS as exc:
+            raise transport_error(exc, endpoint.where) from None
         if response.status_code >= 400:
             try:
                 await response.aread()
-            except httpx.HTTPError as exc:
-                raise transport_error(exc, target) from None
+            except TRANSPORT_ERRORS as exc:
+                raise transport_error(exc, endpoint.where) from None
             finally:
                 await response.aclose()
-            raise from_upstream(
-                response.status_code, response.content, dict(response.headers), target.secrets
-            )
+            raise from_upstream(response.status_code, response.content, dict(response.headers), [endpoint.secret])
+        if response.headers.get("content-type", "").startswith("text/html"):
+            # A proxy's or portal's page with a 200: no stream will come; say so before streaming.
+            await response.aclose()
+            raise UpstreamError(f"The upstream provider {endpoint.where} answered a stream with an HTML page.",
+                                code="upstream_invalid_response", reason="invalid_response")
         return response
+
+
+def _report_state(model: str, deployment: str, state: int) -> None:
+    metrics.deployment_state.labels(model, deployment).set(state)
+    if state == OPEN:
+        log.warning("deployment %s of %s is taken out after repeated failures", deployment, model)
+    elif state == CLOSED:
+        log.info("deployment %s of %s is back in service", deployment, model)
 
 
 async def iter_bytes(response: httpx.Response, target: Target) -> AsyncIterator[bytes]:
@@ -139,30 +217,43 @@ async def iter_bytes(response: httpx.Response, target: Target) -> AsyncIterator[
     try:
         async for chunk in response.aiter_bytes():
             yield chunk
-    except httpx.HTTPError as exc:
-        raise transport_error(exc, target) from None
+    except TRANSPORT_ERRORS as exc:
+        raise transport_error(exc, f"'{target.provider}'") from None
     finally:
         await response.aclose()
 
 
-def transport_error(exc: httpx.HTTPError, target: Target) -> GatewayError:
-    """Name what went wrong without echoing anything that could hold a key."""
-    cause = exc.__cause__
-    # The aiohttp transport maps a plain dropped connection to ConnectTimeout; look at the cause.
-    if isinstance(cause, aiohttp.ServerTimeoutError | aiohttp.SocketTimeoutError) or (
-        isinstance(exc, httpx.TimeoutException) and cause is None
-    ):
-        return UpstreamTimeout(f"The upstream provider '{target.provider}' did not answer in time.")
-    if isinstance(exc, httpx.ReadTimeout | httpx.PoolTimeout):
-        return UpstreamTimeout(f"The upstream provider '{target.provider}' did not answer in time.")
+def transport_error(exc: BaseException, where: str) -> GatewayError:
+    """Name what went wrong without echoing anything that could hold a key.
+
+    The aiohttp transport maps exceptions by aiohttp's class tree, not by what happened:
+    a refused connection and a server that hangs up before answering both arrive as
+    httpx.ConnectTimeout, a connect timeout too, and a malformed answer is a raw
+    aiohttp.ClientResponseError. So the cause decides (tests/e2e/test_faults.py covers each).
+    """
+    cause = exc.__cause__ if isinstance(exc, httpx.HTTPError) and exc.__cause__ is not None else exc
+    if isinstance(cause, aiohttp.ConnectionTimeoutError):
+        error = UpstreamTimeout(f"Could not connect to the upstream provider {where} in time.")
+        error.reason = "connect_timeout"
+        return error
+    if isinstance(cause, aiohttp.ServerTimeoutError | asyncio.TimeoutError) or isinstance(
+        exc, httpx.ReadTimeout | httpx.PoolTimeout | httpx.WriteTimeout
+    ) or (isinstance(exc, httpx.TimeoutException) and exc.__cause__ is None):
+        return UpstreamTimeout(f"The upstream provider {where} did not answer in time.")
     if isinstance(cause, aiohttp.ClientConnectorError) or isinstance(exc, httpx.ConnectError):
         return UpstreamError(
-            f"Could not connect to the upstream provider '{target.provider}'.",
+            f"Could not connect to the upstream provider {where}.",
             code="upstream_unreachable",
             reason="connect_error",
         )
+    if isinstance(cause, aiohttp.ClientResponseError | httpx.RemoteProtocolError):
+        return UpstreamError(
+            f"The upstream provider {where} sent an answer that is not valid HTTP.",
+            code="upstream_invalid_response",
+            reason="invalid_response",
+        )
     return UpstreamError(
-        f"The connection to the upstream provider '{target.provider}' failed ({type(cause or exc).__name__}).",
+        f"The connection to the upstream provider {where} failed ({type(cause).__name__}).",
         code="upstream_connection_error",
         reason="connection_error",
     )

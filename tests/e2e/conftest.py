@@ -51,7 +51,8 @@ def _reset_fakes(request: pytest.FixtureRequest) -> None:
 
 
 def start_gateway(**overrides: object) -> Iterator[str]:
-    settings = Settings(registry=str(REGISTRY), watch=False, **overrides)  # type: ignore[arg-type]
+    options: dict[str, object] = {"registry": str(REGISTRY), "watch": False, **overrides}
+    settings = Settings(**options)  # type: ignore[arg-type]
     with serve(create_app(settings)) as url:
         yield url
 

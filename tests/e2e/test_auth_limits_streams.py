@@ -66,9 +66,10 @@ def test_responses_stream_cut_mid_way_raises(client: openai.OpenAI, fake_openai:
 
 
 def test_error_before_the_stream_starts_is_a_plain_error(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
-    fake_openai.script.append(Scripted(500, {"error": {"message": "boom", "type": "server_error",
-                                                       "param": None, "code": None}}))
+    boom = Scripted(500, {"error": {"message": "boom", "type": "server_error", "param": None, "code": None}})
+    fake_openai.script.extend([boom, boom, boom])  # the first try and both retries
     with pytest.raises(openai.InternalServerError) as info:
         list(client.chat.completions.create(
             model="openai:chat_gpt-4o-mini", messages=[{"role": "user", "content": "Hi"}], stream=True))
     assert info.value.message.endswith("boom")
+    assert len(fake_openai.requests) == 3

@@ -183,7 +183,7 @@ def test_upstream_key_never_leaks(gateway_url: str, fake_openai: FakeOpenAI) -> 
     (b'{"model": "openai:chat_gpt-4o-mini", "messages": "hi"}', "messages"),
     (b'{"model": 5, "messages": []}', "model"),
     (b'{"model": "openai:chat_gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "max_tokens": "9"}',
-     "max_output_tokens"),
+     "max_tokens"),  # the client's own name for it
     (b'{"model": "openai:chat_gpt-4o-mini", "messages": [{"role": "user", "content": "x"}], "stream": "yes"}',
      "stream"),
 ])

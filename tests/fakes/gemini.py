@@ -41,6 +41,7 @@ class Reply:
     body: Any = None
     chunks: list[Any] | None = None  # each dict becomes one frame; a str is sent raw
     headers: dict[str, str] = field(default_factory=dict)
+    cut_after: int | None = None  # stream frames sent before the connection is dropped
 
 
 @dataclass
@@ -218,7 +219,8 @@ class FakeGemini:
         return self._queue.popleft() if self._queue else None
 
     @staticmethod
-    def _stream(chunks: list[Any], sse: bool, done: bool, headers: dict[str, str]) -> Response:
+    def _stream(chunks: list[Any], sse: bool, done: bool, headers: dict[str, str],
+                cut_after: int | None = None) -> Response:
         # Google's own SSE frames end in \r\n\r\n; the compat surface's in \n\n.
         end = "\r\n\r\n" if not done else "\n\n"
 
@@ -226,6 +228,8 @@ class FakeGemini:
             if not sse:
                 yield b"["
             for n, chunk in enumerate(chunks):
+                if cut_after is not None and n >= cut_after:
+                    raise ConnectionResetError("scripted cut")
                 data = chunk if isinstance(chunk, str) else json.dumps(chunk)
                 if sse:
                     yield f"data: {data}{end}".encode()
@@ -244,7 +248,7 @@ class FakeGemini:
         if reply is None:
             reply = Reply(chunks=default) if stream else Reply(body=default)
         if reply.chunks is not None and reply.status == 200:
-            return self._stream(reply.chunks, sse, done, reply.headers)
+            return self._stream(reply.chunks, sse, done, reply.headers, reply.cut_after)
         return JSONResponse(reply.body, status_code=reply.status, headers=reply.headers)
 
     # ----------------------------------------------------------------- endpoints

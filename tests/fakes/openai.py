@@ -32,6 +32,9 @@ class Scripted:
     headers: dict[str, str] = field(default_factory=dict)
     cut_stream_after: int | None = None  # chunks sent before the connection is dropped
     delay_s: float = 0.0
+    raw: bytes | None = None  # sent as it is (with `status` and `content_type`): not JSON, HTML...
+    content_type: str = "application/json"
+    chunk_delay_s: float = 0.0  # pause before each streamed chunk: a slow or stalled stream
 
 
 @dataclass
@@ -48,6 +51,7 @@ class FakeOpenAI:
         self.usage = dict(USAGE)
         self.requests: list[Received] = []
         self.script: list[Scripted] = []
+        self.disconnects = 0  # streams the gateway stopped reading before their end
         self.app = Starlette(routes=[
             Route("/v1/chat/completions", self._chat, methods=["POST"]),
             Route("/v1/responses", self._responses, methods=["POST"]),
@@ -65,7 +69,15 @@ class FakeOpenAI:
             return body, _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"), None
         scripted = self.script.pop(0) if self.script else None
         if scripted and scripted.delay_s:
-            await asyncio.sleep(scripted.delay_s)
+            deadline = time.monotonic() + scripted.delay_s
+            while time.monotonic() < deadline:  # the "model" thinks, watching the connection
+                await asyncio.sleep(0.02)
+                if await request.is_disconnected():
+                    self.disconnects += 1
+                    return body, Response(status_code=499), None
+        if scripted and scripted.raw is not None:
+            return body, Response(scripted.raw, scripted.status, scripted.headers,
+                                  media_type=scripted.content_type), None
         if scripted and scripted.status >= 400:
             return body, Response(orjson.dumps(scripted.body), scripted.status, scripted.headers,
                                   media_type="application/json"), None
@@ -137,12 +149,9 @@ class FakeOpenAI:
             chunks.append(chunk({}, "stop"))
         if include_usage:
             chunks.append({**base, "object": "chat.completion.chunk", "choices": [], "usage": self._chat_usage()})
-        for i, item in enumerate(chunks):
-            if scripted and scripted.cut_stream_after is not None and i >= scripted.cut_stream_after:
-                raise ConnectionResetError("scripted cut")
-            yield b"data: " + orjson.dumps(item) + b"\n\n"
-            await asyncio.sleep(0)
-        yield b"data: [DONE]\n\n"
+        frames = [b"data: " + orjson.dumps(item) + b"\n\n" for item in chunks] + [b"data: [DONE]\n\n"]
+        async for frame in self._paced(frames, scripted):
+            yield frame
 
     # ---- responses ----------------------------------------------------------------------
     def _responses_usage(self) -> dict[str, Any]:
@@ -222,11 +231,27 @@ class FakeOpenAI:
         events.append({"type": "response.completed",
                        "response": self._response(body, "completed", output, self._responses_usage())})
         for seq, event in enumerate(events):
-            if scripted and scripted.cut_stream_after is not None and seq >= scripted.cut_stream_after:
-                raise ConnectionResetError("scripted cut")
             event["sequence_number"] = seq
-            yield b"event: " + event["type"].encode() + b"\ndata: " + orjson.dumps(event) + b"\n\n"
-            await asyncio.sleep(0)
+        frames = [b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n" for e in events]
+        async for frame in self._paced(frames, scripted):
+            yield frame
+
+    async def _paced(self, frames: list[bytes], scripted: Scripted | None) -> AsyncIterator[bytes]:
+        """Send the frames, as scripted: each after a pause, or cut after a few."""
+        done = False
+        try:
+            for i, frame in enumerate(frames):
+                if scripted and scripted.cut_stream_after is not None and i >= scripted.cut_stream_after:
+                    done = True
+                    raise ConnectionResetError("scripted cut")
+                if scripted and scripted.chunk_delay_s:
+                    await asyncio.sleep(scripted.chunk_delay_s)
+                yield frame
+                await asyncio.sleep(0)
+            done = True
+        finally:
+            if not done:
+                self.disconnects += 1
 
     # ---- embeddings ---------------------------------------------------------------------
     async def _embeddings(self, request: Request) -> Response:

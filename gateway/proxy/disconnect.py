@@ -1,0 +1,81 @@
+"""A client that hangs up stops its upstream call.
+
+Starlette cancels a streaming response when the client disconnects, but nothing
+watches a request while the gateway waits for the upstream's answer (a whole unstreamed
+completion, or the first bytes of a stream, retries included). `until_disconnect`
+watches the connection during that wait and cancels it, so the upstream request is
+dropped and its connection closed instead of running on for nobody.
+
+`AccountedStream` makes sure a streamed call is accounted exactly once however it ends:
+done, failed, or abandoned by the client before or while it was iterated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TypeVar
+
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+T = TypeVar("T")
+
+
+class ClientGone(Exception):
+    """The client disconnected before its answer was ready."""
+
+
+async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
+    """Await `work`; if the client disconnects first, cancel it and raise ClientGone.
+
+    The body has been read, so the only message left to receive is the disconnect. One
+    watcher task per request; it cancels this task rather than running `work` in another.
+    """
+    task = asyncio.current_task()
+    assert task is not None
+    gone = False
+
+    async def watch() -> None:
+        nonlocal gone
+        try:
+            while (await request.receive())["type"] != "http.disconnect":
+                pass
+        except Exception:  # a server that cannot tell: then nothing is watched
+            return
+        gone = True
+        task.cancel()
+
+    watcher = asyncio.get_running_loop().create_task(watch())
+    try:
+        return await work
+    except asyncio.CancelledError:
+        if gone and task.uncancel() == 0:
+            raise ClientGone from None
+        raise
+    finally:
+        watcher.cancel()
+
+
+class AccountedStream(StreamingResponse):
+    """A streaming response that calls `on_end` once, when it is over for any reason."""
+
+    def __init__(self, frames: AsyncIterator[bytes], headers: dict[str, str],
+                 on_end: Callable[[], None]) -> None:
+        super().__init__(frames, media_type="text/event-stream", headers=headers)
+        self._frames = frames
+        self._on_end = on_end
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            try:
+                # Left suspended when the client went away between frames: closing it runs
+                # its cleanup now (upstream connection released, call accounted).
+                aclose = getattr(self._frames, "aclose", None)
+                if aclose is not None:
+                    await aclose()
+            finally:
+                self._on_end()

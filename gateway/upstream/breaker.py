@@ -1,0 +1,98 @@
+"""Circuit breakers: a deployment that keeps failing is taken out for a while.
+
+Closed (0): calls go through; `failures` in a row open it. Open (1): no call goes to it
+until `seconds` have passed. Half-open (2): one trial call at a time; its success closes
+the breaker, its failure opens it again for another `seconds`. The move from open to
+half-open happens on the next look after the cool-down, so a breaker nobody asks about
+keeps reporting open; it still comes back on its own, no timer needed.
+
+One breaker per (model, deployment) per process. What counts as a failure is decided by
+the caller (gateway.upstream.retry): the breaker only counts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from gateway.registry.schema import Cooldown
+
+CLOSED, OPEN, HALF_OPEN = 0, 1, 2
+
+StateListener = Callable[[str, str, int], None]  # (model, deployment, new state)
+
+
+class Breaker:
+    __slots__ = ("deployment", "failures", "listener", "model", "open_until", "seconds", "state",
+                 "threshold", "trial")
+
+    def __init__(self, model: str, deployment: str, cooldown: Cooldown,
+                 listener: StateListener | None = None) -> None:
+        self.model = model
+        self.deployment = deployment
+        self.threshold = cooldown.failures
+        self.seconds = cooldown.seconds
+        self.listener = listener
+        self.state = CLOSED
+        self.failures = 0
+        self.open_until = 0.0
+        self.trial = False  # a half-open trial call is in flight
+
+    def _set(self, state: int) -> None:
+        if state != self.state:
+            self.state = state
+            if self.listener is not None:
+                self.listener(self.model, self.deployment, state)
+
+    def available(self, now: float) -> bool:
+        """Whether a call may go to this deployment now (does not take the trial slot)."""
+        if self.state == CLOSED:
+            return True
+        if self.state == OPEN:
+            if now < self.open_until:
+                return False
+            self._set(HALF_OPEN)
+        return not self.trial
+
+    def acquire(self, now: float) -> None:
+        """A call is going out; in half-open it is the one trial."""
+        if self.available(now) and self.state == HALF_OPEN:
+            self.trial = True
+
+    def success(self) -> None:
+        self.failures = 0
+        self.trial = False
+        self._set(CLOSED)
+
+    def failure(self, now: float) -> None:
+        self.trial = False
+        self.failures += 1
+        if self.state == HALF_OPEN or self.failures >= self.threshold:
+            self.open_until = now + self.seconds
+            self._set(OPEN)
+
+    def release(self) -> None:
+        """The call ended without a verdict (cancelled, or not the deployment's fault)."""
+        self.trial = False
+
+    def reopens_in(self, now: float) -> float:
+        return max(0.0, self.open_until - now) if self.state == OPEN else 0.0
+
+
+class Breakers:
+    """The process's breakers, kept across registry reloads (keyed by names, not objects)."""
+
+    def __init__(self, listener: StateListener | None = None) -> None:
+        self._breakers: dict[tuple[str, str], Breaker] = {}
+        self._listener = listener
+
+    def get(self, model: str, deployment: str, cooldown: Cooldown) -> Breaker:
+        breaker = self._breakers.get((model, deployment))
+        if breaker is None:
+            breaker = Breaker(model, deployment, cooldown, self._listener)
+            self._breakers[(model, deployment)] = breaker
+            if self._listener is not None:
+                self._listener(model, deployment, CLOSED)
+        else:
+            # A reload may have changed the model's cooldown: the next verdict uses it.
+            breaker.threshold, breaker.seconds = cooldown.failures, cooldown.seconds
+        return breaker

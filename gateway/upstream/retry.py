@@ -1,0 +1,177 @@
+"""Retries before the first byte: which failures are worth another attempt, how long to
+wait, and the loop that spreads attempts over a model's deployments.
+
+A call is retried on a connect error, a connection dropped before the answer, a 408,
+a 429 or a 5xx (not 501), at most `retries` times (the model's, else the provider's).
+The wait is exponential backoff with full jitter (a random share of 0.25 s x 2^n, capped
+at 8 s), or the upstream's `retry-after` when it says longer; a `retry-after` past
+MAX_RETRY_AFTER_S is not waited for: the next attempt goes to another deployment at once,
+or, when there is none, the error (with its `retry-after`) goes back for the fallbacks
+or the client. A read timeout is not retried: the call already waited its whole timeout.
+
+Once `open_stream` has returned a 2xx answer the stream belongs to the client: nothing
+after that point is retried (gateway.upstream.client calls this loop only around the
+request and the status line).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import random
+import re
+import time
+from collections.abc import Awaitable, Callable
+from email.utils import parsedate_to_datetime
+from typing import TypeVar
+
+from gateway import metrics
+from gateway.errors import GatewayError, ProviderKeyMissing
+from gateway.registry.snapshot import Deployment, Model
+from gateway.upstream.breaker import Breakers
+from gateway.upstream.deployments import choose
+
+T = TypeVar("T")
+
+BASE_BACKOFF_S = 0.25
+MAX_BACKOFF_S = 8.0
+MAX_RETRY_AFTER_S = 5.0
+
+# Transport failures (reasons set by gateway.upstream.client.transport_error) that happen
+# before any answer: the request most likely never reached a model.
+RETRY_REASONS = frozenset({"connect_error", "connect_timeout", "connection_error"})
+
+
+def _upstream_status(error: GatewayError) -> bool:
+    # from_upstream's errors carry reason "http_<status>"; the gateway's own do not.
+    return error.upstream and error.reason.startswith("http_")
+
+
+def retryable(error: GatewayError) -> bool:
+    if error.reason in RETRY_REASONS:
+        return True
+    if not _upstream_status(error):
+        return False
+    status = error.status
+    return status in (408, 429) or (status >= 500 and status != 501)
+
+
+def deployment_failure(error: GatewayError) -> bool:
+    """Whether the error counts against the deployment's breaker (a 400 does not)."""
+    return retryable(error) or error.reason == "timeout"
+
+
+def retry_after_s(error: GatewayError, now: float | None = None) -> float | None:
+    """The upstream's `retry-after` in seconds (a number or an HTTP date), if any."""
+    value = error.headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - (time.time() if now is None else now))
+
+
+def backoff_s(attempt: int, rand: Callable[[], float]) -> float:
+    """Full jitter: uniform in [0, min(cap, base x 2^attempt))."""
+    return rand() * min(MAX_BACKOFF_S, BASE_BACKOFF_S * (2**attempt))
+
+
+def unavailable(model: Model, wait_s: float) -> GatewayError:
+    seconds = max(1, math.ceil(wait_s))
+    return GatewayError(
+        f"Every deployment of '{model.key}' is cooling down after repeated upstream failures; "
+        f"try again in {seconds} s.",
+        status=503, code="upstream_unavailable", reason="circuit_open",
+        headers={"retry-after": str(seconds)}, upstream=True,
+    )
+
+
+async def run(
+    model: Model,
+    breakers: Breakers,
+    attempt: Callable[[Deployment], Awaitable[T]],
+    *,
+    rand: Callable[[], float] = random.random,
+    sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> T:
+    """Call `attempt(deployment)` until it succeeds or the failure is final."""
+    cooldown = model.cooldown
+    failed: set[str] = set()  # failed for this request: avoided while others are available
+    no_key: set[str] = set()  # their key is not set: never tried in this request
+    missing: ProviderKeyMissing | None = None
+    retries_left = model.retries
+
+    def available(d: Deployment) -> bool:
+        return d.name not in no_key and breakers.get(model.key, d.name, cooldown).available(clock())
+
+    while True:
+        deployment = choose(model.deployments, available, failed, rand)
+        if deployment is None:
+            if missing is not None:
+                raise missing
+            now = clock()
+            raise unavailable(model, min(
+                breakers.get(model.key, d.name, cooldown).reopens_in(now) for d in model.deployments
+            ))
+        breaker = breakers.get(model.key, deployment.name, cooldown)
+        breaker.acquire(clock())
+        try:
+            result = await attempt(deployment)
+        except ProviderKeyMissing as exc:
+            breaker.release()
+            no_key.add(deployment.name)
+            missing = missing or exc
+            continue
+        except GatewayError as exc:
+            if deployment_failure(exc):
+                breaker.failure(clock())
+            else:
+                breaker.success()  # it answered: a client error is not the deployment's fault
+            if exc.upstream:
+                metrics.upstream_errors_total.labels(model.key, model.provider_name, exc.reason).inc()
+                exc.counted = True
+            if retries_left <= 0 or not retryable(exc):
+                raise
+            failed.add(deployment.name)
+            others = any(available(d) for d in model.deployments if d.name not in failed)
+            wait = retry_after_s(exc)
+            if wait is not None and wait > MAX_RETRY_AFTER_S:
+                if not others:
+                    raise  # not worth holding the client that long: fallbacks or the client decide
+                wait = 0.0
+            delay = 0.0 if others else max(wait or 0.0, backoff_s(model.retries - retries_left, rand))
+            retries_left -= 1
+            if delay:
+                await sleep(delay)
+            continue
+        except BaseException:
+            breaker.release()  # cancelled (the client left): no verdict on the deployment
+            raise
+        breaker.success()
+        return result
+
+
+# Gemini says a prompt is too long with INVALID_ARGUMENT and a message such as "The input
+# token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
+_TOKEN_LIMIT = re.compile(r"token.*(exceed|too long|maximum|limit)|(exceed|too long).*token", re.I | re.S)
+
+
+def context_too_long(error: GatewayError) -> bool:
+    if error.code == "context_length_exceeded":
+        return True
+    return error.code == "invalid_argument" and bool(_TOKEN_LIMIT.search(error.message))
+
+
+def fallback_worthy(error: GatewayError) -> bool:
+    """Whether the next model in the fallback list should get the request: retries are
+    spent (or pointless) on an upstream failure, or the prompt is too long for this model."""
+    if context_too_long(error):
+        return True
+    return retryable(error) or error.reason in ("timeout", "circuit_open", "invalid_response")
