@@ -130,6 +130,9 @@ def _logging_config(level: str) -> dict[str, Any]:
     config["handlers"]["gateway"] = {"class": "logging.StreamHandler", "formatter": "gateway",
                                      "stream": "ext://sys.stderr"}
     config["loggers"]["gateway"] = {"handlers": ["gateway"], "level": level.upper(), "propagate": False}
+    # httpx logs every request it sends at INFO ("HTTP Request: POST ..."): a line per
+    # proxied call and 5% of a worker's CPU under load. Its warnings still show.
+    config["loggers"]["httpx"] = {"level": "WARNING"}
     # The registry watcher logs each reload itself; watchfiles' "N changes detected" is noise.
     config["loggers"]["watchfiles"] = {"level": "WARNING"}
     return config

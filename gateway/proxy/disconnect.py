@@ -67,9 +67,37 @@ class AccountedStream(StreamingResponse):
         self._frames = frames
         self._on_end = on_end
 
+    async def _stream_until_disconnect(self, receive: Receive, send: Send) -> None:
+        """StreamingResponse's own loop, stopped when the client disconnects.
+
+        Starlette does the same with an anyio task group (uvicorn announces ASGI 2.3, so
+        a send to a gone client does not raise): a cancel scope and two new tasks per
+        stream, on the way to the first token. One plain watcher task does the same.
+        """
+        task = asyncio.current_task()
+        assert task is not None
+        gone = False
+
+        async def watch() -> None:
+            nonlocal gone
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone = True
+            task.cancel()
+
+        watcher = asyncio.get_running_loop().create_task(watch())
+        try:
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if gone and task.uncancel() == 0:
+                return  # the client left: nothing more to send
+            raise
+        finally:
+            watcher.cancel()
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            await self._stream_until_disconnect(receive, send)
         finally:
             try:
                 # Left suspended when the client went away between frames: closing it runs
