@@ -12,13 +12,16 @@ the caller (gateway.upstream.retry): the breaker only counts.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Protocol
 
 from gateway.registry.schema import Cooldown
 
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2
 
-StateListener = Callable[[str, str, int], None]  # (model, deployment, new state)
+class StateListener(Protocol):
+    """Told every state change; `initial` marks a breaker that was just made (closed)."""
+
+    def __call__(self, model: str, deployment: str, state: int, initial: bool = False) -> None: ...
 
 
 class Breaker:
@@ -91,7 +94,7 @@ class Breakers:
             breaker = Breaker(model, deployment, cooldown, self._listener)
             self._breakers[(model, deployment)] = breaker
             if self._listener is not None:
-                self._listener(model, deployment, CLOSED)
+                self._listener(model, deployment, CLOSED, True)
         else:
             # A reload may have changed the model's cooldown: the next verdict uses it.
             breaker.threshold, breaker.seconds = cooldown.failures, cooldown.seconds

@@ -224,8 +224,10 @@ def _parsed_url(url: str) -> httpx.URL:
     return httpx.URL(url)
 
 
-def _report_state(model: str, deployment: str, state: int) -> None:
+def _report_state(model: str, deployment: str, state: int, initial: bool = False) -> None:
     metrics.deployment_state.labels(model, deployment).set(state)
+    if initial:
+        return  # a new breaker starts closed: the gauge shows it, no log line needed
     if state == OPEN:
         log.warning("deployment %s of %s is taken out after repeated failures", deployment, model)
     elif state == CLOSED:
