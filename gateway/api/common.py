@@ -42,11 +42,6 @@ def check_auth(request: Request, settings: Settings) -> None:
         )
 
 
-async def read_json_body(request: Request, settings: Settings) -> dict[str, Any]:
-    """Read the body once, within the size limit, and parse it once."""
-    return parse_body(await read_body(request, settings))
-
-
 async def read_body(request: Request, settings: Settings) -> bytes:
     """The raw body, within the size limit (kept: a fallback re-parses it fresh)."""
     limit = settings.max_body_bytes
@@ -87,10 +82,6 @@ def _too_large(settings: Settings) -> GatewayError:
 
 def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(payload), status_code=status, headers=headers, media_type=JSON)
-
-
-def raw_json_response(content: bytes, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(content, status_code=status, headers=headers, media_type=JSON)
 
 
 def error_response(error: GatewayError, headers: dict[str, str] | None = None) -> Response:

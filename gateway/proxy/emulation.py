@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
-from gateway.translate.emulate import completion_to_chunks, response_to_events
+from gateway.translate.emulate import completion_to_chunks
 from gateway.translate.sse import DONE, data_frame
 
 
@@ -13,7 +13,3 @@ def emulated_chat_frames(completion: dict[str, Any], include_usage: bool) -> Ite
     for chunk in completion_to_chunks(completion, include_usage):
         yield data_frame(chunk)
     yield DONE
-
-
-def emulated_response_events(response: dict[str, Any]) -> list[dict[str, Any]]:
-    return response_to_events(response)

@@ -15,8 +15,9 @@ import orjson
 from gateway.accounting import usage_from_chat, usage_from_embeddings, usage_from_responses
 from gateway.errors import UpstreamError, from_upstream
 from gateway.proxy import render, timing
-from gateway.proxy.emulation import emulated_chat_frames, emulated_response_events
+from gateway.proxy.emulation import emulated_chat_frames
 from gateway.proxy.exchange import Exchange
+from gateway.translate.emulate import response_to_events
 from gateway.translate.sse import DONE, aiter_events, data_frame, event_frame
 from gateway.upstream.client import Target, Upstreams, iter_bytes, target_for
 
@@ -68,7 +69,7 @@ async def complete(ex: Exchange, upstreams: Upstreams) -> bytes:
         ex.usage = usage_from_responses(data.get("usage"))
         if ex.result.client_stream:
             ex.first_token()
-            return b"".join(event_frame(e) for e in emulated_response_events(data))
+            return b"".join(event_frame(e) for e in response_to_events(data))
     else:
         ex.usage = usage_from_embeddings(data.get("usage"))
     return response.content
