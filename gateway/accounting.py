@@ -1,8 +1,12 @@
-"""Usage, cost and the metrics they feed.
+"""Usage, cost, and the one record of a finished call.
 
 Every upstream's usage is normalised once into `Usage`, and cost is computed from it
 and the model's pricing here and nowhere else:
 (input - cached_input) x input price + cached_input x cached price + output x output price.
+
+`CallRecord` is what a finished call leaves behind: gateway.proxy.exchange builds one per
+client request and hands it to every sink (metrics today; the ledger and budget
+settlement consume the same record).
 """
 
 from __future__ import annotations
@@ -10,7 +14,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.auth.principal import Principal
 from gateway.registry.schema import Pricing
+from gateway.registry.snapshot import Model
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,6 +25,49 @@ class Usage:
     cached_input: int = 0
     output: int = 0  # includes reasoning
     reasoning: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamFailure:
+    """One failed upstream attempt (a retry, a model given up for a fallback, the last error)."""
+
+    model: str
+    provider: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Handover:
+    """The request went from `model` to its fallback `fallback`, because of `reason`."""
+
+    model: str
+    fallback: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    request_id: str
+    time: float  # unix seconds when the request came in
+    principal: Principal
+    route: str
+    client_api: str
+    model: str | None  # the registry key the client asked for (aliases resolved); None if unresolved
+    provider: str | None  # the provider of the model that answered
+    answered_by: str | None  # the registry key of the model that answered (differs after a fallback)
+    status: int
+    usage: Usage | None
+    cost: float | None  # USD, from cost_usd; None when there is no usage or no price
+    duration_s: float
+    overhead_s: float  # the gateway's own share: duration minus upstream and client waits
+    ttft_s: float | None
+    streamed: bool
+    disconnected: bool  # the client left before the answer was complete
+    error_reason: str | None
+    estimated: bool  # usage counted by the gateway (offline tokenizer), not reported upstream
+    failures: tuple[UpstreamFailure, ...] = ()
+    handovers: tuple[Handover, ...] = ()
+    served: Model | None = None  # the answering model itself, for labels that need more than its key
 
 
 def _int(value: Any) -> int:

@@ -15,25 +15,16 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gateway import metrics, multiprocess
+from gateway.api.calls import PROXY_ROUTES, serve_call
 from gateway.api.common import error_response, request_id
 from gateway.api.routes import router
 from gateway.errors import GatewayError
-from gateway.proxy.handler import handle
-from gateway.proxy.state import GatewayState
 from gateway.registry import Registry, default_registry_path, load_registry
 from gateway.registry.watch import RegistryWatcher
 from gateway.settings import Settings, from_env
+from gateway.state import GatewayState
 
 log = logging.getLogger("gateway")
-
-
-# The proxy routes: (client API, route label) by path. gateway.api.routes declares them
-# too, for the OpenAPI schema and as the path FastAPI takes when GatewayApp does not.
-PROXY_ROUTES = {
-    "/v1/chat/completions": ("chat", "/v1/chat/completions"),
-    "/v1/responses": ("responses", "/v1/responses"),
-    "/v1/embeddings": ("embeddings", "/v1/embeddings"),
-}
 
 
 class GatewayApp(FastAPI):
@@ -54,7 +45,7 @@ class GatewayApp(FastAPI):
                 scope["app"] = self
                 request = Request(scope, receive, send)
                 try:
-                    response = await handle(request, *route)
+                    response = await serve_call(request, *route)
                 except Exception:
                     log.exception("unexpected error on %s", scope["path"])
                     error = GatewayError("The gateway failed to handle this request.", status=500,

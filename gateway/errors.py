@@ -55,7 +55,6 @@ class GatewayError(Exception):
 
     status: int = 500
     upstream: bool = False  # the failure came from (or on the way to) an upstream
-    counted: bool = False  # already in gateway_upstream_errors_total (by the retry loop)
 
     def __init__(
         self,

@@ -13,14 +13,17 @@ unknown name is counted with empty model and provider labels, never under that n
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from gateway import multiprocess
-from gateway.accounting import Usage
+from gateway.accounting import CallRecord, Usage
 from gateway.registry.snapshot import Model
+
+log = logging.getLogger("gateway")
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -148,6 +151,7 @@ class _UsageSeries:
 # Keyed by everything the labels come from, so a reload that changes a model's provider
 # or native id gets new children. Bounded like the series themselves (registry keys).
 _calls: dict[tuple[str, str, str, str, str, str], _CallSeries] = {}
+_warned_unpriced: set[str] = set()
 _usages: dict[tuple[str, str, str, str, str], _UsageSeries] = {}
 
 
@@ -188,17 +192,35 @@ def _usage_series(model: Model) -> _UsageSeries:
     return series
 
 
-def record_call(route: str, model: Model, status: int, duration: float, overhead: float,
-                ttft: float | None, error_reason: str | None, upstream_error: bool) -> None:
-    """One finished call: count, latencies, and an upstream error when there was one."""
-    series = _call_series(route, model)
+def record(call: CallRecord) -> None:
+    """The metrics sink: one finished call (gateway.proxy.exchange calls every sink)."""
+    model = call.served
+    if model is None:  # refused before a model was resolved: never labelled with the name asked
+        requests_total.labels(call.route, "", "", str(call.status)).inc()
+        return
+    _record_call(call, model)
+    for failure in call.failures:
+        upstream_errors_total.labels(failure.model, failure.provider, failure.reason).inc()
+    for handover in call.handovers:
+        fallbacks_total.labels(handover.model, handover.fallback, handover.reason).inc()
+    if call.usage is not None:
+        _record_usage(model, call.usage, call.cost)
+        if call.cost is None and model.key not in _warned_unpriced:
+            _warned_unpriced.add(model.key)
+            log.warning("model %s has no price in the registry: its spend is not counted", model.key)
+
+
+def _record_call(call: CallRecord, model: Model) -> None:
+    series = _call_series(call.route, model)
+    status = call.status
     counter = series.requests.get(status)
     if counter is None:
-        counter = series.requests[status] = requests_total.labels(route, model.key, model.provider_name,
+        counter = series.requests[status] = requests_total.labels(call.route, model.key, model.provider_name,
                                                                   str(status))
     counter.inc()
+    duration, ttft, error_reason = call.duration_s, call.ttft_s, call.error_reason
     series.duration.observe(duration)
-    series.overhead.observe(overhead)
+    series.overhead.observe(call.overhead_s)
     if error_reason is None:
         series.genai_duration.observe(duration)
     else:
@@ -207,11 +229,9 @@ def record_call(route: str, model: Model, status: int, duration: float, overhead
         series.ttft.observe(ttft)
         if error_reason is None:
             series.genai_ttft.observe(ttft)
-    if upstream_error and error_reason is not None:
-        upstream_errors_total.labels(model.key, model.provider_name, error_reason).inc()
 
 
-def record_usage(model: Model, usage: Usage, cost: float | None) -> None:
+def _record_usage(model: Model, usage: Usage, cost: float | None) -> None:
     series = _usage_series(model)
     for child, count in zip(series.tokens, (usage.input, usage.cached_input, usage.output, usage.reasoning),
                             strict=True):

@@ -1,19 +1,18 @@
-"""What every client API route shares: the body read once, client auth, JSON answers."""
+"""What every client API route shares: the request id, the body read once, JSON answers."""
 
 from __future__ import annotations
 
-import hmac
 import random
 from typing import Any
 
 import orjson
 from starlette.requests import Request
-from starlette.responses import Response
 
-from gateway.errors import BadRequest, BodyTooLarge, GatewayError, Unauthorized
+from gateway.answers import JSON, error_response, json_response
+from gateway.errors import BadRequest, BodyTooLarge, GatewayError
 from gateway.settings import Settings
 
-JSON = "application/json"
+__all__ = ["JSON", "error_response", "json_response", "parse_body", "read_body", "request_id"]
 
 
 def request_id(request: Request) -> str:
@@ -24,22 +23,6 @@ def request_id(request: Request) -> str:
     # 128 random bits as 32 hex digits, like uuid4().hex, without its os.urandom call (a
     # syscall per request): an id only has to be unique, and `random` reseeds after fork.
     return f"{random.getrandbits(128):032x}"
-
-
-def check_auth(request: Request, settings: Settings) -> None:
-    if not settings.master_key:
-        return
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if not token:
-        token = request.headers.get("x-api-key", "")
-    elif scheme.lower() != "bearer":
-        token = ""
-    if not token or not hmac.compare_digest(token.strip().encode(), settings.master_key.encode()):
-        raise Unauthorized(
-            "Invalid or missing API key for this gateway: send 'Authorization: Bearer <key>'.",
-            code="invalid_api_key",
-        )
 
 
 async def read_body(request: Request, settings: Settings) -> bytes:
@@ -78,12 +61,3 @@ def _too_large(settings: Settings) -> GatewayError:
         "(GATEWAY_MAX_BODY_MB).",
         code="request_too_large",
     )
-
-
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(payload), status_code=status, headers=headers, media_type=JSON)
-
-
-def error_response(error: GatewayError, headers: dict[str, str] | None = None) -> Response:
-    merged = {**error.headers, **(headers or {})}
-    return Response(error.body_bytes(), status_code=error.status, headers=merged, media_type=JSON)

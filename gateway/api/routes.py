@@ -10,37 +10,38 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-from gateway.api.common import check_auth, error_response, json_response, request_id
+from gateway.api.calls import serve_call
+from gateway.api.common import error_response, json_response, request_id
 from gateway.api.openapi import CHAT_BODY, EMBEDDINGS_BODY, RESPONSES_BODY
+from gateway.auth.edge import authenticate
 from gateway.errors import GatewayError, NotFound
 from gateway.metrics import render_metrics
-from gateway.proxy.handler import handle
-from gateway.proxy.state import GatewayState
 from gateway.registry.snapshot import describe
+from gateway.state import GatewayState
 
 router = APIRouter()
 
 
 @router.post("/v1/chat/completions", openapi_extra=CHAT_BODY, tags=["openai"])
 async def chat_completions(request: Request) -> Response:
-    return await handle(request, "chat", "/v1/chat/completions")
+    return await serve_call(request, "chat", "/v1/chat/completions")
 
 
 @router.post("/v1/responses", openapi_extra=RESPONSES_BODY, tags=["openai"])
 async def responses(request: Request) -> Response:
-    return await handle(request, "responses", "/v1/responses")
+    return await serve_call(request, "responses", "/v1/responses")
 
 
 @router.post("/v1/embeddings", openapi_extra=EMBEDDINGS_BODY, tags=["openai"])
 async def embeddings(request: Request) -> Response:
-    return await handle(request, "embeddings", "/v1/embeddings")
+    return await serve_call(request, "embeddings", "/v1/embeddings")
 
 
 @router.get("/v1/models", tags=["openai"])
 async def list_models(request: Request) -> Response:
     state: GatewayState = request.app.state.gateway
     try:
-        check_auth(request, state.settings)
+        authenticate(request.headers, state.settings, state.resolver)
     except GatewayError as error:
         return error_response(error, {"x-request-id": request_id(request)})
     registry = state.registry
@@ -51,7 +52,7 @@ async def list_models(request: Request) -> Response:
 async def get_model(request: Request, model_id: str) -> Response:
     state: GatewayState = request.app.state.gateway
     try:
-        check_auth(request, state.settings)
+        authenticate(request.headers, state.settings, state.resolver)
         model = state.registry.find(model_id)
         if model is None:
             near = state.registry.closest(model_id)

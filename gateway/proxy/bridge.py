@@ -14,9 +14,9 @@ import orjson
 
 from gateway.accounting import usage_from_chat
 from gateway.errors import GatewayError, UpstreamError, from_upstream
-from gateway.proxy import render, timing
-from gateway.proxy.exchange import Exchange
-from gateway.proxy.passthrough import parse_json
+from gateway.proxy import phases, render
+from gateway.proxy.exchange import Exchange, Leg
+from gateway.proxy.passthrough import parse_object
 from gateway.translate.emulate import completion_to_chunks
 from gateway.translate.gemini import chat_to_generate_content, generate_content_to_chat
 from gateway.translate.gemini_compat import (
@@ -40,9 +40,9 @@ from gateway.upstream.client import Target, Upstreams, iter_bytes, target_for
 _CARRIED = ("max_output_tokens", "reasoning_effort", "thinking_level", "thinking_budget", "include_thoughts")
 
 
-def _pivot_request(ex: Exchange) -> dict[str, Any]:
-    params = ex.result.params
-    if ex.client_api != "responses":
+def _pivot_request(leg: Leg) -> dict[str, Any]:
+    params = leg.result.params
+    if leg.client_api != "responses":
         return params
     pivot = responses_request_to_chat(params)
     for name in _CARRIED:
@@ -53,13 +53,18 @@ def _pivot_request(ex: Exchange) -> dict[str, Any]:
     return pivot
 
 
-def _native_id(ex: Exchange) -> str:
-    native = ex.model.native_id
+def _native_id(leg: Leg) -> str:
+    native = leg.model.native_id
     return native.removeprefix("models/")
 
 
-def _upstream_request(ex: Exchange, pivot: dict[str, Any]) -> tuple[Target, bytes]:
-    model, result = ex.model, ex.result
+def _encode(leg: Leg) -> tuple[Target, bytes]:
+    with phases.encoding(leg):
+        return _upstream_request(leg, _pivot_request(leg))
+
+
+def _upstream_request(leg: Leg, pivot: dict[str, Any]) -> tuple[Target, bytes]:
+    model, result = leg.model, leg.result
     endpoint = model.endpoint
     if endpoint == "chat_completions" and model.provider.kind == "openai":
         body = render.openai_chat(pivot, result, model.native_id)
@@ -76,53 +81,50 @@ def _upstream_request(ex: Exchange, pivot: dict[str, Any]) -> tuple[Target, byte
         return target_for(model, "/responses"), orjson.dumps(body)
     body = chat_to_generate_content(pivot)
     action = ":streamGenerateContent?alt=sse" if result.upstream_stream else ":generateContent"
-    return target_for(model, f"/models/{_native_id(ex)}{action}", native_auth=True), orjson.dumps(body)
+    return target_for(model, f"/models/{_native_id(leg)}{action}", native_auth=True), orjson.dumps(body)
 
 
-def _completion_from(ex: Exchange, data: dict[str, Any]) -> dict[str, Any]:
-    model, thoughts = ex.model, ex.result.include_thoughts
+def _completion_from(leg: Leg, data: dict[str, Any]) -> dict[str, Any]:
+    model, thoughts = leg.model, leg.result.include_thoughts
     if model.endpoint == "responses":
         return responses_response_to_chat(data)
     if model.endpoint == "gemini_sdk":
-        return generate_content_to_chat(data, _native_id(ex), thoughts)
+        return generate_content_to_chat(data, _native_id(leg), thoughts)
     if model.provider.kind == "gemini":
         return compat_response(data, thoughts)
     return data
 
 
-async def _pivot_completion(ex: Exchange, upstreams: Upstreams) -> dict[str, Any]:
-    pivot = _pivot_request(ex)
-    target, body = _upstream_request(ex, pivot)
-    response = await timing.upstream(ex, upstreams.post(target, body))
-    data = parse_json(response.content)
-    if not isinstance(data, dict):
-        raise UpstreamError("The upstream answered with an unexpected JSON value.",
-                            code="upstream_invalid_response", reason="invalid_response")
-    completion = _completion_from(ex, data)
-    ex.usage = usage_from_chat(completion.get("usage"))
+async def _pivot_completion(leg: Leg, upstreams: Upstreams) -> dict[str, Any]:
+    target, body = _encode(leg)
+    response = await phases.post(leg, upstreams, target, body)
+    data = parse_object(response.content)
+    with phases.decoding(leg):
+        completion = _completion_from(leg, data)
+        leg.ex.usage = usage_from_chat(completion.get("usage"))
     return completion
 
 
-def _client_payload(ex: Exchange, completion: dict[str, Any]) -> dict[str, Any]:
-    if ex.client_api == "responses":
-        return chat_response_to_responses(completion, ex.result.params)
+def _client_payload(leg: Leg, completion: dict[str, Any]) -> dict[str, Any]:
+    if leg.client_api == "responses":
+        return chat_response_to_responses(completion, leg.result.params)
     return completion
 
 
-async def complete(ex: Exchange, upstreams: Upstreams) -> bytes:
-    completion = await _pivot_completion(ex, upstreams)
-    return orjson.dumps(_client_payload(ex, completion))
+async def complete(leg: Leg, upstreams: Upstreams) -> bytes:
+    completion = await _pivot_completion(leg, upstreams)
+    with phases.decoding(leg):
+        return orjson.dumps(_client_payload(leg, completion))
 
 
-async def stream(ex: Exchange, upstreams: Upstreams) -> AsyncIterator[bytes]:
-    if not ex.result.upstream_stream:
+async def stream(leg: Leg, upstreams: Upstreams) -> AsyncIterator[bytes]:
+    if not leg.result.upstream_stream:
         # Called now, not when the client reads: a failure is still a plain error answer.
-        return _client_frames(ex, _emulated_chunks(await _pivot_completion(ex, upstreams)))
-    pivot = _pivot_request(ex)
-    target, body = _upstream_request(ex, pivot)
-    response = await timing.upstream(ex, upstreams.open_stream(target, body))
-    source = timing.upstream_chunks(ex, iter_bytes(response, target))
-    return _client_frames(ex, _pivot_chunks(ex, source))
+        return _client_frames(leg, _emulated_chunks(await _pivot_completion(leg, upstreams)))
+    target, body = _encode(leg)
+    response = await phases.open_stream(leg, upstreams, target, body)
+    source = phases.chunks(leg, iter_bytes(response, target))
+    return _client_frames(leg, _pivot_chunks(leg, source))
 
 
 async def _emulated_chunks(completion: dict[str, Any]) -> AsyncIterator[dict[str, Any]]:
@@ -130,20 +132,20 @@ async def _emulated_chunks(completion: dict[str, Any]) -> AsyncIterator[dict[str
         yield chunk
 
 
-def _feeder(ex: Exchange) -> tuple[Any, bool]:
+def _feeder(leg: Leg) -> tuple[Any, bool]:
     """The state machine that turns one upstream event into internal chunks."""
-    model, thoughts = ex.model, ex.result.include_thoughts
+    model, thoughts = leg.model, leg.result.include_thoughts
     if model.endpoint == "responses":
         return ResponsesToChatStream(model.native_id, include_usage=True), True
     if model.endpoint == "gemini_sdk":
-        return GeminiToChatStream(_native_id(ex), thoughts, include_usage=True), True
+        return GeminiToChatStream(_native_id(leg), thoughts, include_usage=True), True
     if model.provider.kind == "gemini":
         return CompatStreamFixer(thoughts), False
     return None, False
 
 
-async def _pivot_chunks(ex: Exchange, source: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
-    feeder, has_finish = _feeder(ex)
+async def _pivot_chunks(leg: Leg, source: AsyncIterator[bytes]) -> AsyncIterator[dict[str, Any]]:
+    feeder, has_finish = _feeder(leg)
     ended = False  # a [DONE] or a finish reason: anything less is a truncated stream
     async for event in aiter_events(source):
         if event.is_done:
@@ -175,9 +177,9 @@ def _stream_error(data: dict[str, Any]) -> GatewayError:
     return from_upstream(500, orjson.dumps(data))
 
 
-async def _client_frames(ex: Exchange, chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
-    include_usage = ex.result.include_usage
-    events = ChatToResponsesStream(ex.result.params, ex.model.native_id) if ex.client_api == "responses" else None
+async def _client_frames(leg: Leg, chunks: AsyncIterator[dict[str, Any]]) -> AsyncIterator[bytes]:
+    ex, include_usage = leg.ex, leg.result.include_usage
+    events = ChatToResponsesStream(leg.result.params, leg.model.native_id) if leg.client_api == "responses" else None
     async for chunk in chunks:
         usage = chunk.get("usage")
         if isinstance(usage, dict):

@@ -16,7 +16,6 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TypeVar
 
-from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
@@ -27,7 +26,7 @@ class ClientGone(Exception):
     """The client disconnected before its answer was ready."""
 
 
-async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
+async def until_disconnect(receive: Receive, work: Awaitable[T]) -> T:
     """Await `work`; if the client disconnects first, cancel it and raise ClientGone.
 
     The body has been read, so the only message left to receive is the disconnect. One
@@ -40,7 +39,7 @@ async def until_disconnect(request: Request, work: Awaitable[T]) -> T:
     async def watch() -> None:
         nonlocal gone
         try:
-            while (await request.receive())["type"] != "http.disconnect":
+            while (await receive())["type"] != "http.disconnect":
                 pass
         except Exception:  # a server that cannot tell: then nothing is watched
             return

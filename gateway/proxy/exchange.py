@@ -1,44 +1,99 @@
-"""One client request in flight: what was resolved for it and what it cost when it ended."""
+"""One client request from the edge to its last byte, across retries and fallbacks.
+
+The api layer opens an `Exchange` when the request comes in; each model tried gets a
+`Leg` (the model and its policy result). `Exchange.finish()` is the one place a finished
+call is recorded: it builds one `CallRecord` and hands it to every sink in the app state.
+Everything a call learns on the way (usage, first token, failed attempts, fallbacks) is
+noted on the Exchange and only emitted there.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from gateway import metrics
-from gateway.accounting import Usage, cost_usd
+from gateway.accounting import CallRecord, Handover, UpstreamFailure, Usage, cost_usd
+from gateway.auth.principal import ANONYMOUS, Principal
 from gateway.errors import GatewayError
 from gateway.policy import PolicyResult
 from gateway.registry.snapshot import Model
 
 log = logging.getLogger("gateway")
 
-_warned_unpriced: set[str] = set()
+CLIENT_CLOSED = 499  # nginx's "client closed request": the status a call the client left is counted under
+
+Sink = Callable[[CallRecord], None]
+
+
+@dataclass(slots=True)
+class Leg:
+    """One model's go at the request."""
+
+    ex: Exchange
+    model: Model
+    result: PolicyResult
+
+    @property
+    def client_api(self) -> str:
+        return self.ex.client_api
 
 
 @dataclass(slots=True)
 class Exchange:
     route: str
     client_api: str
-    model: Model
-    result: PolicyResult
     request_id: str
+    sinks: Sequence[Sink]
+    principal: Principal = ANONYMOUS
+    # perf_counter when the gateway's own work began (the api layer sets it once the body
+    # is read: the upload is the client's time), and the wall clock for the record.
     started: float = field(default_factory=time.perf_counter)
+    time: float = field(default_factory=time.time)
+    requested: Model | None = None  # the model the client named
+    leg: Leg | None = None  # the model tried now; at the end, the one that answered or failed last
     usage: Usage | None = None
+    estimated: bool = False  # usage counted offline by the gateway, not reported by the upstream
     first_token_at: float | None = None
     cost: float | None = None
-    finished: bool = False
+    streamed: bool = False
     sequence: int = 0  # next Responses stream sequence number, for a closing error frame
-    # Seconds spent awaiting the upstream (gateway.proxy.timing) and the client's reads of a
+    # Seconds spent awaiting the upstream (gateway.proxy.phases) and the client's reads of a
     # stream: what the whole call took minus both is the gateway's own overhead.
     upstream_s: float = 0.0
     client_s: float = 0.0
+    failures: list[UpstreamFailure] = field(default_factory=list)
+    handovers: list[Handover] = field(default_factory=list)
+    _noted: list[GatewayError] = field(default_factory=list)  # errors already in `failures`
+    finished: bool = False
+
+    def begin(self, model: Model, result: PolicyResult) -> Leg:
+        """The next model takes the request (the first one, or a fallback)."""
+        if self.leg is None:
+            self.requested = model
+            metrics.in_flight_requests.inc()
+        self.leg = Leg(self, model, result)
+        return self.leg
+
+    def attempt_failed(self, model: Model, error: GatewayError) -> None:
+        """An upstream attempt failed (the retry loop reports each one)."""
+        if error.upstream and not any(error is seen for seen in self._noted):
+            self._noted.append(error)
+            self.failures.append(UpstreamFailure(model.key, model.provider_name, error.reason))
+
+    def hand_over(self, error: GatewayError, fallback: Model, reason: str) -> None:
+        assert self.leg is not None
+        self.attempt_failed(self.leg.model, error)
+        self.handovers.append(Handover(self.leg.model.key, fallback.key, reason))
 
     def headers(self) -> dict[str, str]:
-        out = {"x-gateway-model": self.model.key, "x-request-id": self.request_id}
-        if self.result.dropped:
-            out["x-gateway-dropped-params"] = ",".join(self.result.dropped)
+        if self.leg is None:
+            return {"x-request-id": self.request_id}
+        out = {"x-gateway-model": self.leg.model.key, "x-request-id": self.request_id}
+        if self.leg.result.dropped:
+            out["x-gateway-dropped-params"] = ",".join(self.leg.result.dropped)
         return out
 
     def first_token(self) -> None:
@@ -47,26 +102,49 @@ class Exchange:
 
     def price(self) -> float | None:
         """Compute the cost from the usage seen so far (once the call is complete)."""
-        if self.usage is None:
+        if self.usage is None or self.leg is None:
             return None
-        self.cost = cost_usd(self.usage, self.model.entry.pricing)
+        self.cost = cost_usd(self.usage, self.leg.model.entry.pricing)
         return self.cost
 
     def finish(self, status: int, error: GatewayError | None = None) -> None:
-        """Record the call once: request count, latency, tokens and spend."""
+        """Record the call, once, however it ended: one CallRecord to every sink."""
         if self.finished:
             return
         self.finished = True
-        key = self.model.key
-        duration = time.perf_counter() - self.started
-        ttft = self.first_token_at - self.started if self.first_token_at is not None else None
-        overhead = max(0.0, duration - self.upstream_s - self.client_s)
-        metrics.record_call(self.route, self.model, status, duration, overhead, ttft,
-                            error.reason if error is not None else None,
-                            error is not None and error.upstream and not error.counted)
-        if self.usage is not None:
-            cost = self.cost if self.cost is not None else self.price()
-            metrics.record_usage(self.model, self.usage, cost)
-            if cost is None and key not in _warned_unpriced:
-                _warned_unpriced.add(key)
-                log.warning("model %s has no price in the registry: its spend is not counted", key)
+        now = time.perf_counter()
+        leg = self.leg
+        if leg is not None:
+            metrics.in_flight_requests.dec()
+            if error is not None:
+                self.attempt_failed(leg.model, error)
+        duration = now - self.started
+        cost = self.cost if self.cost is not None or self.usage is None else self.price()
+        record = CallRecord(
+            request_id=self.request_id,
+            time=self.time,
+            principal=self.principal,
+            route=self.route,
+            client_api=self.client_api,
+            model=self.requested.key if self.requested is not None else None,
+            provider=leg.model.provider_name if leg is not None else None,
+            answered_by=leg.model.key if leg is not None else None,
+            status=status,
+            usage=self.usage,
+            cost=cost,
+            duration_s=duration,
+            overhead_s=max(0.0, duration - self.upstream_s - self.client_s),
+            ttft_s=self.first_token_at - self.started if self.first_token_at is not None else None,
+            streamed=self.streamed,
+            disconnected=status == CLIENT_CLOSED,
+            error_reason=error.reason if error is not None else None,
+            estimated=self.estimated,
+            failures=tuple(self.failures),
+            handovers=tuple(self.handovers),
+            served=leg.model if leg is not None else None,
+        )
+        for sink in self.sinks:
+            try:
+                sink(record)
+            except Exception:  # one broken sink must not cost the others their record
+                log.exception("a call sink failed on request %s", self.request_id)

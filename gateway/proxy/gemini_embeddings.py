@@ -10,49 +10,56 @@ from __future__ import annotations
 import orjson
 
 from gateway.accounting import Usage, usage_from_embeddings
-from gateway.proxy import timing
-from gateway.proxy.exchange import Exchange
-from gateway.proxy.passthrough import parse_json
+from gateway.proxy import phases
+from gateway.proxy.exchange import Leg
+from gateway.proxy.passthrough import parse_json, parse_object
 from gateway.tokens import estimate_embedding_input_tokens
 from gateway.translate.embeddings import batch_to_embeddings, embeddings_to_batch, ensure_encoding
 from gateway.translate.gemini_compat import compat_model_id
 from gateway.upstream.client import Upstreams, target_for
 
 
-def _normalize(ex: Exchange) -> bool:
-    asked = ex.result.params.pop("normalize_embedding", None)
-    return bool(asked) if asked is not None else ex.model.entry.normalize_embedding
+def _normalize(leg: Leg) -> bool:
+    asked = leg.result.params.pop("normalize_embedding", None)
+    return bool(asked) if asked is not None else leg.model.entry.normalize_embedding
 
 
-async def complete(ex: Exchange, upstreams: Upstreams) -> bytes:
-    if ex.model.endpoint == "embed_content":
-        return await _native(ex, upstreams)
-    return await _compat(ex, upstreams)
+async def complete(leg: Leg, upstreams: Upstreams) -> bytes:
+    if leg.model.endpoint == "embed_content":
+        return await _native(leg, upstreams)
+    return await _compat(leg, upstreams)
 
 
-async def _native(ex: Exchange, upstreams: Upstreams) -> bytes:
-    entry, params = ex.model.entry, ex.result.params
-    native = compat_model_id(entry.model)
-    task_type = entry.task_type or entry.capability_value("task_type")
-    dimensions = entry.dimensions or entry.capability_value("output_dimensionality")
-    normalize = _normalize(ex)
-    body = embeddings_to_batch(params, native, task_type, dimensions)
-    target = target_for(ex.model, f"/models/{native}:batchEmbedContents", native_auth=True)
-    response = await timing.upstream(ex, upstreams.post(target, orjson.dumps(body)))
-    tokens = sum(estimate_embedding_input_tokens(params["input"]))
-    answer = batch_to_embeddings(parse_json(response.content), native, params.get("encoding_format"),
-                                 normalize, tokens)
-    ex.usage = Usage(input=tokens)
-    return orjson.dumps(answer)
-
-
-async def _compat(ex: Exchange, upstreams: Upstreams) -> bytes:
-    params = ex.result.params
-    encoding = params.pop("encoding_format", None)
-    normalize = _normalize(ex)
-    params["model"] = compat_model_id(ex.model.native_id)
-    target = target_for(ex.model, "/openai/embeddings")
-    response = await timing.upstream(ex, upstreams.post(target, orjson.dumps(params)))
+async def _native(leg: Leg, upstreams: Upstreams) -> bytes:
+    entry, params = leg.model.entry, leg.result.params
+    with phases.encoding(leg):
+        native = compat_model_id(entry.model)
+        task_type = entry.task_type or entry.capability_value("task_type")
+        dimensions = entry.dimensions or entry.capability_value("output_dimensionality")
+        normalize = _normalize(leg)
+        body = embeddings_to_batch(params, native, task_type, dimensions)
+        target = target_for(leg.model, f"/models/{native}:batchEmbedContents", native_auth=True)
+        payload = orjson.dumps(body)
+    response = await phases.post(leg, upstreams, target, payload)
     data = parse_json(response.content)
-    ex.usage = usage_from_embeddings(data.get("usage"))
-    return orjson.dumps(ensure_encoding(data, encoding, normalize=normalize))
+    with phases.decoding(leg):
+        tokens = sum(estimate_embedding_input_tokens(params["input"]))
+        answer = batch_to_embeddings(data, native, params.get("encoding_format"), normalize, tokens)
+        leg.ex.usage = Usage(input=tokens)
+        leg.ex.estimated = True
+        return orjson.dumps(answer)
+
+
+async def _compat(leg: Leg, upstreams: Upstreams) -> bytes:
+    params = leg.result.params
+    with phases.encoding(leg):
+        encoding = params.pop("encoding_format", None)
+        normalize = _normalize(leg)
+        params["model"] = compat_model_id(leg.model.native_id)
+        target = target_for(leg.model, "/openai/embeddings")
+        payload = orjson.dumps(params)
+    response = await phases.post(leg, upstreams, target, payload)
+    data = parse_object(response.content)
+    with phases.decoding(leg):
+        leg.ex.usage = usage_from_embeddings(data.get("usage"))
+        return orjson.dumps(ensure_encoding(data, encoding, normalize=normalize))

@@ -14,9 +14,9 @@ import orjson
 
 from gateway.accounting import usage_from_chat, usage_from_embeddings, usage_from_responses
 from gateway.errors import UpstreamError, from_upstream
-from gateway.proxy import render, timing
+from gateway.proxy import phases, render
 from gateway.proxy.emulation import emulated_chat_frames
-from gateway.proxy.exchange import Exchange
+from gateway.proxy.exchange import Leg
 from gateway.translate.emulate import response_to_events
 from gateway.translate.sse import DONE, aiter_events, data_frame, event_frame
 from gateway.upstream.client import Target, Upstreams, iter_bytes, target_for
@@ -25,75 +25,81 @@ _USAGE_MARKS = (b'"usage":{', b'"usage": {')
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
 
 
-def applies(ex: Exchange) -> bool:
-    kind, endpoint = ex.model.provider.kind, ex.model.endpoint
-    if ex.client_api == "chat":
+def applies(leg: Leg) -> bool:
+    kind, endpoint = leg.model.provider.kind, leg.model.endpoint
+    if leg.client_api == "chat":
         return kind == "openai" and endpoint == "chat_completions"
-    if ex.client_api == "responses":
+    if leg.client_api == "responses":
         return endpoint == "responses"
     return endpoint == "embeddings" and kind == "openai"
 
 
-def _request(ex: Exchange) -> tuple[Target, bytes]:
-    params, native = ex.result.params, ex.model.native_id
-    if ex.client_api == "chat":
-        body = render.openai_chat(params, ex.result, native)
-        path = "/chat/completions"
-    elif ex.client_api == "responses":
-        body = render.openai_responses(params, ex.result, native)
-        path = "/responses"
-    else:
-        body = render.openai_embeddings(params, native)
-        path = "/embeddings"
-    return target_for(ex.model, path), orjson.dumps(body)
+def _request(leg: Leg) -> tuple[Target, bytes]:
+    params, native = leg.result.params, leg.model.native_id
+    with phases.encoding(leg):
+        if leg.client_api == "chat":
+            body = render.openai_chat(params, leg.result, native)
+            path = "/chat/completions"
+        elif leg.client_api == "responses":
+            body = render.openai_responses(params, leg.result, native)
+            path = "/responses"
+        else:
+            body = render.openai_embeddings(params, native)
+            path = "/embeddings"
+        return target_for(leg.model, path), orjson.dumps(body)
 
 
 def parse_json(content: bytes) -> Any:
     try:
         return orjson.loads(content)
     except orjson.JSONDecodeError:
-        raise UpstreamError("The upstream answered with a body that is not JSON.",
-                            code="upstream_invalid_response", reason="invalid_response") from None
+        raise phases.invalid_response("a body that is not JSON") from None
 
 
-async def complete(ex: Exchange, upstreams: Upstreams) -> bytes:
-    target, body = _request(ex)
-    response = await timing.upstream(ex, upstreams.post(target, body))
-    data = parse_json(response.content)
+def parse_object(content: bytes) -> dict[str, Any]:
+    data = parse_json(content)
     if not isinstance(data, dict):
-        raise UpstreamError("The upstream answered with an unexpected JSON value.",
-                            code="upstream_invalid_response", reason="invalid_response")
-    if ex.client_api == "chat":
-        ex.usage = usage_from_chat(data.get("usage"))
-    elif ex.client_api == "responses":
-        ex.usage = usage_from_responses(data.get("usage"))
-        if ex.result.client_stream:
-            ex.first_token()
-            return b"".join(event_frame(e) for e in response_to_events(data))
-    else:
-        ex.usage = usage_from_embeddings(data.get("usage"))
+        raise phases.invalid_response("an unexpected JSON value")
+    return data
+
+
+async def complete(leg: Leg, upstreams: Upstreams) -> bytes:
+    target, body = _request(leg)
+    response = await phases.post(leg, upstreams, target, body)
+    data = parse_object(response.content)
+    ex = leg.ex
+    with phases.decoding(leg):
+        if leg.client_api == "chat":
+            ex.usage = usage_from_chat(data.get("usage"))
+        elif leg.client_api == "responses":
+            ex.usage = usage_from_responses(data.get("usage"))
+            if leg.result.client_stream:
+                ex.first_token()
+                return b"".join(event_frame(e) for e in response_to_events(data))
+        else:
+            ex.usage = usage_from_embeddings(data.get("usage"))
     return response.content
 
 
-async def stream(ex: Exchange, upstreams: Upstreams) -> AsyncIterator[bytes]:
-    if not ex.result.upstream_stream:
+async def stream(leg: Leg, upstreams: Upstreams) -> AsyncIterator[bytes]:
+    if not leg.result.upstream_stream:
         # Called now, not when the client reads: a failure is still a plain error answer.
-        return _emulated(ex, await complete(ex, upstreams))
-    target, body = _request(ex)
-    response = await timing.upstream(ex, upstreams.open_stream(target, body))
-    source = timing.upstream_chunks(ex, iter_bytes(response, target))
-    if ex.client_api == "chat":
-        return _relay_chat(ex, source, target)
-    return _relay_responses(ex, source, target)
+        return _emulated(leg, await complete(leg, upstreams))
+    target, body = _request(leg)
+    response = await phases.open_stream(leg, upstreams, target, body)
+    source = phases.chunks(leg, iter_bytes(response, target))
+    if leg.client_api == "chat":
+        return _relay_chat(leg, source, target)
+    return _relay_responses(leg, source, target)
 
 
-async def _emulated(ex: Exchange, content: bytes) -> AsyncIterator[bytes]:
+async def _emulated(leg: Leg, content: bytes) -> AsyncIterator[bytes]:
     """The policy disabled upstream streaming: called unstreamed, answered as a stream."""
-    ex.first_token()
-    if ex.client_api == "responses":
+    leg.ex.first_token()
+    if leg.client_api == "responses":
         yield content  # already framed as events by complete()
         return
-    for frame in emulated_chat_frames(orjson.loads(content), ex.result.include_usage):
+    for frame in emulated_chat_frames(orjson.loads(content), leg.result.include_usage):
         yield frame
 
 
@@ -102,7 +108,8 @@ def _truncated() -> UpstreamError:
                          code="upstream_stream_truncated", reason="stream_truncated")
 
 
-async def _relay_chat(ex: Exchange, source: AsyncIterator[bytes], target: Target) -> AsyncIterator[bytes]:
+async def _relay_chat(leg: Leg, source: AsyncIterator[bytes], target: Target) -> AsyncIterator[bytes]:
+    ex, include_usage = leg.ex, leg.result.include_usage
     done = False
     async for event in aiter_events(source):
         if event.is_done:
@@ -115,7 +122,7 @@ async def _relay_chat(ex: Exchange, source: AsyncIterator[bytes], target: Target
                 raise from_upstream(500, orjson.dumps(data), None, target.secrets)
             if isinstance(data, dict) and isinstance(data.get("usage"), dict):
                 ex.usage = usage_from_chat(data["usage"])
-                if not ex.result.include_usage:
+                if not include_usage:
                     if not data.get("choices"):
                         continue
                     data["usage"] = None
@@ -128,7 +135,8 @@ async def _relay_chat(ex: Exchange, source: AsyncIterator[bytes], target: Target
     yield DONE
 
 
-async def _relay_responses(ex: Exchange, source: AsyncIterator[bytes], target: Target) -> AsyncIterator[bytes]:
+async def _relay_responses(leg: Leg, source: AsyncIterator[bytes], target: Target) -> AsyncIterator[bytes]:
+    ex = leg.ex
     ended = False
     async for event in aiter_events(source):
         name = event.event

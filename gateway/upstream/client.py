@@ -12,8 +12,7 @@ import asyncio
 import functools
 import logging
 import os
-from collections.abc import AsyncIterator
-from contextvars import ContextVar
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import aiohttp
@@ -117,20 +116,6 @@ def endpoint_for(target: Target, deployment: Deployment) -> Endpoint:
                     target.model.provider_name, deployment.name, key)
 
 
-# Whether the current request (its task) has sent anything upstream yet: a translator
-# that fails before that was fed a malformed client body (a 400), after it a malformed
-# upstream answer (a 502). See gateway.proxy.handler.
-_sent: ContextVar[bool] = ContextVar("gateway_upstream_sent", default=False)
-
-
-def sent_upstream() -> bool:
-    return _sent.get()
-
-
-def reset_sent() -> None:
-    _sent.set(False)
-
-
 class Upstreams:
     """The process's upstream connection pools (one per provider name) and the breakers
     of every deployment; calls go through the retry loop."""
@@ -155,18 +140,21 @@ class Upstreams:
         for client in clients.values():
             await client.aclose()
 
-    async def post(self, target: Target, body: bytes) -> httpx.Response:
-        """POST and read the whole answer, with retries; an error status becomes a GatewayError."""
-        _sent.set(True)
+    async def post(self, target: Target, body: bytes,
+                   failed: Callable[[GatewayError], None] | None = None) -> httpx.Response:
+        """POST and read the whole answer, with retries; an error status becomes a GatewayError.
+        `failed` hears of each failed attempt (gateway.upstream.retry.run)."""
         return await retry.run(target.model, self.breakers,
-                               lambda deployment: self._post(endpoint_for(target, deployment), body))
+                               lambda deployment: self._post(endpoint_for(target, deployment), body),
+                               on_failure=failed)
 
-    async def open_stream(self, target: Target, body: bytes) -> httpx.Response:
+    async def open_stream(self, target: Target, body: bytes,
+                          failed: Callable[[GatewayError], None] | None = None) -> httpx.Response:
         """POST and return once a 2xx status and headers are in (retried until then); the
         body is the caller's to read, and from here on nothing is retried."""
-        _sent.set(True)
         return await retry.run(target.model, self.breakers,
-                               lambda deployment: self._open(endpoint_for(target, deployment), body))
+                               lambda deployment: self._open(endpoint_for(target, deployment), body),
+                               on_failure=failed)
 
     def _request(self, endpoint: Endpoint, body: bytes) -> tuple[httpx.AsyncBaseTransport, httpx.Request]:
         """The request, for the provider's transport itself.

@@ -25,7 +25,6 @@ from collections.abc import Awaitable, Callable
 from email.utils import parsedate_to_datetime
 from typing import TypeVar
 
-from gateway import metrics
 from gateway.errors import GatewayError, ProviderKeyMissing
 from gateway.registry.snapshot import Deployment, Model
 from gateway.upstream.breaker import Breakers
@@ -100,8 +99,12 @@ async def run(
     rand: Callable[[], float] = random.random,
     sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     clock: Callable[[], float] = time.monotonic,
+    on_failure: Callable[[GatewayError], None] | None = None,
 ) -> T:
-    """Call `attempt(deployment)` until it succeeds or the failure is final."""
+    """Call `attempt(deployment)` until it succeeds or the failure is final.
+
+    `on_failure` hears of every attempt that failed (the call's Exchange notes them, so each
+    failed attempt is counted once, when the call is recorded)."""
     cooldown = model.cooldown
     failed: set[str] = set()  # failed for this request: avoided while others are available
     no_key: set[str] = set()  # their key is not set: never tried in this request
@@ -134,9 +137,8 @@ async def run(
                 breaker.failure(clock())
             else:
                 breaker.success()  # it answered: a client error is not the deployment's fault
-            if exc.upstream:
-                metrics.upstream_errors_total.labels(model.key, model.provider_name, exc.reason).inc()
-                exc.counted = True
+            if on_failure is not None:
+                on_failure(exc)
             if retries_left <= 0 or not retryable(exc):
                 raise
             failed.add(deployment.name)

@@ -164,6 +164,7 @@ class Script:
         self.outcomes = list(outcomes)
         self.calls: list[str] = []
         self.sleeps: list[float] = []
+        self.failures: list[GatewayError] = []
 
     async def attempt(self, deployment: Deployment) -> object:
         self.calls.append(deployment.name)
@@ -178,7 +179,7 @@ class Script:
 
 def _run(model: Model, script: Script, breakers: Breakers | None = None, clock: float = 0.0) -> object:
     return asyncio.run(retry.run(model, breakers or Breakers(), script.attempt, rand=lambda: 0.5,
-                                 sleep=script.sleep, clock=lambda: clock))
+                                 sleep=script.sleep, clock=lambda: clock, on_failure=script.failures.append))
 
 
 def test_run_retries_with_backoff_then_succeeds() -> None:
@@ -192,8 +193,10 @@ def test_run_gives_up_after_the_retries() -> None:
     script = Script(_status(500), _status(500), _status(503))
     with pytest.raises(GatewayError) as info:
         _run(_model(), script)
-    assert info.value.status == 503 and info.value.counted
+    assert info.value.status == 503
     assert len(script.calls) == 3
+    # Every failed attempt is reported (the Exchange counts each one), the last included.
+    assert [e.status for e in script.failures] == [500, 500, 503] and script.failures[-1] is info.value
 
 
 def test_run_waits_a_short_retry_after_and_not_a_long_one() -> None:

@@ -1,0 +1,48 @@
+"""The api edge of a proxied call: who is calling, and the body read and parsed once.
+
+Everything here happens before the proxy sees the request; a failure is answered here
+and still recorded, by the request's Exchange, like any other finished call.
+"""
+
+from __future__ import annotations
+
+from time import perf_counter
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from gateway.api.common import error_response, parse_body, read_body, request_id
+from gateway.auth.edge import authenticate
+from gateway.errors import GatewayError
+from gateway.proxy.exchange import Exchange
+from gateway.proxy.handler import handle
+from gateway.proxy.request import ClientRequest
+from gateway.state import GatewayState
+
+# The proxy routes: path -> (client API, route label). GatewayApp dispatches on it directly;
+# gateway.api.routes declares the same paths for FastAPI and the OpenAPI document.
+PROXY_ROUTES: dict[str, tuple[str, str]] = {
+    "/v1/chat/completions": ("chat", "/v1/chat/completions"),
+    "/v1/responses": ("responses", "/v1/responses"),
+    "/v1/embeddings": ("embeddings", "/v1/embeddings"),
+}
+
+
+async def serve_call(request: Request, client_api: str, route: str) -> Response:
+    state: GatewayState = request.app.state.gateway
+    rid = request_id(request)
+    ex = Exchange(route, client_api, rid, state.sinks)
+    headers = request.headers
+    try:
+        ex.principal = authenticate(headers, state.settings, state.resolver)
+        raw = await read_body(request, state.settings)
+        # From here on the time is the gateway's (parse, policy) or the upstream's: the body
+        # upload above is the client's, so the overhead metric leaves it out.
+        ex.started = perf_counter()
+        body = parse_body(raw)
+    except GatewayError as bad:
+        ex.finish(bad.status, bad)
+        return error_response(bad, {"x-request-id": rid})
+    strict = headers.get("x-gateway-strict", "").lower() == "true"
+    call = ClientRequest(client_api, raw, body, ex.principal, strict, request.receive)
+    return await handle(state, call, ex)

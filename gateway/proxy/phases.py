@@ -1,0 +1,95 @@
+"""The three phases of an upstream call, each with its own failure.
+
+encode (client request -> upstream body), call (the upstream, retried), decode (upstream
+answer -> client answer). A translator that trips over a value's shape while encoding was
+fed a client value it cannot take: a 400. While decoding, the upstream sent something it
+cannot read: a 502. The phase says which; nothing has to remember whether a request went out.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
+from time import perf_counter
+
+import httpx
+
+from gateway.errors import BadRequest, UpstreamError
+from gateway.proxy.exchange import Leg
+from gateway.upstream.client import Target, Upstreams
+
+log = logging.getLogger("gateway")
+
+# What a translator raises when a value has a shape it does not expect.
+SHAPE_ERRORS = (TypeError, AttributeError, KeyError, ValueError, IndexError)
+
+
+def _log(leg: Leg, exc: Exception) -> None:
+    log.warning("request %s for %s: cannot translate (%s: %s)", leg.ex.request_id, leg.model.key,
+                type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+
+
+@contextmanager
+def encoding(leg: Leg) -> Iterator[None]:
+    try:
+        yield
+    except SHAPE_ERRORS as exc:
+        _log(leg, exc)
+        raise BadRequest(f"The request has a value this model's API cannot take ({type(exc).__name__}: "
+                         f"{str(exc)[:200]}).", code="invalid_request_body") from None
+
+
+def invalid_response(what: str = "a body the gateway cannot read") -> UpstreamError:
+    return UpstreamError(f"The upstream answered with {what}.", code="upstream_invalid_response",
+                         reason="invalid_response")
+
+
+@contextmanager
+def decoding(leg: Leg) -> Iterator[None]:
+    try:
+        yield
+    except SHAPE_ERRORS as exc:
+        _log(leg, exc)
+        raise invalid_response() from None
+
+
+async def post(leg: Leg, upstreams: Upstreams, target: Target, body: bytes) -> httpx.Response:
+    """The call phase, unstreamed: timed as upstream time, each failed attempt noted."""
+    started = perf_counter()
+    try:
+        return await upstreams.post(target, body, failed=lambda e: leg.ex.attempt_failed(leg.model, e))
+    finally:
+        leg.ex.upstream_s += perf_counter() - started
+
+
+async def open_stream(leg: Leg, upstreams: Upstreams, target: Target, body: bytes) -> httpx.Response:
+    """The call phase of a stream, until its status and headers are in."""
+    started = perf_counter()
+    try:
+        return await upstreams.open_stream(target, body,
+                                           failed=lambda e: leg.ex.attempt_failed(leg.model, e))
+    finally:
+        leg.ex.upstream_s += perf_counter() - started
+
+
+async def chunks(leg: Leg, source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The upstream's streamed body as it arrives, every wait for the next chunk timed."""
+    ex = leg.ex
+    it = source.__aiter__()
+    try:
+        while True:
+            started = perf_counter()
+            try:
+                chunk = await it.__anext__()
+            except StopAsyncIteration:
+                return
+            finally:
+                ex.upstream_s += perf_counter() - started
+            yield chunk
+    finally:
+        # Closed early (client gone, error downstream): release the upstream connection now,
+        # not whenever the inner generator is collected.
+        aclose = getattr(it, "aclose", None)
+        if aclose is not None:
+            await aclose()
