@@ -74,7 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         for provider in registry.providers:
             state.upstreams.client(provider)  # pools exist before the first request
         multiprocess.reap_dead_workers()
-        # Every worker process watches the registry itself (hot reload, CONTRACT.md section 2).
+        # Every worker process watches the registry itself (hot reload, docs/registry.md).
         watcher = None
         if settings.watch:
             watcher = RegistryWatcher(registry_path, settings.custom_registry, lambda: state.registry, swap)

@@ -1,4 +1,4 @@
-"""Prometheus metrics, named exactly as CONTRACT.md section 4 lists them, plus the gateway's
+"""Prometheus metrics, named as docs/metrics.md lists them, plus the gateway's
 own overhead and, beside ours, the OpenTelemetry GenAI semantic-convention histograms.
 
 In-process counters by default: recording a call is a handful of dict lookups and

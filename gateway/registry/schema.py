@@ -33,7 +33,7 @@ Capability = Literal[
     "parallel_tools",
 ]
 
-# Which endpoint kinds each provider kind can serve (CONTRACT.md, section 2).
+# Which endpoint kinds each provider kind can serve (docs/registry.md, endpoint kinds).
 ENDPOINTS_BY_KIND: dict[str, frozenset[str]] = {
     "openai": frozenset({"chat_completions", "responses", "embeddings"}),
     "gemini": frozenset({"chat_completions", "embeddings", "gemini_sdk", "embed_content"}),

@@ -119,7 +119,7 @@ class Registry:
 
 
 def _swapped(name: str) -> str | None:
-    """`provider/name` and `provider:name` are the same thing (CONTRACT.md, section 2)."""
+    """`provider/name` and `provider:name` are the same thing (docs/registry.md)."""
     for sep, other in ((":", "/"), ("/", ":")):
         head, found, tail = name.partition(sep)
         if found and head and tail:

@@ -34,7 +34,7 @@ DOCKERIGNORE = ROOT / ".dockerignore"
 ENV_EXAMPLE = ROOT / ".env.example"
 ENTRYPOINT = DEPLOY / "docker" / "entrypoint.sh"
 
-# Every setting the gateway reads from its environment (CONTRACT.md §1), plus
+# Every setting the gateway reads from its environment (docs/operations.md), plus
 # the prometheus-client multiprocess directory.
 GATEWAY_ENV_VARS = [
     "GATEWAY_REGISTRY",

@@ -2,7 +2,7 @@
 
 Every PromQL expression (recording rules, alerts, dashboard panels and
 variables) is parsed with promql-parser (a real PromQL parser); every metric
-it selects must be one the gateway exports (CONTRACT.md section 4 plus the
+it selects must be one the gateway exports (docs/metrics.md: the contract's metrics plus the
 overhead/unpriced/gen_ai metrics), with label matchers on labels that metric
 has. When promtool is installed (Debian package `prometheus`) it also checks
 the config and rules and runs deploy/prometheus/rules.test.yml.
