@@ -1,8 +1,10 @@
 """Usage, cost, and the one record of a finished call.
 
 Every upstream's usage is normalised once into `Usage`, and cost is computed from it
-and the model's pricing here and nowhere else:
-(input - cached_input) x input price + cached_input x cached price + output x output price.
+and the model's pricing here and nowhere else, exactly (Decimal):
+(input - cached_input - cache_write) x input price + cached_input x cached price
++ cache_write x cache-write price + output x output price, at the prices of the call's
+long-context tier and service tier (gateway.registry.schema.Pricing.rates).
 
 `CallRecord` is what a finished call leaves behind: gateway.proxy.exchange builds one per
 client request and hands it to every sink (metrics today; the ledger and budget
@@ -12,6 +14,7 @@ settlement consume the same record).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from gateway.auth.principal import Principal
@@ -25,6 +28,7 @@ class Usage:
     cached_input: int = 0
     output: int = 0  # includes reasoning
     reasoning: int = 0
+    cache_write: int = 0  # input tokens written to a prompt cache (part of input, not of cached_input)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,7 +61,7 @@ class CallRecord:
     answered_by: str | None  # the registry key of the model that answered (differs after a fallback)
     status: int
     usage: Usage | None
-    cost: float | None  # USD, from cost_usd; None when there is no usage or no price
+    cost: Decimal | None  # USD, exact, from cost_usd; None when there is no usage or no price
     duration_s: float
     overhead_s: float  # the gateway's own share: duration minus upstream and client waits
     ttft_s: float | None
@@ -86,6 +90,7 @@ def usage_from_chat(usage: Any) -> Usage | None:
         cached_input=min(_int(details.get("cached_tokens")), prompt),
         output=_int(usage.get("completion_tokens")),
         reasoning=_int(out_details.get("reasoning_tokens")),
+        cache_write=_int(details.get("cache_write_tokens")),
     )
 
 
@@ -100,6 +105,7 @@ def usage_from_responses(usage: Any) -> Usage | None:
         cached_input=min(_int(details.get("cached_tokens")), prompt),
         output=_int(usage.get("output_tokens")),
         reasoning=_int(out_details.get("reasoning_tokens")),
+        cache_write=_int(details.get("cache_write_tokens")),
     )
 
 
@@ -109,18 +115,24 @@ def usage_from_embeddings(usage: Any) -> Usage | None:
     return Usage(input=_int(usage.get("prompt_tokens")) or _int(usage.get("total_tokens")))
 
 
-def cost_usd(usage: Usage, pricing: Pricing | None) -> float | None:
-    """The cost of one call, or None when the model has no input or output price."""
-    if pricing is None or pricing.input_per_mm is None:
+def cost_text(cost: Decimal) -> str:
+    """A cost as plain decimal text, every digit kept, no exponent: `0.00050775`."""
+    text = format(cost, "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def cost_usd(usage: Usage, pricing: Pricing | None, service_tier: str | None = None) -> Decimal | None:
+    """The exact cost of one call in USD, or None when the model has no input price (or
+    output was billed and it has no output price). The prices are the ones the call was
+    billed at: its long-context tier (by its input tokens, cached included) and its
+    service tier (the answer's `service_tier`)."""
+    if pricing is None:
         return None
-    if usage.output and pricing.output_per_mm is None:
+    rates = pricing.rates(usage.input, service_tier)
+    if rates is None or (usage.output and rates.output is None):
         return None
-    cached_price = pricing.cached_input_per_mm
-    if cached_price is None:
-        cached_price = pricing.input_per_mm
-    total = (
-        (usage.input - usage.cached_input) * pricing.input_per_mm
-        + usage.cached_input * cached_price
-        + usage.output * (pricing.output_per_mm or 0.0)
-    )
-    return total / 1_000_000
+    written = min(usage.cache_write, usage.input - usage.cached_input)
+    fresh = usage.input - usage.cached_input - written
+    total = (fresh * rates.input + usage.cached_input * rates.cached_input + written * rates.cache_write
+             + usage.output * (rates.output or 0))
+    return total.scaleb(-6)  # per 1M tokens: a shift of the exponent, exact

@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any, NoReturn
 
 from gateway import multiprocess
@@ -55,8 +56,8 @@ def _load(path: str | None) -> Registry:
         _fail(str(exc))
 
 
-def _price(value: float | None) -> str:
-    return "-" if value is None else f"{value:g}"
+def _price(value: Decimal | None) -> str:
+    return "-" if value is None else format(value.normalize(), "f")
 
 
 def _models(path: str | None) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -231,14 +232,14 @@ def _record_call(call: CallRecord, model: Model) -> None:
             series.genai_ttft.observe(ttft)
 
 
-def _record_usage(model: Model, usage: Usage, cost: float | None) -> None:
+def _record_usage(model: Model, usage: Usage, cost: Decimal | None) -> None:
     series = _usage_series(model)
     for child, count in zip(series.tokens, (usage.input, usage.cached_input, usage.output, usage.reasoning),
                             strict=True):
         if count:
             child.inc(count)
     if cost is not None:
-        series.cost.inc(cost)
+        series.cost.inc(float(cost))  # the Prometheus boundary: exact up to here
     else:
         series.unpriced.inc()
     series.genai_input.observe(usage.input)

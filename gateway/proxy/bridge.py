@@ -102,6 +102,7 @@ async def _pivot_completion(leg: Leg, upstreams: Upstreams) -> dict[str, Any]:
     with phases.decoding(leg):
         completion = _completion_from(leg, data)
         leg.ex.usage = usage_from_chat(completion.get("usage"))
+        leg.ex.service_tier = completion.get("service_tier")
     return completion
 
 
@@ -184,6 +185,7 @@ async def _client_frames(leg: Leg, chunks: AsyncIterator[dict[str, Any]]) -> Asy
         usage = chunk.get("usage")
         if isinstance(usage, dict):
             ex.usage = usage_from_chat(usage)
+            ex.service_tier = chunk.get("service_tier")
         if ex.first_token_at is None and chunk.get("choices"):
             ex.first_token()
         if events is not None:

@@ -13,6 +13,7 @@ import logging
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 
 from gateway import metrics
 from gateway.accounting import CallRecord, Handover, UpstreamFailure, Usage, cost_usd
@@ -57,7 +58,8 @@ class Exchange:
     usage: Usage | None = None
     estimated: bool = False  # usage counted offline by the gateway, not reported by the upstream
     first_token_at: float | None = None
-    cost: float | None = None
+    cost: Decimal | None = None
+    service_tier: str | None = None  # the answer's: the tier the call was billed at
     streamed: bool = False
     sequence: int = 0  # next Responses stream sequence number, for a closing error frame
     # Seconds spent awaiting the upstream (gateway.proxy.phases) and the client's reads of a
@@ -100,11 +102,11 @@ class Exchange:
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
 
-    def price(self) -> float | None:
+    def price(self) -> Decimal | None:
         """Compute the cost from the usage seen so far (once the call is complete)."""
         if self.usage is None or self.leg is None:
             return None
-        self.cost = cost_usd(self.usage, self.leg.model.entry.pricing)
+        self.cost = cost_usd(self.usage, self.leg.model.entry.pricing, self.service_tier)
         return self.cost
 
     def finish(self, status: int, error: GatewayError | None = None) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from gateway.accounting import cost_text
 from gateway.answers import error_response
 from gateway.errors import BadRequest, GatewayError, NotFound, UpstreamError
 from gateway.policy import apply_policy
@@ -118,8 +119,9 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
 
 def _answer(ex: Exchange, payload: bytes) -> Response:
     headers = ex.headers()
-    if ex.price() is not None:
-        headers["x-gateway-cost-usd"] = f"{ex.cost:.10f}".rstrip("0").rstrip(".") or "0"
+    cost = ex.price()
+    if cost is not None:
+        headers["x-gateway-cost-usd"] = cost_text(cost)
     ex.finish(200)
     return Response(payload, media_type="application/json", headers=headers)
 

@@ -71,8 +71,10 @@ async def complete(leg: Leg, upstreams: Upstreams) -> bytes:
     with phases.decoding(leg):
         if leg.client_api == "chat":
             ex.usage = usage_from_chat(data.get("usage"))
+            ex.service_tier = data.get("service_tier")
         elif leg.client_api == "responses":
             ex.usage = usage_from_responses(data.get("usage"))
+            ex.service_tier = data.get("service_tier")
             if leg.result.client_stream:
                 ex.first_token()
                 return b"".join(event_frame(e) for e in response_to_events(data))
@@ -122,6 +124,7 @@ async def _relay_chat(leg: Leg, source: AsyncIterator[bytes], target: Target) ->
                 raise from_upstream(500, orjson.dumps(data), None, target.secrets)
             if isinstance(data, dict) and isinstance(data.get("usage"), dict):
                 ex.usage = usage_from_chat(data["usage"])
+                ex.service_tier = data.get("service_tier")
                 if not include_usage:
                     if not data.get("choices"):
                         continue
@@ -151,6 +154,7 @@ async def _relay_responses(leg: Leg, source: AsyncIterator[bytes], target: Targe
                 if name in _TERMINAL and isinstance(response, dict):
                     ended = True
                     ex.usage = usage_from_responses(response.get("usage"))
+                    ex.service_tier = response.get("service_tier")
         elif ex.first_token_at is None and name.endswith(".delta"):
             ex.first_token()
         yield event.raw

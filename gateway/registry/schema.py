@@ -8,6 +8,7 @@ their spellings are folded into one form here (`model_id` -> `model`, `*_per_tok
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -93,30 +94,138 @@ class DeploymentConfig(_Strict):
         return self
 
 
-class Pricing(_Strict):
-    """USD per 1M tokens. `None` for a field means: not published, not zero."""
+PRICE_KINDS = ("input", "output", "cached_input", "cache_write")
+ServiceTier = Literal["flex", "priority"]
+# How an answer's `service_tier` names the tier it was billed at (OpenAI: `default`, `flex`,
+# `priority`, `scale`; a request for `fast` is answered as `priority`).
+SERVICE_TIER_ALIASES = {"flex": "flex", "priority": "priority", "fast": "priority"}
 
-    input_per_mm: float | None = Field(default=None, ge=0)
-    output_per_mm: float | None = Field(default=None, ge=0)
-    cached_input_per_mm: float | None = Field(default=None, ge=0)
+
+def _per_token_to_per_mm(data: Any) -> Any:
+    """Fold the per-token spelling (`input_per_token`) into the per-1M one, exactly."""
+    if not isinstance(data, dict):
+        return data
+    out = dict(data)
+    for name in PRICE_KINDS:
+        per_token = f"{name}_per_token"
+        if per_token in out:
+            value = out.pop(per_token)
+            if f"{name}_per_mm" in out:
+                raise ValueError(f"give {name}_per_mm or {per_token}, not both")
+            # Decimal keeps 0.0000025/token exactly 2.5/1M, where float would drift.
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                value = (Decimal(str(value)) * 1_000_000).normalize()
+            out[f"{name}_per_mm"] = value
+    return out
+
+
+class Prices(_Strict):
+    """USD per 1M tokens, as Decimal (YAML's 0.15 is read as the text it was written as).
+    `None` for a field means: not given here (not zero)."""
+
+    input_per_mm: Decimal | None = Field(default=None, ge=0)
+    output_per_mm: Decimal | None = Field(default=None, ge=0)
+    cached_input_per_mm: Decimal | None = Field(default=None, ge=0)  # cache reads
+    cache_write_per_mm: Decimal | None = Field(default=None, ge=0)  # tokens written to a prompt cache
 
     @model_validator(mode="before")
     @classmethod
-    def _per_token_to_per_mm(cls, data: Any) -> Any:
-        if not isinstance(data, dict):
-            return data
-        out = dict(data)
-        for name in ("input", "output", "cached_input"):
-            per_token = f"{name}_per_token"
-            if per_token in out:
-                value = out.pop(per_token)
-                if f"{name}_per_mm" in out:
-                    raise ValueError(f"give {name}_per_mm or {per_token}, not both")
-                # Decimal keeps 0.0000025/token exactly 2.5/1M, where float would drift.
-                if isinstance(value, int | float) and not isinstance(value, bool):
-                    value = float(Decimal(str(value)) * 1_000_000)
-                out[f"{name}_per_mm"] = value
+    def _fold_per_token(cls, data: Any) -> Any:
+        return _per_token_to_per_mm(data)
+
+    def as_json(self) -> dict[str, Any]:
+        """The prices given, as JSON numbers (per 1M tokens; the shortest float that reads
+        back as the same decimal, so the text is the registry's own), nested levels too."""
+        out: dict[str, Any] = {}
+        for name, value in self:
+            if isinstance(value, Decimal):
+                out[name] = float(value)
+            elif isinstance(value, int):
+                out[name] = value
+            elif isinstance(value, tuple) and value:
+                out[name] = [tier.as_json() for tier in value]
+            elif isinstance(value, dict) and value:
+                out[name] = {key: level.as_json() for key, level in value.items()}
         return out
+
+
+class PriceTier(Prices):
+    """Long context: these prices apply to the whole call when its input (cached included)
+    is above `above_input_tokens`, as Gemini 2.5 Pro bills prompts over 200k tokens.
+    A price left out here is the one of the level above."""
+
+    above_input_tokens: int = Field(gt=0)
+
+
+def _sorted_tiers(value: tuple[PriceTier, ...]) -> tuple[PriceTier, ...]:
+    thresholds = [t.above_input_tokens for t in value]
+    if len(set(thresholds)) != len(thresholds):
+        raise ValueError("two tiers have the same above_input_tokens")
+    return tuple(sorted(value, key=lambda t: t.above_input_tokens))
+
+
+class ServiceTierPricing(Prices):
+    """The prices of one OpenAI service tier (`flex`, `priority`). A price left out is the
+    standard one; without `tiers` of its own, the standard long-context tiers apply."""
+
+    tiers: tuple[PriceTier, ...] = ()
+
+    @field_validator("tiers")
+    @classmethod
+    def _sort(cls, value: tuple[PriceTier, ...]) -> tuple[PriceTier, ...]:
+        return _sorted_tiers(value)
+
+
+@dataclass(frozen=True, slots=True)
+class Rates:
+    """The prices that bill one call, every fallback resolved (USD per 1M tokens)."""
+
+    input: Decimal
+    output: Decimal | None
+    cached_input: Decimal
+    cache_write: Decimal
+
+
+class Pricing(Prices):
+    """A model's prices: standard, long-context `tiers`, and `service_tiers`."""
+
+    tiers: tuple[PriceTier, ...] = ()
+    service_tiers: dict[ServiceTier, ServiceTierPricing] = Field(default_factory=dict)
+
+    @field_validator("tiers")
+    @classmethod
+    def _sort(cls, value: tuple[PriceTier, ...]) -> tuple[PriceTier, ...]:
+        return _sorted_tiers(value)
+
+    def rates(self, input_tokens: int, service_tier: str | None = None) -> Rates | None:
+        """The prices for a call with this many input tokens (cached included), billed at
+        this service tier (an answer's `service_tier`; `default`, `scale` and tiers this
+        model has no prices for bill at the standard prices). None without an input price."""
+        levels: list[Prices] = [self]
+        tiers = self.tiers
+        named = SERVICE_TIER_ALIASES.get(service_tier) if isinstance(service_tier, str) else None
+        special = self.service_tiers.get(named) if named is not None else None  # type: ignore[call-overload]
+        if special is not None:
+            levels.append(special)
+            tiers = special.tiers or tiers
+        crossed = [tier for tier in tiers if input_tokens > tier.above_input_tokens]
+        if crossed:
+            levels.append(crossed[-1])  # sorted by threshold: the highest one crossed
+
+        def pick(kind: str) -> Decimal | None:
+            # The most specific level that gives the price.
+            for level in reversed(levels):
+                value: Decimal | None = getattr(level, f"{kind}_per_mm")
+                if value is not None:
+                    return value
+            return None
+
+        input_price = pick("input")
+        if input_price is None:
+            return None
+        cached, write = pick("cached_input"), pick("cache_write")
+        return Rates(input_price, pick("output"), input_price if cached is None else cached,
+                     input_price if write is None else write)
 
 
 class ParamPolicy(_Strict):

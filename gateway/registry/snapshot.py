@@ -194,5 +194,5 @@ def describe(model: Model) -> dict[str, Any]:
     if entry.max_output_tokens:
         out["max_output_tokens"] = entry.max_output_tokens
     if entry.pricing is not None:
-        out["pricing"] = entry.pricing.model_dump(exclude_none=True)
+        out["pricing"] = entry.pricing.as_json()
     return out

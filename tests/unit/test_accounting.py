@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-import pytest
+from decimal import Decimal
 
 from gateway.accounting import Usage, cost_usd, usage_from_chat, usage_from_responses
 from gateway.registry.schema import Pricing
@@ -10,12 +10,13 @@ def test_cost_formula_with_cached_and_reasoning() -> None:
     pricing = Pricing(input_per_mm=1.25, output_per_mm=10.0, cached_input_per_mm=0.125)
     usage = Usage(input=10_000, cached_input=4_000, output=2_000, reasoning=1_500)
     # Reasoning is inside output: it is not billed twice.
-    assert cost_usd(usage, pricing) == pytest.approx((6_000 * 1.25 + 4_000 * 0.125 + 2_000 * 10.0) / 1e6, abs=1e-12)
+    # 6000 x 1.25 + 4000 x 0.125 + 2000 x 10 = 7500 + 500 + 20000 = 28000 per 1M.
+    assert cost_usd(usage, pricing) == Decimal("0.028")
 
 
 def test_absent_cached_price_is_the_input_price_and_no_price_is_none() -> None:
     usage = Usage(input=1_000_000, cached_input=500_000, output=0)
-    assert cost_usd(usage, Pricing(input_per_mm=2.0, output_per_mm=8.0)) == pytest.approx(2.0)
+    assert cost_usd(usage, Pricing(input_per_mm=2.0, output_per_mm=8.0)) == Decimal(2)
     assert cost_usd(usage, None) is None
     assert cost_usd(usage, Pricing(output_per_mm=1.0)) is None
 

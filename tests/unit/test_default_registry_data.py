@@ -59,14 +59,17 @@ MODEL_KEYS = {
     "task_type",
     "normalize_embedding",
 }
-PRICING_KEYS = {
+PRICE_KEYS = {
     "input_per_mm",
     "output_per_mm",
     "cached_input_per_mm",
+    "cache_write_per_mm",
     "input_per_token",
     "output_per_token",
     "cached_input_per_token",
+    "cache_write_per_token",
 }
+PRICING_KEYS = PRICE_KEYS | {"tiers", "service_tiers"}
 POLICY_KEYS = {"allowed", "disabled", "mapped", "rename"}
 LIMIT_KEYS = {"max_output_tokens", "max_input_length"}
 REASONING_KEYS = {
@@ -217,6 +220,24 @@ def test_every_model_is_complete_and_uses_known_fields() -> None:
         assert key.split(":", 1)[0] == entry["provider"], f"{key}: key prefix"
 
 
+def _check_price_levels(key: str, pricing: dict[str, Any]) -> None:
+    """Long context costs more than short; flex less than standard, priority more."""
+    for tier in pricing.get("tiers", []):
+        assert set(tier) <= PRICE_KEYS | {"above_input_tokens"}, key
+        assert tier["above_input_tokens"] < 2_000_000, key
+        for name in ("input_per_mm", "output_per_mm", "cached_input_per_mm"):
+            if name in tier:
+                assert tier[name] >= pricing[name], (key, "tier", name)
+    for tier_name, level in pricing.get("service_tiers", {}).items():
+        assert tier_name in ("flex", "priority"), key
+        assert set(level) <= PRICE_KEYS | {"tiers"}, key
+        for name in ("input_per_mm", "output_per_mm", "cached_input_per_mm"):
+            if tier_name == "flex":
+                assert level[name] * 2 == pytest.approx(pricing[name]), (key, tier_name, name)
+            else:
+                assert level[name] > pricing[name], (key, tier_name, name)
+
+
 def test_every_model_has_a_sane_price() -> None:
     for key, entry in _all_models().items():
         pricing = entry.get("pricing")
@@ -224,8 +245,10 @@ def test_every_model_has_a_sane_price() -> None:
         assert set(pricing) <= PRICING_KEYS, key
         assert "input_per_mm" in pricing and "output_per_mm" in pricing, key
         for field, value in pricing.items():
-            assert isinstance(value, int | float) and not isinstance(value, bool), (key, field)
-            assert 0 <= value < 1000, (key, field)
+            if field in PRICE_KEYS:
+                assert isinstance(value, int | float) and not isinstance(value, bool), (key, field)
+                assert 0 <= value < 1000, (key, field)
+        _check_price_levels(key, pricing)
         cached = pricing.get("cached_input_per_mm")
         if cached is not None:
             assert cached <= pricing["input_per_mm"], f"{key}: cached dearer than input"

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -100,7 +101,7 @@ def test_both_seed_formats_load(tmp_path: Path) -> None:
     # Per-token prices become exact per-1M prices.
     assert gpt4o.pricing.input_per_mm == 2.5
     assert gpt4o.pricing.output_per_mm == 10.0
-    assert gpt4o.pricing.cached_input_per_mm == 0.3
+    assert gpt4o.pricing.cached_input_per_mm == Decimal("0.3")
     assert gpt4o.release_date == "2024-05-13"
     assert registry.models["gemini-2.5-pro"].entry.verification is not None
 
