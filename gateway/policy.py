@@ -149,6 +149,10 @@ def _reasoning(result: PolicyResult, model: Model) -> None:
         result.notes.append(f"reasoning_effort defaulted to {effort}")
     result.effort = effort
     wants = bool(params.pop("include_reasoning", False)) or bool(params.get("include_thoughts"))
+    # A Responses client asks for the reasoning back with `reasoning.summary` (the only
+    # way it has); on a Gemini model that means turning thought summaries on.
+    reasoning = params.get("reasoning")
+    wants = wants or (isinstance(reasoning, dict) and reasoning.get("summary") is not None)
     result.include_thoughts = wants or (rp is not None and rp.include_reasoning)
 
     if model.provider.kind == "openai":

@@ -7,6 +7,7 @@ usage chunk the gateway asked for is hidden from a client that did not ask for i
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -23,6 +24,7 @@ from gateway.upstream.client import Target, Upstreams, iter_bytes, target_for
 
 _USAGE_MARKS = (b'"usage":{', b'"usage": {')
 _TERMINAL = frozenset({"response.completed", "response.incomplete", "response.failed"})
+_SEQUENCE = re.compile(rb'"sequence_number":\s*(\d+)')
 
 
 def applies(leg: Leg) -> bool:
@@ -142,6 +144,10 @@ async def _relay_responses(leg: Leg, source: AsyncIterator[bytes], target: Targe
     ex = leg.ex
     ended = False
     async for event in aiter_events(source):
+        # An error frame the gateway adds after a fault continues the stream's numbering.
+        seq = _SEQUENCE.search(event.raw)
+        if seq is not None:
+            ex.sequence = int(seq.group(1)) + 1
         name = event.event
         if name is None or name in _TERMINAL or name == "error":
             data = event.json()

@@ -201,7 +201,9 @@ def compat_response(completion: dict[str, Any], include_thoughts: bool) -> dict[
             message["tool_calls"] = [dict(c) for c in message["tool_calls"]]
             for call in message["tool_calls"]:
                 _sign_tool_call(call)
-        choices.append({**choice, "message": message})
+        # Fields OpenAI's schema requires (nullable) that the compat surface leaves out.
+        message.setdefault("refusal", None)
+        choices.append({"logprobs": None, **choice, "message": message})
     out["choices"] = choices
     if isinstance(completion.get("usage"), dict):
         out["usage"] = fix_usage(completion["usage"])
@@ -286,7 +288,7 @@ class CompatStreamFixer:
                 delta["tool_calls"] = [dict(c) for c in delta["tool_calls"]]
                 for call in delta["tool_calls"]:
                     _sign_tool_call(call)
-            choices.append({**choice, "delta": delta})
+            choices.append({"finish_reason": None, **choice, "delta": delta})
         out["choices"] = choices
         if isinstance(chunk.get("usage"), dict):
             out["usage"] = fix_usage(chunk["usage"])

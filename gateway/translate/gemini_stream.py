@@ -130,7 +130,11 @@ def generate_content_to_chat(
         text, thoughts, calls, signature = split_parts(
             (cand.get("content") or {}).get("parts") or []
         )
-        message: dict[str, Any] = {"role": "assistant", "content": text or (None if calls else "")}
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": text or (None if calls else ""),
+            "refusal": None,  # required (nullable) in a chat completion message
+        }
         if include_thoughts and thoughts:
             message["reasoning_content"] = thoughts
         if calls:
@@ -147,7 +151,7 @@ def generate_content_to_chat(
         blocked = bool((resp.get("promptFeedback") or {}).get("blockReason"))
         choices.append({
             "index": 0,
-            "message": {"role": "assistant", "content": ""},
+            "message": {"role": "assistant", "content": "", "refusal": None},
             "logprobs": None,
             "finish_reason": "content_filter" if blocked else "stop",
         })  # fmt: skip

@@ -96,11 +96,61 @@ def responses_usage_to_chat(usage: dict[str, Any] | None) -> dict[str, Any] | No
     }
 
 
+# ---------------------------------------------------------------- log probabilities
+# Chat's token logprob and Responses' LogProb are the same record, except that chat
+# allows `bytes: null` and a stream delta's ResponseLogProb has no `bytes` at all.
+
+
+def _token_bytes(entry: dict[str, Any]) -> list[int]:
+    value = entry.get("bytes")
+    return value if isinstance(value, list) else list(str(entry.get("token", "")).encode())
+
+
+def _logprob(entry: dict[str, Any], with_bytes: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {"token": str(entry.get("token", "")), "logprob": entry.get("logprob", 0.0)}
+    if with_bytes:
+        out["bytes"] = _token_bytes(entry)
+    return out
+
+
+def chat_logprobs_to_responses(content: Any, delta: bool = False) -> list[dict[str, Any]]:
+    """Chat `logprobs.content` -> `output_text.logprobs` (or a delta event's logprobs)."""
+    out = []
+    for entry in content if isinstance(content, list) else []:
+        item = _logprob(entry, with_bytes=not delta)
+        item["top_logprobs"] = [_logprob(t, not delta) for t in entry.get("top_logprobs") or []]
+        out.append(item)
+    return out
+
+
+def responses_logprobs_to_chat(logprobs: Any) -> list[dict[str, Any]]:
+    """`output_text.logprobs` (or a delta's) -> chat `logprobs.content`."""
+    out = []
+    for entry in logprobs if isinstance(logprobs, list) else []:
+        item = _logprob(entry)
+        item["top_logprobs"] = [_logprob(t) for t in entry.get("top_logprobs") or []]
+        out.append(item)
+    return out
+
+
+def chat_choice_logprobs(content: list[dict[str, Any]]) -> dict[str, Any] | None:
+    return {"content": content, "refusal": None} if content else None
+
+
 # ---------------------------------------------------------------- output items
 
 
-def text_part(text: str, annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": annotations or [], "logprobs": []}
+def text_part(
+    text: str,
+    annotations: list[dict[str, Any]] | None = None,
+    logprobs: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    return {
+        "type": "output_text",
+        "text": text,
+        "annotations": annotations or [],
+        "logprobs": logprobs or [],
+    }
 
 
 def refusal_part(refusal: str) -> dict[str, Any]:
@@ -166,8 +216,11 @@ def finish_status(finish_reason: str | None) -> tuple[str, dict[str, Any] | None
     return "completed", None
 
 
-def chat_message_to_output(message: dict[str, Any], base: str, status: str) -> list[dict[str, Any]]:
-    """One chat assistant message -> Response output items, in the order a stream makes them."""
+def chat_message_to_output(
+    message: dict[str, Any], base: str, status: str, logprobs: Any = None
+) -> list[dict[str, Any]]:
+    """One chat assistant message -> Response output items, in the order a stream makes them;
+    `logprobs` is the choice's `logprobs.content`."""
     output: list[dict[str, Any]] = []
     if message.get("reasoning_content"):
         output.append(reasoning_item("rs_" + base, [message["reasoning_content"]]))
@@ -177,7 +230,7 @@ def chat_message_to_output(message: dict[str, Any], base: str, status: str) -> l
     parts: list[dict[str, Any]] = []
     if content:
         annotations = [annotation_to_responses(a) for a in message.get("annotations") or []]
-        parts.append(text_part(content, annotations))
+        parts.append(text_part(content, annotations, chat_logprobs_to_responses(logprobs)))
     if message.get("refusal"):
         parts.append(refusal_part(message["refusal"]))
     if parts:
@@ -205,6 +258,23 @@ def chat_message_to_output(message: dict[str, Any], base: str, status: str) -> l
 
 def _default(value: Any, fallback: Any) -> Any:
     return fallback if value is None else value
+
+
+def echo_tool(tool: Any) -> Any:
+    """A request's function tool as the Responses API echoes it: `type`, `name`,
+    `parameters` and `strict` are always there (the published FunctionTool requires
+    them), `description` is null when not given. `strict` is echoed as applied: a tool
+    that does not ask for it reaches a chat upstream non-strict, as chat tools are."""
+    if not isinstance(tool, dict) or tool.get("type") != "function":
+        return tool
+    return {
+        **tool,
+        "type": "function",
+        "name": tool.get("name"),
+        "description": tool.get("description"),
+        "parameters": tool.get("parameters"),
+        "strict": bool(tool.get("strict") or False),
+    }
 
 
 def response_object(
@@ -250,7 +320,7 @@ def response_object(
         "temperature": _default(request.get("temperature"), 1.0),
         "text": text,
         "tool_choice": _default(request.get("tool_choice"), "auto"),
-        "tools": request.get("tools") or [],
+        "tools": [echo_tool(tool) for tool in request.get("tools") or []],
         "top_logprobs": _default(request.get("top_logprobs"), 0),
         "top_p": _default(request.get("top_p"), 1.0),
         "truncation": _default(request.get("truncation"), "disabled"),
@@ -275,7 +345,12 @@ def chat_response_to_responses(
         created_at=completion.get("created") or int(time.time()),
         model=completion.get("model"),
         status=status,
-        output=chat_message_to_output(choice.get("message") or {}, base, item_status),
+        output=chat_message_to_output(
+            choice.get("message") or {},
+            base,
+            item_status,
+            (choice.get("logprobs") or {}).get("content"),
+        ),
         usage=chat_usage_to_responses(completion.get("usage")),
         incomplete_details=incomplete,
         service_tier=completion.get("service_tier"),
@@ -316,12 +391,14 @@ def responses_response_to_chat(resp: dict[str, Any]) -> dict[str, Any]:
     refusals: list[str] = []
     reasoning: list[str] = []
     annotations: list[dict[str, Any]] = []
+    logprobs: list[dict[str, Any]] = []
     tool_calls: list[dict[str, Any]] = []
     for item in resp.get("output") or []:
         kind = item.get("type")
         if kind == "message":
             for part in item.get("content") or []:
                 if part.get("type") == "output_text":
+                    logprobs += responses_logprobs_to_chat(part.get("logprobs"))
                     annotations += [
                         _annotation_to_chat(a, len(text)) for a in part.get("annotations") or []
                     ]
@@ -356,13 +433,20 @@ def responses_response_to_chat(resp: dict[str, Any]) -> dict[str, Any]:
         resp.get("status"), resp.get("incomplete_details"), bool(tool_calls)
     )
     created = resp.get("created_at")
+    # No `system_fingerprint`: Responses has none, and the chat schema has no null for it.
     return {
         "id": "chatcmpl-" + id_suffix(resp.get("id")),
         "object": "chat.completion",
         "created": int(created) if created else int(time.time()),
         "model": resp.get("model"),
-        "choices": [{"index": 0, "message": message, "logprobs": None, "finish_reason": finish}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "logprobs": chat_choice_logprobs(logprobs),
+                "finish_reason": finish,
+            }
+        ],
         "usage": responses_usage_to_chat(resp.get("usage")),
         "service_tier": resp.get("service_tier"),
-        "system_fingerprint": None,
     }

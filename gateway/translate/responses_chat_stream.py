@@ -11,9 +11,11 @@ from typing import Any
 
 from gateway.errors import UpstreamError
 from gateway.translate.responses import (
+    chat_choice_logprobs,
     chat_finish_reason,
     id_suffix,
     raise_failed,
+    responses_logprobs_to_chat,
     responses_usage_to_chat,
 )
 
@@ -61,14 +63,16 @@ class ResponsesToChatStream:
             )
         return []
 
-    def _chunk(self, delta: dict[str, Any], finish_reason: str | None = None) -> Event:
+    def _chunk(
+        self, delta: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None
+    ) -> Event:
         chunk: Event = {
             "id": self._id,
             "object": "chat.completion.chunk",
             "created": self._created,
             "model": self._model,
             "choices": [
-                {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
+                {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
             ],
         }
         if self._include_usage:
@@ -79,6 +83,9 @@ class ResponsesToChatStream:
         response = event.get("response") or {}
         # One id for the whole stream, derived from the response so logs can be matched.
         self._id = "chatcmpl-" + id_suffix(response.get("id"))
+        # The model the upstream names, as the unstreamed translation reports it.
+        if isinstance(response.get("model"), str) and response["model"]:
+            self._model = response["model"]
         created = response.get("created_at")
         self._created = int(created) if created else int(time.time())
         self._started = True
@@ -86,11 +93,14 @@ class ResponsesToChatStream:
 
     # -- text, refusal, reasoning
 
-    def _text(self, key: tuple[Any, ...], field_name: str, delta: str) -> list[Event]:
+    def _text(
+        self, key: tuple[Any, ...], field_name: str, delta: str, logprobs: Any = None
+    ) -> list[Event]:
         if not delta:
             return []
         self._sent[key] = self._sent.get(key, "") + delta
-        return [self._chunk({field_name: delta})]
+        content = responses_logprobs_to_chat(logprobs)
+        return [self._chunk({field_name: delta}, logprobs=chat_choice_logprobs(content))]
 
     def _reasoning(self, key: tuple[Any, ...], delta: str) -> list[Event]:
         if not delta:
@@ -118,6 +128,7 @@ class ResponsesToChatStream:
             ("t", event.get("item_id"), event.get("content_index")),
             "content",
             event.get("delta", ""),
+            event.get("logprobs"),
         )
 
     def _on_text_done(self, event: Event) -> list[Event]:

@@ -52,7 +52,13 @@ class EventWriter:
         )
 
     def part_delta(
-        self, item_id: str, index: int, content_index: int, kind: str, delta: str
+        self,
+        item_id: str,
+        index: int,
+        content_index: int,
+        kind: str,
+        delta: str,
+        logprobs: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         """A text or refusal fragment; `kind` is the part's type."""
         if kind == "refusal":
@@ -69,7 +75,7 @@ class EventWriter:
             output_index=index,
             content_index=content_index,
             delta=delta,
-            logprobs=[],
+            logprobs=logprobs or [],
         )
 
     def part_text_done(
@@ -89,7 +95,24 @@ class EventWriter:
             output_index=index,
             content_index=content_index,
             text=part["text"],
-            logprobs=[],
+            logprobs=part.get("logprobs") or [],
+        )
+
+    def annotation_added(
+        self,
+        item_id: str,
+        index: int,
+        content_index: int,
+        annotation_index: int,
+        annotation: dict[str, Any],
+    ) -> dict[str, Any]:
+        return self.emit(
+            "response.output_text.annotation.added",
+            item_id=item_id,
+            output_index=index,
+            content_index=content_index,
+            annotation_index=annotation_index,
+            annotation=annotation,
         )
 
     def summary_part_added(self, item_id: str, index: int, summary_index: int) -> dict[str, Any]:
@@ -140,11 +163,12 @@ class EventWriter:
             delta=delta,
         )
 
-    def arguments_done(self, item_id: str, index: int, arguments: str) -> dict[str, Any]:
+    def arguments_done(self, item_id: str, index: int, name: str, arguments: str) -> dict[str, Any]:
         return self.emit(
             "response.function_call_arguments.done",
             item_id=item_id,
             output_index=index,
+            name=name,
             arguments=arguments,
         )
 
@@ -168,7 +192,12 @@ def replay_item(writer: EventWriter, index: int, item: dict[str, Any]) -> list[d
             events.append(writer.part_added(item_id, index, content_index, empty_part(part_kind)))
             text = part.get("refusal" if part_kind == "refusal" else "text") or ""
             if text:
-                events.append(writer.part_delta(item_id, index, content_index, part_kind, text))
+                logprobs = part.get("logprobs") if part_kind == "output_text" else None
+                events.append(
+                    writer.part_delta(item_id, index, content_index, part_kind, text, logprobs)
+                )
+            for n, annotation in enumerate(part.get("annotations") or []):
+                events.append(writer.annotation_added(item_id, index, content_index, n, annotation))
             events.append(writer.part_text_done(item_id, index, content_index, part))
             events.append(writer.part_done(item_id, index, content_index, part))
     elif kind == "reasoning":
@@ -184,7 +213,7 @@ def replay_item(writer: EventWriter, index: int, item: dict[str, Any]) -> list[d
         arguments = item.get("arguments") or ""
         if arguments:
             events.append(writer.arguments_delta(item_id, index, arguments))
-        events.append(writer.arguments_done(item_id, index, arguments))
+        events.append(writer.arguments_done(item_id, index, str(item.get("name") or ""), arguments))
     else:
         events.append(writer.item_added(index, item))
     events.append(writer.item_done(index, item))

@@ -10,8 +10,9 @@ on the Responses side are dropped.
                     include_reasoning, include_thoughts, thinking_level, thinking_budget)
   translated:       input, instructions (a leading system message), tools, tool_choice,
                     text.format (response_format), text.verbosity (verbosity),
-                    reasoning.effort (reasoning_effort, unless the policy already set it)
-  dropped:          include, truncation, top_logprobs, stream_options, max_tool_calls (it only
+                    reasoning.effort (reasoning_effort, unless the policy already set it),
+                    include "message.output_text.logprobs" (logprobs) with top_logprobs
+  dropped:          other include values, truncation, stream_options, max_tool_calls (it only
                     limits built-in tools, which are refused anyway), reasoning.summary,
                     store false, background false, tool_choice and parallel_tool_calls
                     when there are no tools, any unknown field, and metadata: it is
@@ -96,6 +97,12 @@ def responses_request_to_chat(body: dict[str, Any]) -> dict[str, Any]:
     effort = (body.get("reasoning") or {}).get("effort")
     if effort is not None and "reasoning_effort" not in out:
         out["reasoning_effort"] = effort
+
+    # Responses returns log probabilities only when `include` asks for them.
+    if "message.output_text.logprobs" in (body.get("include") or ()):
+        out["logprobs"] = True
+        if body.get("top_logprobs"):
+            out["top_logprobs"] = body["top_logprobs"]
 
     if out.get("stream"):
         out["stream_options"] = {"include_usage": True}

@@ -17,6 +17,7 @@ from gateway.errors import UpstreamError
 from gateway.translate.responses import (
     annotation_to_responses,
     call_item_id,
+    chat_logprobs_to_responses,
     chat_usage_to_responses,
     finish_status,
     function_call_item,
@@ -98,11 +99,12 @@ class ChatToResponsesStream:
             if delta.get("reasoning_content"):
                 events += self._on_reasoning(delta["reasoning_content"])
             if delta.get("content"):
-                events += self._on_part("output_text", delta["content"])
+                logprobs = (choice.get("logprobs") or {}).get("content")
+                events += self._on_part("output_text", delta["content"], logprobs)
             if delta.get("refusal"):
                 events += self._on_part("refusal", delta["refusal"])
             if delta.get("annotations"):
-                self._on_annotations(delta["annotations"])
+                events += self._on_annotations(delta["annotations"])
             for call in delta.get("tool_calls") or []:
                 events += self._on_tool_call(call)
             if choice.get("finish_reason"):
@@ -147,6 +149,9 @@ class ChatToResponsesStream:
 
     def _start(self, chunk: dict[str, Any]) -> list[Event]:
         self._base = id_suffix(chunk.get("id"))
+        # The model the upstream names, as the unstreamed translation reports it.
+        if isinstance(chunk.get("model"), str) and chunk["model"]:
+            self._model = chunk["model"]
         self._created_at = chunk.get("created") or int(time.time())
         start = self._envelope("in_progress", [], None, None)
         return [
@@ -195,7 +200,7 @@ class ChatToResponsesStream:
             events.append(self._writer.item_added(self._message.index, added))
         return self._message, events
 
-    def _on_part(self, kind: str, text: str) -> list[Event]:
+    def _on_part(self, kind: str, text: str, logprobs: Any = None) -> list[Event]:
         item, events = self._open_message()
         if not item.parts or item.parts[-1]["type"] != kind:
             item.parts.append(empty_part(kind))
@@ -204,17 +209,35 @@ class ChatToResponsesStream:
                     item.item_id, item.index, len(item.parts) - 1, empty_part(kind)
                 )
             )
-        item.parts[-1]["refusal" if kind == "refusal" else "text"] += text
+        part = item.parts[-1]
+        part["refusal" if kind == "refusal" else "text"] += text
+        delta_logprobs = None
+        if kind == "output_text" and logprobs:
+            part["logprobs"] += chat_logprobs_to_responses(logprobs)
+            delta_logprobs = chat_logprobs_to_responses(logprobs, delta=True)
         events.append(
-            self._writer.part_delta(item.item_id, item.index, len(item.parts) - 1, kind, text)
+            self._writer.part_delta(
+                item.item_id, item.index, len(item.parts) - 1, kind, text, delta_logprobs
+            )
         )
         return events
 
-    def _on_annotations(self, annotations: list[dict[str, Any]]) -> None:
-        # Annotations arrive whole; they reach the client with the finished part.
+    def _on_annotations(self, annotations: list[dict[str, Any]]) -> list[Event]:
+        # Annotations arrive whole: each is announced at once and kept for the done part.
         item = self._message
-        if item is not None and item.parts and item.parts[-1]["type"] == "output_text":
-            item.parts[-1]["annotations"] += [annotation_to_responses(a) for a in annotations]
+        if item is None or not item.parts or item.parts[-1]["type"] != "output_text":
+            return []
+        part, content_index = item.parts[-1], len(item.parts) - 1
+        events = []
+        for annotation in annotations:
+            converted = annotation_to_responses(annotation)
+            events.append(
+                self._writer.annotation_added(
+                    item.item_id, item.index, content_index, len(part["annotations"]), converted
+                )
+            )
+            part["annotations"].append(converted)
+        return events
 
     def _close_message(self, status: str = "completed") -> list[Event]:
         item, self._message = self._message, None
@@ -279,7 +302,9 @@ class ChatToResponsesStream:
                 raise UpstreamError(
                     "The upstream sent a tool call without a name.", code="upstream_error"
                 )
-            events.append(self._writer.arguments_done(call.item_id, call.index, call.arguments))
+            events.append(
+                self._writer.arguments_done(call.item_id, call.index, call.name, call.arguments)
+            )
             done = function_call_item(call.item_id, call.call_id, call.name, call.arguments, status)
             self._items[call.index] = done
             events.append(self._writer.item_done(call.index, done))

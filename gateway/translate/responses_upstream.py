@@ -10,12 +10,13 @@ API without changing what the client asked for is a 400 naming the field.
                     tool_choice, response_format (text.format), verbosity (text.verbosity),
                     reasoning_effort (reasoning.effort), include_reasoning/include_thoughts
                     (reasoning.summary "auto"), max_output_tokens (or max_completion_tokens
-                    / max_tokens when the policy left them)
+                    / max_tokens when the policy left them), logprobs (include
+                    "message.output_text.logprobs") with top_logprobs
   dropped:          stream_options (Responses always reports usage), seed (best effort
                     only), thinking_level, thinking_budget (Gemini-only), the assistant's
                     reasoning_content (Responses only takes back reasoning it issued),
                     any unknown field
-  400:              n > 1, stop, logprobs, top_logprobs, frequency_penalty, presence_penalty,
+  400:              n > 1, stop, frequency_penalty, presence_penalty,
                     logit_bias, audio, audio modalities, prediction, web_search_options,
                     functions, function_call, non-function tools, input_audio parts
 """
@@ -77,6 +78,11 @@ def chat_request_to_responses(body: dict[str, Any]) -> dict[str, Any]:
     if text:
         out["text"] = text
 
+    if body.get("logprobs"):
+        out["include"] = ["message.output_text.logprobs"]
+        if body.get("top_logprobs"):
+            out["top_logprobs"] = body["top_logprobs"]
+
     reasoning: dict[str, Any] = {}
     if body.get("reasoning_effort") is not None:
         reasoning["effort"] = body["reasoning_effort"]
@@ -94,8 +100,6 @@ def _refuse_chat_only(body: dict[str, Any]) -> None:
         raise _bad("'n' greater than 1 is not supported for this model.", "n")
     checks = {
         "stop": "stop sequences",
-        "logprobs": "log probabilities",
-        "top_logprobs": "log probabilities",
         "frequency_penalty": "frequency_penalty",
         "presence_penalty": "presence_penalty",
         "logit_bias": "logit_bias",

@@ -269,7 +269,7 @@ def test_response_golden_with_thoughts() -> None:
     assert isinstance(out["created"], int)
     assert out["choices"] == [{
         "index": 0,
-        "message": {"role": "assistant", "content": "It is sunny.",
+        "message": {"role": "assistant", "content": "It is sunny.", "refusal": None,
                     "reasoning_content": "Thinking about **Paris**.",
                     "extra_content": {"google": {"thought_signature": SIG_A}}},
         "logprobs": None,
@@ -306,7 +306,7 @@ def test_blocked_prompt() -> None:
     resp = {"promptFeedback": {"blockReason": "SAFETY", "safetyRatings": []},
             "usageMetadata": {"promptTokenCount": 8, "totalTokenCount": 8}}  # fmt: skip
     out = generate_content_to_chat(resp, "m", include_thoughts=False)
-    assert out["choices"] == [{"index": 0, "message": {"role": "assistant", "content": ""},
+    assert out["choices"] == [{"index": 0, "message": {"role": "assistant", "content": "", "refusal": None},
                                "logprobs": None, "finish_reason": "content_filter"}]  # fmt: skip
     assert out["usage"]["prompt_tokens"] == 8
     assert out["usage"]["completion_tokens"] == 0

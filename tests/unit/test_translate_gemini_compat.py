@@ -84,12 +84,12 @@ def test_compat_response_thoughts_and_usage() -> None:
     )
     out = compat_response(completion, include_thoughts=True)
     message = out["choices"][0]["message"]
-    assert message == {"role": "assistant", "content": "The answer is 8.",
+    assert message == {"role": "assistant", "content": "The answer is 8.", "refusal": None,
                        "reasoning_content": "Let me think.\n2 + 6 = 8"}  # fmt: skip
     assert out["usage"] == {"prompt_tokens": 12, "completion_tokens": 108, "total_tokens": 120,
                             "completion_tokens_details": {"reasoning_tokens": 100}}  # fmt: skip
     hidden = compat_response(completion, include_thoughts=False)["choices"][0]["message"]
-    assert hidden == {"role": "assistant", "content": "The answer is 8."}
+    assert hidden == {"role": "assistant", "content": "The answer is 8.", "refusal": None}
     assert completion["choices"][0]["message"]["content"].startswith("<thought>")  # not mutated
 
 

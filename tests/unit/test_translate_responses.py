@@ -331,3 +331,13 @@ def test_request_round_trip_responses_chat_responses() -> None:
     }
     back = chat_request_to_responses(responses_request_to_chat(copy.deepcopy(request)))
     assert back == {**request, "store": False}
+
+
+def test_responses_logprobs_request_becomes_chat_logprobs() -> None:
+    from gateway.translate.responses import responses_request_to_chat
+
+    body = {"model": "m", "input": "x", "top_logprobs": 2,
+            "include": ["message.output_text.logprobs"]}  # fmt: skip
+    out = responses_request_to_chat(body)
+    assert out["logprobs"] is True and out["top_logprobs"] == 2
+    assert "logprobs" not in responses_request_to_chat({"model": "m", "input": "x", "top_logprobs": 2})

@@ -58,7 +58,6 @@ COMPLETION: dict[str, Any] = {
         "completion_tokens_details": {"reasoning_tokens": 12},
     },
     "service_tier": "default",
-    "system_fingerprint": None,
 }
 
 REQUEST_FOR_COMPLETION: dict[str, Any] = {
@@ -125,7 +124,8 @@ RESPONSE_FROM_COMPLETION: dict[str, Any] = {
     "temperature": 0.5,
     "text": {"format": {"type": "text"}, "verbosity": "medium"},
     "tool_choice": "auto",
-    "tools": [{"type": "function", "name": "weather", "parameters": SCHEMA, "strict": True}],
+    "tools": [{"type": "function", "name": "weather", "description": None, "parameters": SCHEMA,
+               "strict": True}],
     "top_logprobs": 0,
     "top_p": 1.0,
     "truncation": "disabled",
@@ -249,7 +249,6 @@ CHAT_FROM_RESPONSE: dict[str, Any] = {
         "completion_tokens_details": {"reasoning_tokens": 12},
     },
     "service_tier": "default",
-    "system_fingerprint": None,
 }
 
 

@@ -125,8 +125,6 @@ def test_chat_request_keeps_explicit_store_and_legacy_max_tokens() -> None:
     [
         ({"n": 2}, "n"),
         ({"stop": ["\n"]}, "stop"),
-        ({"logprobs": True}, "logprobs"),
-        ({"top_logprobs": 3}, "top_logprobs"),
         ({"frequency_penalty": 0.5}, "frequency_penalty"),
         ({"presence_penalty": -1}, "presence_penalty"),
         ({"logit_bias": {"1": 2}}, "logit_bias"),
@@ -152,3 +150,12 @@ def test_chat_request_refuses_what_responses_cannot_carry(
         chat_request_to_responses(body)
     assert info.value.status == 400
     assert info.value.param == param
+
+
+def test_chat_logprobs_ask_the_responses_api_for_them() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "x"}],
+            "logprobs": True, "top_logprobs": 3}  # fmt: skip
+    out = chat_request_to_responses(body)
+    assert out["include"] == ["message.output_text.logprobs"]
+    assert out["top_logprobs"] == 3
+    assert "logprobs" not in out
