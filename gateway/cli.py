@@ -1,4 +1,4 @@
-"""`gateway serve | check | models`: one clear line on any bad input, never a traceback."""
+"""`gateway serve | check | models | import-registry`: one clear line on any bad input, never a traceback."""
 
 from __future__ import annotations
 
@@ -39,6 +39,9 @@ def _parser() -> argparse.ArgumentParser:
 
     models = commands.add_parser("models", help="list the registry's models")
     models.add_argument("path", nargs="?", help="registry folder (default: as serve)")
+
+    imports = commands.add_parser("import-registry", help="an llm-adapter Python registry as YAML on stdout")
+    imports.add_argument("file", help="the llm-adapter registry, e.g. custom_registry.py (never executed)")
     return parser
 
 
@@ -146,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     elif args.command == "check":
         registry = _load(args.path)
         print(f"ok: {len(registry)} models, {len(registry.providers)} providers")
+    elif args.command == "import-registry":
+        from gateway.importer import run
+
+        raise SystemExit(run(args.file))
     else:
         _models(args.path)
 

@@ -201,16 +201,26 @@ def default_registry_path() -> Path:
     return local if (local / "providers.yaml").is_file() else shipped_registry()
 
 
+def _not_python(path: Path, what: str) -> None:
+    """llm-adapter's registries are Python; the gateway never runs one (it reads YAML)."""
+    if path.suffix == ".py" and path.is_file():
+        raise RegistryError(str(path), None, None, (
+            f"{what} is a Python file (an llm-adapter registry?); the gateway reads YAML: convert it "
+            f"once with 'gateway import-registry {path} > custom.yaml' and use the YAML file"))
+
+
 def load_registry(folder: str | os.PathLike[str], custom: str | None = None) -> Registry:
     """Load, merge and validate; raise RegistryError naming file, line and field."""
     root = Path(folder)
     if not root.exists():
         raise RegistryError(str(root), None, None, "no such registry folder")
+    _not_python(root, "the registry")
     parts = _read_folder(root) if root.is_dir() else _read_custom_file(root)
     if custom:
         custom_path = Path(custom)
         if not custom_path.exists():
             raise RegistryError(custom, None, None, "CUSTOM_REGISTRY_PATH does not exist")
+        _not_python(custom_path, "CUSTOM_REGISTRY_PATH")
         _merge(parts, _read_custom(custom_path))
     try:
         return build_registry(parts.providers, parts.models)
