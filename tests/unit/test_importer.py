@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -114,7 +115,7 @@ def test_the_guides_example_converts_whole_and_loads(tmp_path: Path) -> None:
     assert sorted(alone.models) == sorted(result.models)
     merged = load_registry(ROOT / "registry", str(path))
     mini = merged.models["openai:gpt-4o-mini"].entry
-    assert mini.pricing is not None and mini.pricing.input_per_mm == 0.10  # the override won
+    assert mini.pricing is not None and mini.pricing.input_per_mm == Decimal("0.10")  # the override won
     assert mini.param_policy.disabled == ("reasoning_effort",)
     reasoning = merged.models["gemini:custom-reasoning"].entry.reasoning_policy
     assert reasoning is not None and reasoning.mode == "gemini_level" and reasoning.counts_against_output
