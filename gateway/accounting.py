@@ -15,11 +15,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.auth.principal import Principal
-from gateway.registry.schema import Pricing
-from gateway.registry.snapshot import Model
+from gateway.types import ClientAPI
+
+if TYPE_CHECKING:  # the registry picks each model's wire at load, and wires read usage here
+    from gateway.registry.schema import Pricing
+    from gateway.registry.snapshot import Model
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,7 +58,7 @@ class CallRecord:
     time: float  # unix seconds when the request came in
     principal: Principal
     route: str
-    client_api: str
+    client_api: ClientAPI
     model: str | None  # the registry key the client asked for (aliases resolved); None if unresolved
     provider: str | None  # the provider of the model that answered
     answered_by: str | None  # the registry key of the model that answered (differs after a fallback)
@@ -107,6 +110,36 @@ def usage_from_responses(usage: Any) -> Usage | None:
         reasoning=_int(out_details.get("reasoning_tokens")),
         cache_write=_int(details.get("cache_write_tokens")),
     )
+
+
+def usage_from_gemini(meta: Any) -> Usage:
+    """Gemini's usageMetadata (an absent one is zero usage: Gemini always bills).
+
+    promptTokenCount already includes cachedContentTokenCount. toolUsePromptTokenCount
+    (what server-side tools such as search or URL context fed the model) is billed as
+    input on top of it and is part of totalTokenCount, so it counts as input.
+    Billed output = candidatesTokenCount + thoughtsTokenCount.
+    """
+    meta = meta if isinstance(meta, dict) else {}
+    prompt = _int(meta.get("promptTokenCount")) + _int(meta.get("toolUsePromptTokenCount"))
+    thoughts = _int(meta.get("thoughtsTokenCount"))
+    return Usage(
+        input=prompt,
+        cached_input=min(_int(meta.get("cachedContentTokenCount")), prompt),
+        output=_int(meta.get("candidatesTokenCount")) + thoughts,
+        reasoning=thoughts,
+    )
+
+
+def chat_usage(usage: Usage) -> dict[str, Any]:
+    """`Usage` rendered as Chat Completions usage (the internal shape's)."""
+    return {
+        "prompt_tokens": usage.input,
+        "completion_tokens": usage.output,
+        "total_tokens": usage.input + usage.output,
+        "prompt_tokens_details": {"cached_tokens": usage.cached_input},
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning},
+    }
 
 
 def usage_from_embeddings(usage: Any) -> Usage | None:

@@ -23,6 +23,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from gateway import multiprocess
 from gateway.accounting import CallRecord, Usage
 from gateway.registry.snapshot import Model
+from gateway.translate.ids import bare_model
 
 log = logging.getLogger("gateway")
 
@@ -122,8 +123,7 @@ def genai_labels(model: Model) -> tuple[str, str, str]:
     The model is the provider-native id the gateway asked for, as the convention says.
     """
     operation = "embeddings" if model.is_embedding else "chat"
-    provider = "gcp.gemini" if model.provider.kind == "gemini" else model.provider_name
-    return operation, provider, model.native_id.removeprefix("models/")
+    return operation, model.wire.genai_provider or model.provider_name, bare_model(model.native_id)
 
 
 @dataclass(slots=True)
@@ -157,7 +157,7 @@ _usages: dict[tuple[str, str, str, str, str], _UsageSeries] = {}
 
 
 def _model_id(model: Model) -> tuple[str, str, str, str, str]:
-    return (model.key, model.provider_name, model.provider.kind, model.endpoint, model.native_id)
+    return (model.key, model.provider_name, model.wire.name, model.endpoint, model.native_id)
 
 
 def _call_series(route: str, model: Model) -> _CallSeries:
@@ -187,7 +187,7 @@ def _usage_series(model: Model) -> _UsageSeries:
                   for kind in ("input", "cached_input", "output", "reasoning")),
             cost_usd_total.labels(key, provider), unpriced_requests_total.labels(key),
             genai_token_usage.labels(*genai, "input"),
-            None if genai[0] == "embeddings" else genai_token_usage.labels(*genai, "output"),
+            None if model.is_embedding else genai_token_usage.labels(*genai, "output"),
         )
         _usages[cache_key] = series
     return series

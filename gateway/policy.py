@@ -16,8 +16,10 @@ from typing import Any
 from gateway.errors import BadRequest
 from gateway.registry.schema import EFFORTS, ReasoningPolicy
 from gateway.registry.snapshot import Model
+from gateway.translate.unified import THINKING
+from gateway.types import ClientAPI
 
-ClientAPI = str  # "chat" | "responses" | "embeddings"
+__all__ = ["ClientAPI", "PolicyResult", "apply_policy"]
 
 # The request's content itself: never removed by a policy.
 CONTENT_KEYS = frozenset({"model", "messages", "input", "instructions"})
@@ -25,7 +27,7 @@ CONTENT_KEYS = frozenset({"model", "messages", "input", "instructions"})
 # upstream is called unstreamed and the stream is emulated, so it is never "dropped".
 TRANSPORT_KEYS = frozenset({"stream", "stream_options", "encoding_format"})
 # The gateway's thinking vocabulary, which only Gemini upstreams understand.
-THINKING_KEYS = ("thinking_level", "thinking_budget", "include_thoughts", "include_reasoning")
+THINKING_KEYS = THINKING
 # Embedding settings that mean something only to Gemini's native embedContent.
 NATIVE_EMBEDDING_KEYS = ("task_type", "normalize_embedding")
 
@@ -155,13 +157,14 @@ def _reasoning(result: PolicyResult, model: Model) -> None:
     wants = wants or (isinstance(reasoning, dict) and reasoning.get("summary") is not None)
     result.include_thoughts = wants or (rp is not None and rp.include_reasoning)
 
-    if model.provider.kind == "openai":
+    wire = model.wire
+    if wire.takes_effort:
         if effort is not None:
             params["reasoning_effort"] = effort
         for name in THINKING_KEYS:
             if name in params:
                 _remove(result, name)
-        if result.include_thoughts and model.endpoint == "responses" and effort not in (None, "none"):
+        if result.include_thoughts and wire.summary_for_thoughts and effort not in (None, "none"):
             reasoning = params.setdefault("reasoning", {})
             if isinstance(reasoning, dict):
                 reasoning.setdefault("summary", "auto")
@@ -170,7 +173,7 @@ def _reasoning(result: PolicyResult, model: Model) -> None:
     # Gemini: the effort becomes a thinking level or budget, never both, never beside an effort.
     params.pop("reasoning_effort", None)
     if rp is None or rp.mode == "openai_effort":
-        if effort is not None and model.endpoint == "chat_completions":
+        if effort is not None and wire.maps_effort:
             params["reasoning_effort"] = effort  # the compat surface maps it itself
         elif effort is not None:
             result.dropped.append("reasoning_effort")
@@ -221,7 +224,7 @@ def _gemini_budget(result: PolicyResult, rp: ReasoningPolicy, effort: str | None
 
 
 def _embedding_params(result: PolicyResult, model: Model) -> None:
-    if model.endpoint == "embeddings":
+    if not model.wire.native_embedding_settings:
         for name in NATIVE_EMBEDDING_KEYS:
             if name in result.params:
                 _remove(result, name)

@@ -18,17 +18,18 @@ from gateway.proxy.exchange import Exchange
 from gateway.proxy.handler import handle
 from gateway.proxy.request import ClientRequest
 from gateway.state import GatewayState
+from gateway.types import ClientAPI
 
 # The proxy routes: path -> (client API, route label). GatewayApp dispatches on it directly;
 # gateway.api.routes declares the same paths for FastAPI and the OpenAPI document.
-PROXY_ROUTES: dict[str, tuple[str, str]] = {
+PROXY_ROUTES: dict[str, tuple[ClientAPI, str]] = {
     "/v1/chat/completions": ("chat", "/v1/chat/completions"),
     "/v1/responses": ("responses", "/v1/responses"),
     "/v1/embeddings": ("embeddings", "/v1/embeddings"),
 }
 
 
-async def serve_call(request: Request, client_api: str, route: str) -> Response:
+async def serve_call(request: Request, client_api: ClientAPI, route: str) -> Response:
     state: GatewayState = request.app.state.gateway
     rid = request_id(request)
     ex = Exchange(route, client_api, rid, state.sinks)

@@ -21,6 +21,7 @@ from gateway.auth.principal import ANONYMOUS, Principal
 from gateway.errors import GatewayError
 from gateway.policy import PolicyResult
 from gateway.registry.snapshot import Model
+from gateway.types import ClientAPI
 
 log = logging.getLogger("gateway")
 
@@ -38,14 +39,14 @@ class Leg:
     result: PolicyResult
 
     @property
-    def client_api(self) -> str:
+    def client_api(self) -> ClientAPI:
         return self.ex.client_api
 
 
 @dataclass(slots=True)
 class Exchange:
     route: str
-    client_api: str
+    client_api: ClientAPI
     request_id: str
     sinks: Sequence[Sink]
     principal: Principal = ANONYMOUS

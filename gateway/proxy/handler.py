@@ -19,13 +19,15 @@ from gateway.accounting import cost_text
 from gateway.answers import error_response
 from gateway.errors import BadRequest, GatewayError, NotFound, UpstreamError
 from gateway.policy import apply_policy
-from gateway.proxy import bridge, gemini_embeddings, limits, passthrough, validate
+from gateway.proxy import bridge, limits, relay, validate
+from gateway.proxy.clients import CLIENTS
 from gateway.proxy.disconnect import AccountedStream, ClientGone, until_disconnect
 from gateway.proxy.exchange import CLIENT_CLOSED, Exchange, Leg
 from gateway.proxy.phases import SHAPE_ERRORS
 from gateway.proxy.request import ClientRequest
 from gateway.registry.snapshot import Model, Registry
 from gateway.state import GatewayState
+from gateway.types import ClientAPI
 from gateway.upstream.retry import context_too_long, fallback_worthy
 
 log = logging.getLogger("gateway")
@@ -33,7 +35,7 @@ log = logging.getLogger("gateway")
 SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 
-def resolve(registry: Registry, body: dict[str, Any], client_api: str) -> Model:
+def resolve(registry: Registry, body: dict[str, Any], client_api: ClientAPI) -> Model:
     name = body.get("model")
     if not isinstance(name, str) or not name:
         raise BadRequest("The request needs a 'model': a registry key or alias.", param="model",
@@ -46,12 +48,13 @@ def resolve(registry: Registry, body: dict[str, Any], client_api: str) -> Model:
             f"The model '{name}' does not exist in this gateway's registry.{hint}",
             param="model", code="model_not_found",
         )
-    if client_api == "embeddings" and not model.is_embedding:
+    wants_embedding = CLIENTS[client_api].embedding
+    if wants_embedding and not model.is_embedding:
         raise BadRequest(
             f"The model '{model.key}' is a chat model; /v1/embeddings needs an embedding model.",
             param="model", code="model_not_supported",
         )
-    if client_api != "embeddings" and model.is_embedding:
+    if not wants_embedding and model.is_embedding:
         raise BadRequest(
             f"The model '{model.key}' is an embedding model; use /v1/embeddings with it.",
             param="model", code="model_not_supported",
@@ -147,17 +150,15 @@ def _stream_response(leg: Leg, frames: AsyncIterator[bytes]) -> Response:
 
 
 async def _complete(leg: Leg, state: GatewayState) -> bytes:
-    if passthrough.applies(leg):
-        return await passthrough.complete(leg, state.upstreams)
-    if leg.client_api == "embeddings":
-        return await gemini_embeddings.complete(leg, state.upstreams)
+    if relay.applies(leg):
+        return await relay.complete(leg, state.upstreams)
     return await bridge.complete(leg, state.upstreams)
 
 
 async def _open_stream(leg: Leg, state: GatewayState) -> AsyncIterator[bytes]:
     """Start the upstream call; errors before the first byte are still a plain error answer."""
-    if passthrough.applies(leg):
-        return await passthrough.stream(leg, state.upstreams)
+    if relay.applies(leg):
+        return await relay.stream(leg, state.upstreams)
     return await bridge.stream(leg, state.upstreams)
 
 
@@ -176,7 +177,7 @@ async def _finishing(leg: Leg, frames: AsyncIterator[bytes]) -> AsyncIterator[by
                                 code="upstream_invalid_response", reason="invalid_response")
         status, error = exc.status, exc
         log.warning("stream %s for %s ended by an error: %s", ex.request_id, leg.model.key, exc.message)
-        yield bridge.error_frame(ex, exc)
+        yield CLIENTS[leg.client_api].error_frame(ex, exc)
     finally:
         ex.finish(status, error)
         aclose = getattr(frames, "aclose", None)

@@ -16,6 +16,7 @@ from gateway.tokens import (
     estimate_embedding_input_tokens,
     estimate_responses_input_tokens,
 )
+from gateway.types import ClientAPI
 
 MAX_DEPTH = 64  # JSON nesting; real requests (tool schemas included) stay far below
 MAX_ITEMS = 10_000  # messages, input items or embedding inputs in one request
@@ -35,7 +36,7 @@ def check_depth(body: dict[str, Any], raw: bytes) -> None:
                 stack.append((child, depth + 1))
 
 
-def check_items(client_api: str, body: dict[str, Any]) -> None:
+def check_items(client_api: ClientAPI, body: dict[str, Any]) -> None:
     name = "messages" if client_api == "chat" else "input"
     value = body.get(name)
     if isinstance(value, list) and len(value) > MAX_ITEMS:
@@ -48,7 +49,7 @@ class ContextCheck:
 
     __slots__ = ("_estimate", "client_api", "size")
 
-    def __init__(self, client_api: str, size: int) -> None:
+    def __init__(self, client_api: ClientAPI, size: int) -> None:
         self.client_api = client_api
         self.size = size
         self._estimate: int | None = None
@@ -70,7 +71,7 @@ class ContextCheck:
             )
 
 
-def _estimate(client_api: str, params: dict[str, Any]) -> int:
+def _estimate(client_api: ClientAPI, params: dict[str, Any]) -> int:
     tools = params.get("tools")
     tools = tools if isinstance(tools, list) else None
     if client_api == "chat":

@@ -12,12 +12,14 @@ import logging
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from time import perf_counter
+from typing import Any
 
 import httpx
+import orjson
 
 from gateway.errors import BadRequest, UpstreamError
 from gateway.proxy.exchange import Leg
-from gateway.upstream.client import Target, Upstreams
+from gateway.upstream.client import Target, Upstreams, target_for
 
 log = logging.getLogger("gateway")
 
@@ -52,6 +54,24 @@ def decoding(leg: Leg) -> Iterator[None]:
     except SHAPE_ERRORS as exc:
         _log(leg, exc)
         raise invalid_response() from None
+
+
+def encode(leg: Leg, body: dict[str, Any]) -> tuple[Target, bytes]:
+    """The encode phase: the model's wire builds the upstream request for `body`."""
+    with encoding(leg):
+        upstream = leg.model.wire.request(leg, body)
+        return target_for(leg.model, upstream.path, native_auth=upstream.native_auth), upstream.encoded()
+
+
+def parse_object(content: bytes) -> dict[str, Any]:
+    """The first step of decoding: the upstream's answer as a JSON object."""
+    try:
+        data = orjson.loads(content)
+    except orjson.JSONDecodeError:
+        raise invalid_response("a body that is not JSON") from None
+    if not isinstance(data, dict):
+        raise invalid_response("an unexpected JSON value")
+    return data
 
 
 async def post(leg: Leg, upstreams: Upstreams, target: Target, body: bytes) -> httpx.Response:

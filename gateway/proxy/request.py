@@ -8,11 +8,12 @@ from typing import Any
 from starlette.types import Receive
 
 from gateway.auth.principal import Principal
+from gateway.types import ClientAPI
 
 
 @dataclass(frozen=True, slots=True)
 class ClientRequest:
-    client_api: str  # "chat" | "responses" | "embeddings"
+    client_api: ClientAPI
     raw: bytes  # the body as sent, kept: a fallback applies its own policy to a fresh parse
     body: dict[str, Any]  # parsed once; the first model's policy edits it in place
     principal: Principal

@@ -12,6 +12,7 @@ from typing import Any
 
 from gateway.errors import BadRequest
 from gateway.proxy.limits import check_items
+from gateway.types import ClientAPI
 
 _NUMBER = (int, float)
 _TYPES: dict[str, tuple[type, ...]] = {
@@ -56,7 +57,7 @@ def _bad(where: str, what: str) -> BadRequest:
     return BadRequest(f"Invalid '{where}': {what}.", param=where, code="invalid_type")
 
 
-def check_body(client_api: str, body: dict[str, Any]) -> None:
+def check_body(client_api: ClientAPI, body: dict[str, Any]) -> None:
     if client_api == "chat":
         _messages(body.get("messages"))
     elif client_api == "responses":
@@ -76,7 +77,7 @@ def check_body(client_api: str, body: dict[str, Any]) -> None:
         raise _bad("stop", "expected a string or an array of strings")
 
 
-def _tool(client_api: str, tool: Any, where: str) -> None:
+def _tool(client_api: ClientAPI, tool: Any, where: str) -> None:
     if not isinstance(tool, dict) or not isinstance(tool.get("type"), str):
         raise _bad(where, "expected an object with a 'type'")
     if tool["type"] != "function":

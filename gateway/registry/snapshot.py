@@ -11,13 +11,8 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from gateway.registry.schema import (
-    EMBEDDING_ENDPOINTS,
-    ENDPOINTS_BY_KIND,
-    Cooldown,
-    ModelEntry,
-    ProviderConfig,
-)
+from gateway.registry.schema import Cooldown, ModelEntry, ProviderConfig
+from gateway.wires import Wire, wire_for
 
 
 class _KeyError(ValueError):
@@ -74,8 +69,16 @@ class Model:
     provider: ProviderConfig
     deployments: tuple[Deployment, ...] = ()  # filled from the entry when not given
     fallbacks: tuple[str, ...] = ()  # registry keys (aliases resolved), checked to exist
+    # The upstream API it is called with, picked once from (provider kind, endpoint) when
+    # not given; build_registry checks the pair first, so it is never None after init.
+    wire: Wire = None  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
+        if self.wire is None:
+            wire = wire_for(self.provider.kind, self.entry.endpoint)
+            if wire is None:
+                raise ValueError(f"no wire for endpoint '{self.entry.endpoint}' on a {self.provider.kind} provider")
+            object.__setattr__(self, "wire", wire)
         if not self.deployments:
             object.__setattr__(self, "deployments",
                                resolve_deployments(self.entry, self.provider_name, self.provider))
@@ -98,7 +101,7 @@ class Model:
 
     @property
     def is_embedding(self) -> bool:
-        return self.entry.endpoint in EMBEDDING_ENDPOINTS
+        return self.wire.embedding
 
 
 @dataclass(frozen=True)
@@ -136,11 +139,12 @@ def build_registry(
         if provider is None:
             known = ", ".join(sorted(providers)) or "none"
             raise _KeyError(key, f"provider '{entry.provider}' is not in providers.yaml (known: {known})", "provider")
-        if entry.endpoint not in ENDPOINTS_BY_KIND[provider.kind]:
+        wire = wire_for(provider.kind, entry.endpoint)
+        if wire is None:
             raise _KeyError(
                 key, f"endpoint '{entry.endpoint}' is not available on a {provider.kind} provider", "endpoint"
             )
-        models[key] = Model(key, entry, entry.provider, provider)
+        models[key] = Model(key, entry, entry.provider, provider, wire=wire)
 
     # Explicit names (keys, aliases) first; derived separator swaps never shadow them.
     names: dict[str, str] = {key: key for key in models}

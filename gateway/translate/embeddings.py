@@ -19,6 +19,7 @@ from array import array
 from typing import Any
 
 from gateway.errors import BadRequest, UpstreamError
+from gateway.translate.ids import resource_model
 
 _FORMATS = (None, "float", "base64")
 
@@ -84,7 +85,7 @@ def embeddings_to_batch(
     ):
         raise BadRequest("'dimensions' must be a positive integer", param="dimensions")
     chosen_task = body.get("task_type") or task_type
-    name = model if model.startswith("models/") else f"models/{model}"
+    name = resource_model(model)
     requests = []
     for text in texts:
         request: dict[str, Any] = {"model": name, "content": {"parts": [{"text": text}]}}

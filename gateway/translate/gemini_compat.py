@@ -25,6 +25,9 @@ import binascii
 import re
 from typing import Any
 
+from gateway.translate.ids import bare_model
+from gateway.translate.unified import CARRIED, EFFORT
+
 # --------------------------------------------------------------------------- signatures
 
 SIGNATURE_MARK = "__thsig_"
@@ -88,13 +91,13 @@ def _sign_tool_call(call: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- request
 
 # The policy's unified names: rendered below, never sent as they are.
-_UNIFIED = ("max_output_tokens", "thinking_level", "thinking_budget", "include_thoughts")
+_UNIFIED = tuple(name for name in CARRIED if name != EFFORT)  # the compat surface takes an effort as is
 
 
 def compat_model_id(model: str) -> str:
     """Google's compat docs name models bare (`gemini-2.5-flash`); the registry may hold
     the native resource name (`models/gemini-2.5-flash`), so the prefix is dropped."""
-    return model.removeprefix("models/")
+    return bare_model(model)
 
 
 def _restore_messages(messages: list[Any]) -> list[Any]:

@@ -16,8 +16,10 @@ from typing import Any
 
 import orjson
 
-from gateway.errors import UpstreamError, from_upstream
+from gateway.accounting import chat_usage, usage_from_gemini
+from gateway.errors import from_upstream
 from gateway.translate.gemini_compat import encode_tool_call_id, signature_extra
+from gateway.translate.sse import truncated
 
 # Finish reasons that mean Gemini withheld or cut content for policy reasons.
 _FILTERED = {
@@ -36,24 +38,8 @@ def finish_reason(reason: str | None, has_tool_calls: bool) -> str:
 
 
 def gemini_usage_to_chat(meta: dict[str, Any] | None) -> dict[str, Any]:
-    """usageMetadata as chat usage.
-
-    promptTokenCount already includes cachedContentTokenCount. toolUsePromptTokenCount
-    (what server-side tools such as search or URL context fed the model) is billed as
-    input on top of it and is part of totalTokenCount, so it is added to prompt_tokens.
-    Billed output = candidatesTokenCount + thoughtsTokenCount.
-    """
-    meta = meta or {}
-    prompt = int(meta.get("promptTokenCount") or 0) + int(meta.get("toolUsePromptTokenCount") or 0)
-    thoughts = int(meta.get("thoughtsTokenCount") or 0)
-    completion = int(meta.get("candidatesTokenCount") or 0) + thoughts
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": int(meta.get("cachedContentTokenCount") or 0)},
-        "completion_tokens_details": {"reasoning_tokens": thoughts},
-    }
+    """usageMetadata as chat usage, as gateway.accounting reads it (the one place that does)."""
+    return chat_usage(usage_from_gemini(meta))
 
 
 def new_call_id() -> str:
@@ -252,9 +238,7 @@ class GeminiToChatStream:
         a success, so it raises and the caller ends the stream with an error frame.
         """
         if not self._finish:
-            raise UpstreamError(
-                "The Gemini stream ended without a finish reason.", code="upstream_stream_truncated"
-            )
+            raise truncated("The Gemini stream ended without a finish reason.")
         if self.id is None:
             self.id = _chat_id({})
         out = []

@@ -18,6 +18,7 @@ from gateway.translate.responses import (
     responses_logprobs_to_chat,
     responses_usage_to_chat,
 )
+from gateway.translate.sse import truncated
 
 Event = dict[str, Any]
 
@@ -57,10 +58,7 @@ class ResponsesToChatStream:
 
     def finish(self) -> list[Event]:
         if not self._ended:
-            raise UpstreamError(
-                "The upstream stream ended before the response was complete.",
-                code="upstream_stream_truncated",
-            )
+            raise truncated("The upstream stream ended before the response was complete.")
         return []
 
     def _chunk(

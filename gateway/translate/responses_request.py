@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import BadRequest
+from gateway.translate.unified import CARRIED
 
 _RESPONSES_KEPT = (
     "model",
@@ -41,12 +42,8 @@ _RESPONSES_KEPT = (
     "safety_identifier",
     "prompt_cache_key",
     "prompt_cache_retention",
-    "max_output_tokens",
-    "reasoning_effort",
+    *CARRIED,  # the policy's unified parameters
     "include_reasoning",
-    "include_thoughts",
-    "thinking_level",
-    "thinking_budget",
 )
 _STATEFUL = ("previous_response_id", "conversation", "prompt")
 _TEXT_PARTS = ("input_text", "output_text", "text")

@@ -12,7 +12,14 @@ from typing import Any
 
 import orjson
 
+from gateway.errors import UpstreamError
+
 DONE = b"data: [DONE]\n\n"
+
+
+def truncated(message: str = "The upstream closed the stream before it was complete.") -> UpstreamError:
+    """The one error for a stream cut short, whichever wire it came on (one metric reason)."""
+    return UpstreamError(message, code="upstream_stream_truncated", reason="stream_truncated")
 
 
 @dataclass(slots=True)

@@ -1,0 +1,38 @@
+"""Gemini's native generateContent and streamGenerateContent."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gateway.accounting import Usage, usage_from_gemini
+from gateway.translate.gemini import chat_to_generate_content, generate_content_to_chat
+from gateway.translate.gemini_stream import GeminiToChatStream
+from gateway.translate.ids import bare_model
+from gateway.wires.base import StreamParser, Upstream, Wire
+from gateway.wires.gemini_compat import GENAI_PROVIDER
+
+if TYPE_CHECKING:
+    from gateway.proxy.exchange import Leg
+
+
+class GeminiNative(Wire):
+    name = "gemini_native"
+    genai_provider = GENAI_PROVIDER
+
+    def request(self, leg: Leg, body: dict[str, Any]) -> Upstream:
+        action = ":streamGenerateContent?alt=sse" if leg.result.upstream_stream else ":generateContent"
+        return Upstream(f"/models/{bare_model(leg.model.native_id)}{action}", chat_to_generate_content(body),
+                        native_auth=True)
+
+    def answer(self, leg: Leg, data: dict[str, Any]) -> dict[str, Any]:
+        return generate_content_to_chat(data, bare_model(leg.model.native_id), leg.result.include_thoughts)
+
+    def parser(self, leg: Leg) -> StreamParser:
+        return GeminiToChatStream(bare_model(leg.model.native_id), leg.result.include_thoughts,
+                                  include_usage=True)
+
+    def usage(self, data: dict[str, Any]) -> Usage | None:
+        return usage_from_gemini(data.get("usageMetadata"))
+
+
+WIRE = GeminiNative()

@@ -1,0 +1,68 @@
+"""OpenAI Chat Completions (`POST /chat/completions`): the internal shape itself."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from gateway.accounting import Usage, usage_from_chat
+from gateway.errors import from_upstream
+from gateway.translate.sse import DONE, SSEEvent, data_frame, truncated
+from gateway.wires.base import Upstream, Wire, set_stream
+
+if TYPE_CHECKING:
+    from gateway.proxy.exchange import Leg
+
+_USAGE_MARKS = (b'"usage":{', b'"usage": {')
+
+
+class OpenAIChat(Wire):
+    name = "openai_chat"
+    relays = "chat"
+    takes_effort = True
+
+    def request(self, leg: Leg, body: dict[str, Any]) -> Upstream:
+        body["model"] = leg.model.native_id
+        if "max_output_tokens" in body:
+            # OpenAI's current name; `max_tokens` is rejected by reasoning models.
+            body["max_completion_tokens"] = body.pop("max_output_tokens")
+        set_stream(body, leg.result, usage_option=True)
+        return Upstream("/chat/completions", body)
+
+    def usage(self, data: dict[str, Any]) -> Usage | None:
+        return usage_from_chat(data.get("usage"))
+
+    async def relay(self, leg: Leg, events: AsyncIterator[SSEEvent], secrets: list[str]) -> AsyncIterator[bytes]:
+        """Chunks relayed as they came; only those that carry usage are parsed (to account
+        for the call), and the usage chunk the gateway asked for is hidden from a client
+        that did not ask for it."""
+        ex, include_usage = leg.ex, leg.result.include_usage
+        done = False
+        async for event in events:
+            if event.is_done:
+                done = True
+                continue
+            raw = event.raw
+            if b'"error"' in raw or any(mark in raw for mark in _USAGE_MARKS):
+                data = event.json()
+                if isinstance(data, dict) and data.get("error"):
+                    raise from_upstream(500, orjson.dumps(data), None, secrets)
+                if isinstance(data, dict) and isinstance(data.get("usage"), dict):
+                    ex.usage = usage_from_chat(data["usage"])
+                    ex.service_tier = data.get("service_tier")
+                    if not include_usage:
+                        if not data.get("choices"):
+                            continue
+                        data["usage"] = None
+                        raw = data_frame(data)
+            if ex.first_token_at is None and b'"delta"' in raw:
+                ex.first_token()
+            yield raw
+        if not done:
+            raise truncated()
+        yield DONE
+
+
+WIRE = OpenAIChat()
