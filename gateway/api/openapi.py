@@ -88,3 +88,5 @@ EMBEDDINGS_BODY = _body({
         "dimensions": {"type": "integer", "minimum": 1},
     },
 })
+
+BODIES = {"chat": CHAT_BODY, "responses": RESPONSES_BODY, "embeddings": EMBEDDINGS_BODY}

@@ -10,31 +10,32 @@ from fastapi import APIRouter, Request
 from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.responses import Response
 
-from gateway.api.calls import serve_call
+from gateway.api.calls import PROXY_ROUTES, serve_call
 from gateway.api.common import error_response, json_response, request_id
-from gateway.api.openapi import CHAT_BODY, EMBEDDINGS_BODY, RESPONSES_BODY
+from gateway.api.openapi import BODIES
 from gateway.auth.edge import authenticate
 from gateway.errors import GatewayError, NotFound
 from gateway.metrics import render_metrics
 from gateway.registry.snapshot import describe
 from gateway.state import GatewayState
+from gateway.types import ClientAPI
 
 router = APIRouter()
 
 
-@router.post("/v1/chat/completions", openapi_extra=CHAT_BODY, tags=["openai"])
-async def chat_completions(request: Request) -> Response:
-    return await serve_call(request, "chat", "/v1/chat/completions")
+def _proxy_route(path: str, client_api: ClientAPI, route: str) -> None:
+    async def endpoint(request: Request) -> Response:
+        return await serve_call(request, client_api, route)
+
+    # The same table GatewayApp dispatches on; FastAPI's copy documents them (OpenAPI) and
+    # serves them when the app has middleware.
+    router.add_api_route(path, endpoint, methods=["POST"], name=path.removeprefix("/v1/").replace("/", "_"),
+                         tags=["openai"],
+                         openapi_extra=BODIES[client_api])
 
 
-@router.post("/v1/responses", openapi_extra=RESPONSES_BODY, tags=["openai"])
-async def responses(request: Request) -> Response:
-    return await serve_call(request, "responses", "/v1/responses")
-
-
-@router.post("/v1/embeddings", openapi_extra=EMBEDDINGS_BODY, tags=["openai"])
-async def embeddings(request: Request) -> Response:
-    return await serve_call(request, "embeddings", "/v1/embeddings")
+for _path, (_client_api, _route) in PROXY_ROUTES.items():
+    _proxy_route(_path, _client_api, _route)
 
 
 @router.get("/v1/models", tags=["openai"])

@@ -26,35 +26,52 @@ class ClientGone(Exception):
     """The client disconnected before its answer was ready."""
 
 
+class _Watch:
+    """The one disconnect watcher: a task that waits for `http.disconnect` and cancels
+    the task that made it. Used while waiting for the upstream and while streaming."""
+
+    __slots__ = ("_gone", "_task", "_watcher")
+
+    def __init__(self, receive: Receive) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._task = task
+        self._gone = False
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+
+    async def _watch(self, receive: Receive) -> None:
+        try:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+        except Exception:  # a server that cannot tell: then nothing is watched
+            return
+        self._gone = True
+        self._task.cancel()
+
+    def cancelled_us(self) -> bool:
+        """After a CancelledError: whether it was this watcher's (the client left), and
+        nobody else's too (then the cancellation is absorbed)."""
+        return self._gone and self._task.uncancel() == 0
+
+    def close(self) -> None:
+        self._watcher.cancel()
+
+
 async def until_disconnect(receive: Receive, work: Awaitable[T]) -> T:
     """Await `work`; if the client disconnects first, cancel it and raise ClientGone.
 
     The body has been read, so the only message left to receive is the disconnect. One
     watcher task per request; it cancels this task rather than running `work` in another.
     """
-    task = asyncio.current_task()
-    assert task is not None
-    gone = False
-
-    async def watch() -> None:
-        nonlocal gone
-        try:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-        except Exception:  # a server that cannot tell: then nothing is watched
-            return
-        gone = True
-        task.cancel()
-
-    watcher = asyncio.get_running_loop().create_task(watch())
+    watch = _Watch(receive)
     try:
         return await work
     except asyncio.CancelledError:
-        if gone and task.uncancel() == 0:
+        if watch.cancelled_us():
             raise ClientGone from None
         raise
     finally:
-        watcher.cancel()
+        watch.close()
 
 
 class AccountedStream(StreamingResponse):
@@ -73,26 +90,15 @@ class AccountedStream(StreamingResponse):
         a send to a gone client does not raise): a cancel scope and two new tasks per
         stream, on the way to the first token. One plain watcher task does the same.
         """
-        task = asyncio.current_task()
-        assert task is not None
-        gone = False
-
-        async def watch() -> None:
-            nonlocal gone
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            gone = True
-            task.cancel()
-
-        watcher = asyncio.get_running_loop().create_task(watch())
+        watch = _Watch(receive)
         try:
             await self.stream_response(send)
         except asyncio.CancelledError:
-            if gone and task.uncancel() == 0:
+            if watch.cancelled_us():
                 return  # the client left: nothing more to send
             raise
         finally:
-            watcher.cancel()
+            watch.close()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:

@@ -9,29 +9,25 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from gateway.translate.chunks import chat_choice, chat_chunk
 from gateway.translate.responses import id_suffix
 from gateway.translate.responses_events import EventWriter, replay_item
 
 
 def completion_to_chunks(completion: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
     """A whole `chat.completion` -> the `chat.completion.chunk` sequence of its stream."""
-    base: dict[str, Any] = {
-        "id": completion.get("id") or "chatcmpl-" + id_suffix(None),
-        "object": "chat.completion.chunk",
-        "created": completion.get("created") or int(time.time()),
-        "model": completion.get("model"),
-    }
-    for key in ("system_fingerprint", "service_tier"):
-        if completion.get(key) is not None:
-            base[key] = completion[key]
-    if include_usage:
-        base["usage"] = None
+    chunk_id = completion.get("id") or "chatcmpl-" + id_suffix(None)
+    created = completion.get("created") or int(time.time())
+    model = completion.get("model")
+    fields = {key: completion[key] for key in ("system_fingerprint", "service_tier")
+              if completion.get(key) is not None}
+    usage: dict[str, Any] = {"usage": None} if include_usage else {}
 
     def chunk(
         index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None
     ) -> dict[str, Any]:
-        choice = {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
-        return {**base, "choices": [choice]}
+        return chat_chunk(chunk_id, created, model, [chat_choice(index, delta, finish, logprobs)],
+                          **usage, **fields)
 
     chunks: list[dict[str, Any]] = []
     for position, choice in enumerate(completion.get("choices") or []):
@@ -66,7 +62,7 @@ def completion_to_chunks(completion: dict[str, Any], include_usage: bool) -> lis
                 chunks.append(chunk(index, {"tool_calls": [fragment]}))
         chunks.append(chunk(index, {}, finish=choice.get("finish_reason") or "stop"))
     if include_usage and completion.get("usage") is not None:
-        chunks.append({**base, "choices": [], "usage": completion["usage"]})
+        chunks.append(chat_chunk(chunk_id, created, model, [], usage=completion["usage"], **fields))
     return chunks
 
 

@@ -18,6 +18,7 @@ import orjson
 
 from gateway.accounting import chat_usage, usage_from_gemini
 from gateway.errors import from_upstream
+from gateway.translate.chunks import chat_choice, chat_chunk
 from gateway.translate.gemini_compat import encode_tool_call_id, signature_extra
 from gateway.translate.sse import truncated
 
@@ -151,10 +152,6 @@ def generate_content_to_chat(
     }
 
 
-def _choice(index: int, delta: dict[str, Any], finish: str | None) -> dict[str, Any]:
-    return {"index": index, "delta": delta, "logprobs": None, "finish_reason": finish}
-
-
 class GeminiToChatStream:
     """Gemini stream objects in, `chat.completion.chunk` dicts out, nothing buffered.
 
@@ -181,16 +178,10 @@ class GeminiToChatStream:
         return gemini_usage_to_chat(self._meta) if self._meta is not None else None
 
     def _chunk(self, choices: list[dict[str, Any]]) -> dict[str, Any]:
-        chunk: dict[str, Any] = {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": choices,
-        }
+        # With usage asked for, null on all but the final usage chunk, as OpenAI does.
         if self.include_usage:
-            chunk["usage"] = None  # as OpenAI: null on all but the final usage chunk
-        return chunk
+            return chat_chunk(self.id, self.created, self.model, choices, usage=None)
+        return chat_chunk(self.id, self.created, self.model, choices)
 
     def feed(self, chunk: dict[str, Any]) -> list[dict[str, Any]]:
         if isinstance(chunk.get("error"), dict):
@@ -206,7 +197,7 @@ class GeminiToChatStream:
             index = int(cand.get("index", pos))
             delta = self._delta(index, (cand.get("content") or {}).get("parts") or [])
             if delta:
-                out.append(self._chunk([_choice(index, delta, None)]))
+                out.append(self._chunk([chat_choice(index, delta)]))
             if cand.get("finishReason"):
                 self._finish[index] = finish_reason(cand["finishReason"], index in self._calls)
         if not chunk.get("candidates") and (chunk.get("promptFeedback") or {}).get("blockReason"):
@@ -244,7 +235,7 @@ class GeminiToChatStream:
         out = []
         for index in sorted(self._finish):
             delta = {} if index in self._started else {"role": "assistant", "content": ""}
-            out.append(self._chunk([_choice(index, delta, self._finish[index])]))
+            out.append(self._chunk([chat_choice(index, delta, self._finish[index])]))
         if self.include_usage:
             usage_chunk = self._chunk([])
             usage_chunk["usage"] = gemini_usage_to_chat(self._meta)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from gateway.errors import UpstreamError
+from gateway.translate.chunks import chat_choice, chat_chunk
 from gateway.translate.responses import (
     chat_choice_logprobs,
     chat_finish_reason,
@@ -64,18 +65,10 @@ class ResponsesToChatStream:
     def _chunk(
         self, delta: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None
     ) -> Event:
-        chunk: Event = {
-            "id": self._id,
-            "object": "chat.completion.chunk",
-            "created": self._created,
-            "model": self._model,
-            "choices": [
-                {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
-            ],
-        }
-        if self._include_usage:
-            chunk["usage"] = None  # as OpenAI does: only the last chunk carries usage
-        return chunk
+        choices = [chat_choice(0, delta, finish_reason, logprobs)]
+        if self._include_usage:  # as OpenAI does: only the last chunk carries usage
+            return chat_chunk(self._id, self._created, self._model, choices, usage=None)
+        return chat_chunk(self._id, self._created, self._model, choices)
 
     def _start(self, event: dict[str, Any]) -> list[Event]:
         response = event.get("response") or {}
@@ -257,16 +250,7 @@ class ResponsesToChatStream:
         chunks = [self._chunk({}, finish)]
         usage = responses_usage_to_chat(response.get("usage"))
         if self._include_usage and usage is not None:
-            chunks.append(
-                {
-                    "id": self._id,
-                    "object": "chat.completion.chunk",
-                    "created": self._created,
-                    "model": self._model,
-                    "choices": [],
-                    "usage": usage,
-                }
-            )
+            chunks.append(chat_chunk(self._id, self._created, self._model, [], usage=usage))
         self._ended = True
         return chunks
 

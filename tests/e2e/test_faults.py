@@ -265,3 +265,15 @@ def test_a_client_leaving_while_the_upstream_thinks_cancels_it(gw: str, fake_ope
         chat(gw, "slow-model", timeout=0.2)
     assert wait_for(lambda: fake_openai.disconnects == disconnects + 1, timeout=1.5), "the upstream call went on"
     assert in_flight() == 0
+
+
+def test_a_stream_ended_early_is_one_reason_on_every_wire(sdk: openai.OpenAI, fake_gemini: FakeGemini) -> None:
+    """A Gemini stream that closes cleanly before any finishReason is truncated: counted as
+    reason "stream_truncated", like a chat or Responses stream (no second spelling)."""
+    before = errors("gemini-native", "stream_truncated")
+    fake_gemini.script(Reply(chunks=default_stream("gemini-2.5-flash")[:1]))
+    with pytest.raises(openai.APIError):
+        list(sdk.chat.completions.create(model="gemini-native", messages=[{"role": "user", "content": "Hi"}],
+                                         stream=True))
+    assert wait_for(lambda: errors("gemini-native", "stream_truncated") - before == 1)
+    assert errors("gemini-native", "upstream_stream_truncated") == 0

@@ -277,3 +277,10 @@ def test_chat_to_responses_to_chat_loop_keeps_the_answer() -> None:
     expected = copy.deepcopy(COMPLETION)
     expected["id"] = "chatcmpl-s1"
     assert normal_completion(final) == normal_completion(expected)
+
+
+def test_an_unfinished_stream_is_truncated_with_the_one_reason() -> None:
+    stream = ResponsesToChatStream("gpt-5", include_usage=True)
+    with pytest.raises(UpstreamError) as info:
+        stream.finish()
+    assert (info.value.code, info.value.reason) == ("upstream_stream_truncated", "stream_truncated")
