@@ -1,4 +1,4 @@
-"""The gateway's own parameter names (CONTRACT.md's unified vocabulary) that are no client
+"""The gateway's own parameter names (the unified vocabulary of docs/registry.md) that are no client
 API's: the policy stage produces them, each wire renders them in its upstream's names, and
 the converters between client shapes carry them as they are."""
 
