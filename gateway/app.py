@@ -23,6 +23,7 @@ from gateway.registry import Registry, default_registry_path, load_registry
 from gateway.registry.watch import RegistryWatcher
 from gateway.settings import Settings, from_env
 from gateway.state import GatewayState
+from gateway.upstream.client import upstream_limits
 
 log = logging.getLogger("gateway")
 
@@ -62,6 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # Loaded here, not in the lifespan, so a bad registry fails before the port opens.
     registry = load_registry(registry_path, settings.custom_registry)
     state = GatewayState(settings, registry)
+    state.upstreams.configure(upstream_limits(settings))
     metrics.registry_models.set(len(registry))
 
     def swap(new: Registry) -> None:

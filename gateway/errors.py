@@ -3,12 +3,21 @@
 Routes and translators raise `GatewayError` (or a subclass); the app turns it into
 `{"error": {"message", "type", "param", "code"}}` with the right status. Nothing else
 builds error JSON by hand.
+
+Two rules hold here for every error, whoever builds it:
+- `reason`, the label of `gateway_upstream_errors_total` and the `error_type` of the GenAI
+  duration histogram, is one of the fixed `Reason` values: an upstream's own `code` never
+  becomes a label (a key or any free text in /metrics, unbounded cardinality).
+- Upstream bytes are scrubbed of the provider key before anything reads them
+  (`Scrubber`, applied by gateway.upstream.client to every answer and stream chunk), and
+  what is taken from an upstream error is scrubbed first, then cut.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, Literal, get_args
 
 import orjson
 
@@ -44,6 +53,53 @@ _TYPE_BY_STATUS: dict[int, str] = {
 }
 
 
+# Every value `GatewayError.reason` may take. Statuses outside the listed ones fold into
+# their class, so the label set stays fixed whatever an upstream answers.
+Reason = Literal[
+    # transport (gateway.upstream.client.transport_error)
+    "timeout", "connect_timeout", "connect_error", "connection_error", "invalid_response",
+    # answers the gateway will not take
+    "stream_truncated", "response_too_large", "upstream_error", "circuit_open",
+    # the upstream's HTTP status
+    "http_3xx", "http_400", "http_401", "http_403", "http_404", "http_408", "http_409", "http_413",
+    "http_422", "http_429", "http_4xx", "http_500", "http_501", "http_502", "http_503", "http_504",
+    "http_529", "http_5xx", "http_other",
+    # the gateway's own refusals that reach the call record
+    "provider_key_missing", "context_length_exceeded", "invalid_request", "internal_error",
+]
+REASONS: frozenset[str] = frozenset(get_args(Reason))
+_STATUS_REASONS = {int(r[5:]): r for r in REASONS if r.startswith("http_") and r[5:].isdigit()}
+
+
+def reason_for_status(status: int) -> str:
+    """`http_<status>` for the statuses worth their own series, else the status class."""
+    named = _STATUS_REASONS.get(status)
+    if named is not None:
+        return named
+    if 300 <= status < 400:
+        return "http_3xx"
+    if 400 <= status < 500:
+        return "http_4xx"
+    if 500 <= status < 600:
+        return "http_5xx"
+    return "http_other"
+
+
+def _reason(reason: str | None, code: str | None, status: int, upstream: bool) -> str:
+    if reason is not None:
+        if reason in REASONS:
+            return reason
+        if reason.startswith("http_") and reason[5:].isdigit():
+            return reason_for_status(int(reason[5:]))
+    if upstream:
+        return "upstream_error"  # an upstream's own code is free text: never a label
+    if code is not None and code in REASONS:
+        return code
+    if status == 500:
+        return "internal_error"
+    return "invalid_request" if 400 <= status < 500 else reason_for_status(status)
+
+
 def error_type_for(status: int) -> str:
     if status in _TYPE_BY_STATUS:
         return _TYPE_BY_STATUS[status]
@@ -55,6 +111,7 @@ class GatewayError(Exception):
 
     status: int = 500
     upstream: bool = False  # the failure came from (or on the way to) an upstream
+    upstream_status: int | None = None  # the HTTP status the upstream answered, when it did
 
     def __init__(
         self,
@@ -78,8 +135,8 @@ class GatewayError(Exception):
         self.param = param
         self.code = code
         self.headers = headers or {}
-        # A short, low-cardinality label for metrics (e.g. "timeout", "http_429").
-        self.reason = reason or code or f"http_{self.status}"
+        # A label for metrics from the fixed `Reason` set (e.g. "timeout", "http_429").
+        self.reason = _reason(reason, code, self.status, self.upstream)
 
     def body(self) -> dict[str, Any]:
         return {
@@ -138,12 +195,99 @@ class UpstreamTimeout(GatewayError):
         super().__init__(message, code="upstream_timeout", reason="timeout")
 
 
-def scrub(text: str, secrets: list[str]) -> str:
+REDACTED = "[redacted]"
+# Shorter "keys" are placeholders (vLLM's "EMPTY", "none"): replacing them everywhere in
+# an answer would corrupt it and protect nothing.
+MIN_SECRET_LEN = 8
+
+
+def _usable(secrets: Iterable[str]) -> list[str]:
+    return [s for s in secrets if s and len(s) >= MIN_SECRET_LEN]
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
     """Remove every secret from a text that may reach a client or a log line."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[redacted]")
+    for secret in _usable(secrets):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
     return text
+
+
+class Scrubber:
+    """Removes the keys a call used from the upstream's bytes, whole answers or a stream.
+
+    gateway.upstream.client passes every byte an upstream sends through one of these
+    before anyone reads it, so no later path (relay, translation, error, log line, label)
+    can see a key. A stream is scrubbed across chunk boundaries: a chunk that ends with
+    what could be the start of a key keeps that tail back until the next chunk shows
+    whether it is one (SSE chunks end with a blank line, so in practice nothing waits).
+    """
+
+    __slots__ = ("_carry", "_secrets")
+
+    def __init__(self, secrets: Iterable[str]) -> None:
+        self._secrets = tuple(s.encode() for s in _usable(secrets))
+        self._carry = b""
+
+    def whole(self, data: bytes) -> bytes:
+        for secret in self._secrets:
+            if secret in data:
+                data = data.replace(secret, REDACTED.encode())
+        return data
+
+    def feed(self, chunk: bytes) -> bytes:
+        """What of `chunk` (after any held tail) is safe to pass on now."""
+        if not self._secrets:
+            return chunk
+        data = self.whole(self._carry + chunk) if self._carry else self.whole(chunk)
+        hold = max(_prefix_tail(data, secret) for secret in self._secrets)
+        if hold:
+            self._carry = data[-hold:]
+            return data[:-hold]
+        self._carry = b""
+        return data
+
+    def flush(self) -> bytes:
+        """The held tail at the end of the stream (it turned out not to be a key)."""
+        carry, self._carry = self._carry, b""
+        return carry
+
+
+def _prefix_tail(data: bytes, secret: bytes) -> int:
+    """The length of the longest tail of `data` that is a proper prefix of `secret`."""
+    start = max(0, len(data) - len(secret) + 1)
+    first = secret[:1]
+    i = data.find(first, start)
+    while i != -1:
+        if secret.startswith(data[i:]):
+            return len(data) - i
+        i = data.find(first, i + 1)
+    return 0
+
+
+# What of an upstream's error the client sees, at most: scrubbed first, then cut.
+MAX_MESSAGE_CHARS = 2000
+MAX_TEXT_CHARS = 500
+MAX_FIELD_CHARS = 200
+
+
+def _field(value: Any, secrets: Iterable[str], limit: int = MAX_FIELD_CHARS) -> str | None:
+    if value is None:
+        return None
+    return scrub(str(value), secrets)[:limit]
+
+
+def _retry_after(value: str | None) -> str | None:
+    """The upstream's `retry-after` only when it is one (a number of seconds or an HTTP
+    date): it is relayed to the client, so nothing else an upstream puts there is."""
+    if not value or len(value) > 40:
+        return None
+    value = value.strip()
+    if re.fullmatch(r"\d{1,9}(\.\d{1,3})?", value):
+        return value
+    if re.fullmatch(r"[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT", value):
+        return value
+    return None
 
 
 _RETRY_DELAY = re.compile(r"^(\d+(?:\.\d+)?)s$")
@@ -175,8 +319,12 @@ def from_upstream(
     secrets = secrets or []
     headers = headers or {}
     out_headers: dict[str, str] = {}
-    if "retry-after" in headers:
-        out_headers["retry-after"] = headers["retry-after"]
+    retry_after = _retry_after(headers.get("retry-after"))
+    if retry_after is not None:
+        out_headers["retry-after"] = retry_after
+    # Only an error status is kept; anything else (a 3xx, a 2xx that is not an answer) is
+    # the upstream failing: a 502.
+    client_status = status if 400 <= status <= 599 else 502
     try:
         data: Any = orjson.loads(content) if content else None
     except orjson.JSONDecodeError:
@@ -185,7 +333,7 @@ def from_upstream(
         data = data[0]
     err = data.get("error") if isinstance(data, dict) else None
     if isinstance(err, dict):
-        message = scrub(str(err.get("message") or "Upstream error"), secrets)
+        message = _field(err.get("message") or "Upstream error", secrets, MAX_MESSAGE_CHARS) or ""
         google_status = err.get("status")
         if isinstance(google_status, str) and google_status in GOOGLE_STATUS_HTTP:
             mapped = GOOGLE_STATUS_HTTP[google_status]
@@ -195,33 +343,37 @@ def from_upstream(
             retry = _google_retry_after(err.get("details"))
             if retry and "retry-after" not in out_headers:
                 out_headers["retry-after"] = retry
-            return GatewayError(
+            error = GatewayError(
                 message,
-                status=mapped,
+                status=mapped if 400 <= status <= 599 else 502,
                 code=google_status.lower(),
                 headers=out_headers,
-                reason=f"http_{status}",
+                reason=reason_for_status(status),
                 upstream=True,
             )
-        code = err.get("code")
-        param = err.get("param")
-        return GatewayError(
+            error.upstream_status = status
+            return error
+        error = GatewayError(
             message,
-            status=status if status >= 400 else 502,
-            type=str(err["type"]) if err.get("type") else None,
-            code=str(code) if code is not None else None,
-            param=str(param) if param is not None else None,
+            status=client_status,
+            type=_field(err.get("type") or None, secrets),
+            code=_field(err.get("code"), secrets),
+            param=_field(err.get("param"), secrets),
             headers=out_headers,
-            reason=f"http_{status}",
+            reason=reason_for_status(status),
             upstream=True,
         )
-    text = scrub(content.decode("utf-8", "replace").strip()[:500], secrets)
+        error.upstream_status = status
+        return error
+    text = scrub(content.decode("utf-8", "replace").strip(), secrets)[:MAX_TEXT_CHARS]
     message = f"Upstream answered HTTP {status}" + (f": {text}" if text else "")
-    return GatewayError(
+    error = GatewayError(
         message,
-        status=status if status >= 400 else 502,
+        status=client_status,
         code="upstream_error",
         headers=out_headers,
-        reason=f"http_{status}",
+        reason=reason_for_status(status),
         upstream=True,
     )
+    error.upstream_status = status
+    return error

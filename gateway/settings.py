@@ -14,6 +14,13 @@ DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_MB = 32.0
 DEFAULT_GRACE_S = 30.0
+# Hardening limits (docs/hardening.md lists each with its setting).
+DEFAULT_MAX_UPSTREAM_BODY_MB = 64.0  # one whole upstream answer, after decompression
+DEFAULT_MAX_UPSTREAM_EVENT_MB = 16.0  # one upstream stream event, after decompression
+DEFAULT_MAX_HEADER_KB = 64.0  # a request's line and headers together
+DEFAULT_HEADER_TIMEOUT_S = 10.0  # from connection (or the previous answer) to complete headers
+DEFAULT_BODY_TIMEOUT_S = 60.0  # from complete headers to the body's last byte
+DEFAULT_MAX_CONNECTIONS = 1000  # client connections per worker process
 
 
 class SettingsError(ValueError):
@@ -31,10 +38,20 @@ class Settings:
     max_body_mb: float = DEFAULT_MAX_BODY_MB
     watch: bool = True
     grace_s: float = DEFAULT_GRACE_S  # on SIGTERM, how long in-flight requests and streams may finish
+    max_upstream_body_mb: float = DEFAULT_MAX_UPSTREAM_BODY_MB
+    max_upstream_event_mb: float = DEFAULT_MAX_UPSTREAM_EVENT_MB
+    max_header_kb: float = DEFAULT_MAX_HEADER_KB
+    header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
+    body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
 
     @property
     def max_body_bytes(self) -> int:
         return int(self.max_body_mb * 1024 * 1024)
+
+    @property
+    def max_header_bytes(self) -> int:
+        return int(self.max_header_kb * 1024)
 
 
 def _int(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
@@ -75,4 +92,10 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_body_mb=_float(env, "GATEWAY_MAX_BODY_MB", DEFAULT_MAX_BODY_MB),
         watch=env.get("GATEWAY_WATCH", "1") not in ("0", "false", "no"),
         grace_s=_float(env, "GATEWAY_GRACE_S", DEFAULT_GRACE_S),
+        max_upstream_body_mb=_float(env, "GATEWAY_MAX_UPSTREAM_BODY_MB", DEFAULT_MAX_UPSTREAM_BODY_MB),
+        max_upstream_event_mb=_float(env, "GATEWAY_MAX_UPSTREAM_EVENT_MB", DEFAULT_MAX_UPSTREAM_EVENT_MB),
+        max_header_kb=_float(env, "GATEWAY_MAX_HEADER_KB", DEFAULT_MAX_HEADER_KB),
+        header_timeout_s=_float(env, "GATEWAY_HEADER_TIMEOUT_S", DEFAULT_HEADER_TIMEOUT_S),
+        body_timeout_s=_float(env, "GATEWAY_BODY_TIMEOUT_S", DEFAULT_BODY_TIMEOUT_S),
+        max_connections=_int(env, "GATEWAY_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 1),
     )

@@ -7,7 +7,10 @@ half-open happens on the next look after the cool-down, so a breaker nobody asks
 keeps reporting open; it still comes back on its own, no timer needed.
 
 One breaker per (model, deployment) per process. What counts as a failure is decided by
-the caller (gateway.upstream.retry): the breaker only counts.
+the caller (gateway.upstream.retry): the breaker only counts. The caller also says
+whether the breaker may open at all (`may_open`): as Envoy's outlier detection caps
+ejections (`max_ejection_percent`), the last deployment of a model still in service is
+never taken out, so a model is never refused by its breakers alone.
 """
 
 from __future__ import annotations
@@ -66,12 +69,23 @@ class Breaker:
         self.trial = False
         self._set(CLOSED)
 
-    def failure(self, now: float) -> None:
+    def failure(self, now: float, may_open: bool = True) -> None:
+        """One failed request (not one failed attempt: the caller counts each request once).
+
+        `may_open` False: this is the model's last deployment in service; it stays in
+        (a failed half-open trial puts it back in service rather than out)."""
         self.trial = False
         self.failures += 1
         if self.state == HALF_OPEN or self.failures >= self.threshold:
-            self.open_until = now + self.seconds
-            self._set(OPEN)
+            if may_open:
+                self.open_until = now + self.seconds
+                self._set(OPEN)
+            else:
+                self._set(CLOSED)
+
+    def in_service(self, now: float) -> bool:
+        """Closed, half-open, or open with its cool-down over (it becomes half-open when asked)."""
+        return self.state != OPEN or now >= self.open_until
 
     def release(self) -> None:
         """The call ended without a verdict (cancelled, or not the deployment's fault)."""

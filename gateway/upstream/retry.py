@@ -12,12 +12,23 @@ or the client. A read timeout is not retried: the call already waited its whole 
 Once `open_stream` has returned a 2xx answer the stream belongs to the client: nothing
 after that point is retried (gateway.upstream.client calls this loop only around the
 request and the status line).
+
+Breakers follow Envoy's outlier detection, so one client's bad requests cannot take a
+model out for everyone else:
+- only signs of an unhealthy deployment count against it: connect errors and timeouts,
+  a connection dropped or an answer that is not HTTP, and HTTP 502, 503, 504 and 529
+  (overloaded). A 500 or a 429 may be the request's own doing: retried, never counted;
+- a request counts once against a deployment, however many of its retries failed there;
+- the last deployment of a model still in service is never taken out
+  (`max_ejection_percent`);
+- when every deployment is out all the same (their half-open trials in flight), the
+  call goes to the one whose cool-down ends first (Envoy's panic routing) rather than
+  being refused.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import random
 import re
 import time
@@ -55,9 +66,18 @@ def retryable(error: GatewayError) -> bool:
     return status in (408, 429) or (status >= 500 and status != 501)
 
 
+# What says the deployment itself is unwell, not the request (gateway.upstream.client's
+# transport reasons; HTTP statuses as the upstream answered them).
+UNHEALTHY_REASONS = frozenset({"connect_error", "connect_timeout", "connection_error", "timeout",
+                               "invalid_response"})
+UNHEALTHY_STATUSES = frozenset({502, 503, 504, 529})
+
+
 def deployment_failure(error: GatewayError) -> bool:
-    """Whether the error counts against the deployment's breaker (a 400 does not)."""
-    return retryable(error) or error.reason == "timeout"
+    """Whether the error counts against the deployment's breaker (a 400, a 500 do not)."""
+    if error.reason in UNHEALTHY_REASONS:
+        return True
+    return error.upstream and error.upstream_status in UNHEALTHY_STATUSES
 
 
 def retry_after_s(error: GatewayError, now: float | None = None) -> float | None:
@@ -81,16 +101,6 @@ def backoff_s(attempt: int, rand: Callable[[], float]) -> float:
     return rand() * min(MAX_BACKOFF_S, BASE_BACKOFF_S * (2**attempt))
 
 
-def unavailable(model: Model, wait_s: float) -> GatewayError:
-    seconds = max(1, math.ceil(wait_s))
-    return GatewayError(
-        f"Every deployment of '{model.key}' is cooling down after repeated upstream failures; "
-        f"try again in {seconds} s.",
-        status=503, code="upstream_unavailable", reason="circuit_open",
-        headers={"retry-after": str(seconds)}, upstream=True,
-    )
-
-
 async def run(
     model: Model,
     breakers: Breakers,
@@ -110,19 +120,26 @@ async def run(
     no_key: set[str] = set()  # their key is not set: never tried in this request
     missing: ProviderKeyMissing | None = None
     retries_left = model.retries
+    blamed: set[str] = set()  # already counted against their breaker for this request
 
     def available(d: Deployment) -> bool:
         return d.name not in no_key and breakers.get(model.key, d.name, cooldown).available(clock())
 
+    def others_in_service(name: str) -> bool:
+        now = clock()
+        return any(breakers.get(model.key, d.name, cooldown).in_service(now)
+                   for d in model.deployments if d.name != name and d.name not in no_key)
+
     while True:
         deployment = choose(model.deployments, available, failed, rand)
         if deployment is None:
-            if missing is not None:
+            keyed = [d for d in model.deployments if d.name not in no_key]
+            if not keyed:
+                assert missing is not None  # only deployments without a key are ever skipped
                 raise missing
+            # Every deployment is out: the one back soonest rather than a refusal (panic).
             now = clock()
-            raise unavailable(model, min(
-                breakers.get(model.key, d.name, cooldown).reopens_in(now) for d in model.deployments
-            ))
+            deployment = min(keyed, key=lambda d: breakers.get(model.key, d.name, cooldown).reopens_in(now))
         breaker = breakers.get(model.key, deployment.name, cooldown)
         breaker.acquire(clock())
         try:
@@ -134,7 +151,11 @@ async def run(
             continue
         except GatewayError as exc:
             if deployment_failure(exc):
-                breaker.failure(clock())
+                if deployment.name not in blamed:
+                    blamed.add(deployment.name)
+                    breaker.failure(clock(), may_open=others_in_service(deployment.name))
+                else:
+                    breaker.release()
             else:
                 breaker.success()  # it answered: a client error is not the deployment's fault
             if on_failure is not None:

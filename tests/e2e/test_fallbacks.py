@@ -174,7 +174,8 @@ def _state(deployment: str) -> float | None:
 
 def test_a_failing_deployment_cools_down_and_comes_back(gw: str, fake_openai: FakeOpenAI,
                                                         west: FakeOpenAI) -> None:
-    west.script.extend([Scripted(500, {"error": {"message": "west down"}})] * 2)
+    # A 503 says the deployment is unwell (a 500 may be the request's doing: never counted).
+    west.script.extend([Scripted(503, {"error": {"message": "west down"}})] * 2)
     for _ in range(100):  # until west has failed twice; east answers every request meanwhile
         assert chat(gw, "spread").status_code == 200
         if len(west.requests) == 2:

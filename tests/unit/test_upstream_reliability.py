@@ -233,27 +233,56 @@ def test_run_does_not_retry_a_client_error() -> None:
     assert script.calls == ["p"]
 
 
-def test_run_answers_503_while_every_deployment_cools_down() -> None:
+def test_the_last_deployment_in_service_is_never_taken_out() -> None:
     breakers = Breakers()
     model = _model(retries=0, failures=1, seconds=30)
+    for _ in range(3):
+        with pytest.raises(GatewayError):
+            _run(model, Script(_status(503)), breakers, clock=100)
+    assert breakers.get("m", "p", model.cooldown).state == CLOSED
+    assert _run(model, Script("ok"), breakers, clock=101) == "ok"
+    pair = _model("a", "b", retries=0, failures=1, seconds=30)
     with pytest.raises(GatewayError):
-        _run(model, Script(_status(500)), breakers, clock=100)
-    script = Script("never called")
-    with pytest.raises(GatewayError) as info:
-        _run(model, script, breakers, clock=110)
-    error = info.value
-    assert (error.status, error.code, error.reason) == (503, "upstream_unavailable", "circuit_open")
-    assert error.headers["retry-after"] == "20"
-    assert retry.fallback_worthy(error)
-    assert script.calls == []
-    assert _run(model, Script("ok"), breakers, clock=131) == "ok"  # the half-open trial
+        _run(pair, Script(_status(503)), breakers, clock=100)
+    with pytest.raises(GatewayError):
+        _run(pair, Script(_status(503)), breakers, clock=100)
+    states = sorted(breakers.get("m", n, pair.cooldown).state for n in ("a", "b"))
+    assert states == [CLOSED, OPEN]  # one out, the other kept in
+
+
+def test_only_unhealthy_signals_count_and_a_request_counts_once() -> None:
+    breakers = Breakers()
+    model = _model(retries=2, failures=2, seconds=30)
+    with pytest.raises(GatewayError):
+        _run(model, Script(_status(500), _status(500), _status(500)), breakers)
+    assert breakers.get("m", "p", model.cooldown).failures == 0  # a 500 may be the request's fault
+    pair = _model("a", "b", retries=2, failures=2, seconds=30)
+    with pytest.raises(GatewayError):
+        _run(pair, Script(_status(503), _status(503), _status(503)), breakers)  # one of them twice
+    assert [breakers.get("m", n, pair.cooldown).failures for n in ("a", "b")] == [1, 1]
+    for status, counted in ((502, True), (503, True), (504, True), (529, True), (500, False), (429, False),
+                            (400, False)):
+        assert retry.deployment_failure(_status(status)) is counted, status
+    assert retry.deployment_failure(UpstreamError("x", reason="connect_error"))
+
+
+def test_when_every_deployment_is_out_the_one_back_first_is_tried() -> None:
+    breakers = Breakers()
+    pair = _model("a", "b", retries=0, failures=1, seconds=30)
+    a, b = (breakers.get("m", n, pair.cooldown) for n in ("a", "b"))
+    a.failure(0)  # out until 30
+    b.failure(10, may_open=True)  # out until 40 (forced: both out)
+    script = Script("ok")
+    assert _run(pair, script, breakers, clock=20) == "ok"
+    assert script.calls == ["a"]
 
 
 def test_a_cancelled_attempt_gives_no_verdict() -> None:
     breakers = Breakers()
     model = _model(retries=0, failures=1, seconds=1)
     with pytest.raises(GatewayError):
-        _run(model, Script(_status(500)), breakers, clock=0)
+        _run(model, Script(_status(503)), breakers, clock=0)
+    breakers.get("m", "p", model.cooldown).failure(0)  # forced open: the last one is never
     with pytest.raises(asyncio.CancelledError):
         _run(model, Script(asyncio.CancelledError()), breakers, clock=2)  # the trial is cancelled
     breaker = breakers.get("m", "p", model.cooldown)
