@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from gateway.registry.ids import native_id_problem
 from gateway.registry.schema import Cooldown, ModelEntry, ProviderConfig
 from gateway.wires import Wire, wire_for
 
@@ -144,6 +145,9 @@ def build_registry(
             raise _KeyError(
                 key, f"endpoint '{entry.endpoint}' is not available on a {provider.kind} provider", "endpoint"
             )
+        problem = native_id_problem(entry.model, provider.kind, entry.endpoint)
+        if problem is not None:
+            raise _KeyError(key, problem, "model")
         models[key] = Model(key, entry, entry.provider, provider, wire=wire)
 
     # Explicit names (keys, aliases) first; derived separator swaps never shadow them.

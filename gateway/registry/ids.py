@@ -1,0 +1,32 @@
+"""Which provider-native model ids a registry may hold (pure).
+
+An id is sent to the provider, and for Gemini's native API it is a segment of the URL
+(`/models/{id}:generateContent`): an id holding `/`, `?`, `#`, `@` or `..` could point the
+call, and the key with it, at another path or host. So ids are checked at load, strictly
+where they become a path segment, and gateway.upstream.client quotes them as well.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_ID_CHARS = 256
+# Gemini's model names: letters, digits, dots, dashes, underscores (gemini-2.5-flash,
+# text-embedding-004, gemma-3-27b-it); `models/` in front is accepted and dropped.
+_PATH_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# Endpoints whose upstream URL holds the model id.
+URL_ENDPOINTS = frozenset({"gemini_sdk", "embed_content"})
+
+
+def native_id_problem(native: str, kind: str, endpoint: str) -> str | None:
+    """Why `native` cannot be used for this provider kind and endpoint, or None."""
+    if len(native) > MAX_ID_CHARS:
+        return f"model id is longer than {MAX_ID_CHARS} characters"
+    if not native.isprintable() or any(c.isspace() for c in native):
+        return "model id holds spaces or control characters"
+    if kind == "gemini" and endpoint in URL_ENDPOINTS:
+        segment = native.removeprefix("models/")
+        if not _PATH_SEGMENT.fullmatch(segment) or ".." in segment:
+            return (f"model id '{native}' cannot be a URL path segment: use letters, digits, '.', '-' "
+                    "and '_' (with an optional 'models/' in front)")
+    return None
