@@ -31,6 +31,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", help="listen address (env GATEWAY_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env GATEWAY_PORT, default 8080)")
     serve.add_argument("--workers", type=int, help="worker processes (env GATEWAY_WORKERS, default 1)")
+    serve.add_argument("--max-connections", type=int,
+                       help="client connections per worker (env GATEWAY_MAX_CONNECTIONS, default 1000)")
     serve.add_argument("--log-level", default=os.environ.get("GATEWAY_LOG_LEVEL", "info"),
                        choices=["critical", "error", "warning", "info", "debug"])
 
@@ -82,7 +84,8 @@ def _models(path: str | None) -> None:
 def _serve(args: argparse.Namespace) -> None:
     # Flags become environment so every worker process builds the same settings.
     for flag, env in (("registry", "GATEWAY_REGISTRY"), ("host", "GATEWAY_HOST"),
-                      ("port", "GATEWAY_PORT"), ("workers", "GATEWAY_WORKERS")):
+                      ("port", "GATEWAY_PORT"), ("workers", "GATEWAY_WORKERS"),
+                      ("max_connections", "GATEWAY_MAX_CONNECTIONS")):
         value = getattr(args, flag)
         if value is not None:
             os.environ[env] = str(value)
@@ -102,7 +105,10 @@ def _serve(args: argparse.Namespace) -> None:
     )
     # Before any worker starts (or anything imports prometheus-client): N workers share metrics.
     cleanup = multiprocess.prepare(settings.workers)
+    _raise_file_limit(settings.max_connections)
     import uvicorn
+
+    from gateway.server import PROTOCOL
 
     # uvicorn drains on SIGTERM, then restores this handler and re-raises the signal: a
     # handler that does nothing makes a drained stop exit 0, as process managers expect.
@@ -118,9 +124,23 @@ def _serve(args: argparse.Namespace) -> None:
             log_config=_logging_config(args.log_level),
             access_log=False,
             timeout_graceful_shutdown=math.ceil(settings.grace_s),  # in-flight calls finish first
+            http=PROTOCOL,  # header size limit, receive timeouts, connection limit (gateway.server)
         )
     finally:
         cleanup()
+
+
+def _raise_file_limit(max_connections: int) -> None:
+    """Room for every client connection allowed plus as many upstream ones: the soft
+    open-file limit (often 1,024) is raised towards the hard one when it is lower."""
+    import resource
+
+    wanted = 2 * max_connections + 256
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+        if target > soft:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _logging_config(level: str) -> dict[str, Any]:

@@ -160,8 +160,8 @@ class Hostile:
                   b' "delta": {"content": "' + key[:half].encode()
             await asyncio.sleep(0.05)
             yield key[half:].encode() + b'"}, "finish_reason": null}]}\n\n'
-        if mode == "stream_slow":
-            for _ in range(40):
+        if mode == "stream_slow":  # about 3 s, longer than the tests' receive timeouts
+            for _ in range(12):
                 await asyncio.sleep(0.25)
                 yield _sse(self._chunk(model, {"content": "."}))
         yield _sse(self._chunk(model, {}, "stop"))

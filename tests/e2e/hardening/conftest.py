@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+import uvicorn
 
+from gateway.app import create_app
+from gateway.server import protocol_for
+from gateway.settings import Settings
 from tests.fakes.hostile import Hostile
-from tests.fakes.server import serve
+from tests.fakes.server import free_port, serve
 
 HARDENING = Path(__file__).parent / "registry"
 KEY = "sk-hostile-0123456789abcdefghijklmnopqrstuv"
@@ -33,3 +40,26 @@ def _fresh(request: pytest.FixtureRequest) -> None:
         fake: Hostile = request.getfixturevalue("hostile")
         fake.queue.clear()
         fake.seen.clear()
+
+
+@contextmanager
+def gateway_server(**overrides: object) -> Iterator[str]:
+    """The gateway on 127.0.0.1 with the server options `gateway serve` uses (gateway.server)."""
+    options: dict[str, object] = {"registry": str(HARDENING), "watch": False, **overrides}
+    settings = Settings(**options)  # type: ignore[arg-type]
+    port = free_port()
+    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
+                            lifespan="on", http=protocol_for(settings))
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("gateway did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)

@@ -36,8 +36,8 @@ def _check(tmp_path: Path, native: str, endpoint: str = "gemini_sdk") -> subproc
 def test_an_id_that_leaves_its_path_segment_is_refused(tmp_path: Path, native: str, endpoint: str) -> None:
     done = _check(tmp_path, native, endpoint)
     assert done.returncode == 1, done.stdout
-    assert "m.yaml:" in done.stderr and "model" in done.stderr and "path segment" in done.stderr \
-        or "spaces" in done.stderr
+    assert "m.yaml:" in done.stderr and "model" in done.stderr
+    assert "path segment" in done.stderr or "spaces" in done.stderr
     assert "Traceback" not in done.stderr
 
 
