@@ -64,8 +64,13 @@ Reason = Literal[
     "http_3xx", "http_400", "http_401", "http_403", "http_404", "http_408", "http_409", "http_413",
     "http_422", "http_429", "http_4xx", "http_500", "http_501", "http_502", "http_503", "http_504",
     "http_529", "http_5xx", "http_other",
-    # the gateway's own refusals that reach the call record
-    "provider_key_missing", "context_length_exceeded", "invalid_request", "internal_error",
+    # the gateway's own refusals (their codes), as call records and labels carry them
+    "invalid_request", "internal_error", "provider_key_missing", "context_length_exceeded",
+    "model_not_found", "model_not_supported", "model_not_allowed", "model_capability_missing",
+    "invalid_json", "invalid_type", "invalid_value", "invalid_request_body", "unsupported_parameter",
+    "missing_required_parameter", "too_many_items", "request_too_large", "request_timeout",
+    "request_header_too_large", "invalid_api_key", "rate_limit_exceeded", "insufficient_quota",
+    "cost_limit_exceeded", "admin_only", "admin_disabled", "not_found", "conflict", "database_unavailable",
 ]
 REASONS: frozenset[str] = frozenset(get_args(Reason))
 _STATUS_REASONS = {int(r[5:]): r for r in REASONS if r.startswith("http_") and r[5:].isdigit()}
