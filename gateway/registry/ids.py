@@ -3,12 +3,14 @@
 An id is sent to the provider, and for Gemini's native API it is a segment of the URL
 (`/models/{id}:generateContent`): an id holding `/`, `?`, `#`, `@` or `..` could point the
 call, and the key with it, at another path or host. So ids are checked at load, strictly
-where they become a path segment, and gateway.upstream.client quotes them as well.
+where they become a path segment, and `model_path` quotes them as well.
 """
 
 from __future__ import annotations
 
+import functools
 import re
+from urllib.parse import quote
 
 MAX_ID_CHARS = 256
 # Gemini's model names: letters, digits, dots, dashes, underscores (gemini-2.5-flash,
@@ -30,3 +32,10 @@ def native_id_problem(native: str, kind: str, endpoint: str) -> str | None:
             return (f"model id '{native}' cannot be a URL path segment: use letters, digits, '.', '-' "
                     "and '_' (with an optional 'models/' in front)")
     return None
+
+
+@functools.lru_cache(maxsize=1024)  # a registry's few ids, on every call
+def model_path(native_id: str, method: str) -> str:
+    """`/models/{id}:{method}` with the id quoted whole: whatever it holds, it stays one
+    path segment (`native_id_problem` refuses such ids at load as well)."""
+    return f"/models/{quote(native_id.removeprefix('models/'), safe='')}:{method}"

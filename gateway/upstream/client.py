@@ -22,7 +22,6 @@ import os
 import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from urllib.parse import quote
 
 import aiohttp
 import httpx
@@ -123,12 +122,6 @@ def provider_key(provider_name: str, cfg: ProviderConfig | Deployment) -> str:
     if not key:
         raise ProviderKeyMissing(provider_name, cfg.api_key_env)
     return key
-
-
-def model_path(native_id: str, method: str) -> str:
-    """`/models/{id}:{method}` with the id quoted whole: whatever it holds, it stays one
-    path segment (gateway.registry.ids refuses such ids at load as well)."""
-    return f"/models/{quote(native_id.removeprefix('models/'), safe='')}:{method}"
 
 
 def target_for(model: Model, path: str, *, native_auth: bool = False) -> Target:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from gateway.registry.ids import model_path
 from gateway.tokens import estimate_embedding_input_tokens
 from gateway.translate.embeddings import batch_to_embeddings, embeddings_to_batch
 from gateway.translate.ids import bare_model
@@ -30,7 +31,7 @@ class GeminiEmbed(Wire):
         native = bare_model(entry.model)
         task_type = entry.task_type or entry.capability_value("task_type")
         dimensions = entry.dimensions or entry.capability_value("output_dimensionality")
-        return Upstream(f"/models/{native}:batchEmbedContents",
+        return Upstream(model_path(native, "batchEmbedContents"),
                         embeddings_to_batch(body, native, task_type, dimensions), native_auth=True)
 
     def answer(self, leg: Leg, data: dict[str, Any]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gateway.accounting import Usage, usage_from_gemini
+from gateway.registry.ids import model_path
 from gateway.translate.gemini import chat_to_generate_content, generate_content_to_chat
 from gateway.translate.gemini_stream import GeminiToChatStream
 from gateway.translate.ids import bare_model
@@ -20,9 +21,10 @@ class GeminiNative(Wire):
     genai_provider = GENAI_PROVIDER
 
     def request(self, leg: Leg, body: dict[str, Any]) -> Upstream:
-        action = ":streamGenerateContent?alt=sse" if leg.result.upstream_stream else ":generateContent"
-        return Upstream(f"/models/{bare_model(leg.model.native_id)}{action}", chat_to_generate_content(body),
-                        native_auth=True)
+        native = leg.model.native_id  # model_path keeps it one path segment, whatever it holds
+        stream = leg.result.upstream_stream
+        path = model_path(native, "streamGenerateContent") + "?alt=sse" if stream else model_path(native, "generateContent")
+        return Upstream(path, chat_to_generate_content(body), native_auth=True)
 
     def answer(self, leg: Leg, data: dict[str, Any]) -> dict[str, Any]:
         return generate_content_to_chat(data, bare_model(leg.model.native_id), leg.result.include_thoughts)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from gateway.upstream.client import model_path
+from gateway.registry.ids import model_path
 
 PROVIDERS = """providers:
   gemini:
