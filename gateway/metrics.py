@@ -58,6 +58,18 @@ cost_usd_total = Counter(
     "gateway_cost_usd_total", "Spend in USD computed from the registry's prices.",
     ["model", "provider"], registry=REGISTRY,
 )
+# Calls the upstream never reported usage for (the client left, the stream broke), billed
+# from the gateway's own count: their cost is in gateway_cost_usd_total too, this says how much.
+estimated_calls_total = Counter(
+    "gateway_estimated_calls_total",
+    "Calls billed from the gateway's token estimate because the upstream never reported their usage.",
+    ["model", "provider"], registry=REGISTRY,
+)
+estimated_cost_usd_total = Counter(
+    "gateway_estimated_cost_usd_total",
+    "The part of gateway_cost_usd_total billed from estimates (gateway_estimated_calls_total).",
+    ["model", "provider"], registry=REGISTRY,
+)
 request_duration_seconds = Histogram(
     "gateway_request_duration_seconds", "Time from request to last byte.",
     _ROUTED, buckets=LATENCY_BUCKETS, registry=REGISTRY,
@@ -206,6 +218,10 @@ def record(call: CallRecord) -> None:
         fallbacks_total.labels(handover.model, handover.fallback, handover.reason).inc()
     if call.usage is not None:
         _record_usage(model, call.usage, call.cost)
+        if call.estimated:  # rare (hang-ups, broken streams): no cached children needed
+            estimated_calls_total.labels(model.key, model.provider_name).inc()
+            if call.cost is not None:
+                estimated_cost_usd_total.labels(model.key, model.provider_name).inc(float(call.cost))
         if call.cost is None and model.key not in _warned_unpriced:
             _warned_unpriced.add(model.key)
             log.warning("model %s has no price in the registry: its spend is not counted", model.key)

@@ -65,7 +65,8 @@ async def _emulated_chunks(completion: dict[str, Any]) -> AsyncIterator[Chunk]:
 
 
 async def _internal_chunks(leg: Leg, source: AsyncIterator[bytes]) -> AsyncIterator[Chunk]:
-    parser = leg.model.wire.parser(leg)
+    ex, wire = leg.ex, leg.model.wire
+    parser = wire.parser(leg)
     ended = False  # a [DONE] or a finish reason: anything less is a truncated stream
     async for event in aiter_events(source):
         if event.is_done:
@@ -74,6 +75,11 @@ async def _internal_chunks(leg: Leg, source: AsyncIterator[bytes]) -> AsyncItera
         data = event.json()
         if not isinstance(data, dict):
             continue
+        # Into the call now, before the parser can hold it back or raise on a failed
+        # response: a client that leaves after this point is billed exactly.
+        usage, final = wire.stream_usage(data)
+        if usage is not None:
+            ex.note_usage(usage, final)
         for chunk in parser.feed(data):
             ended = ended or _has_finish(chunk)
             yield chunk

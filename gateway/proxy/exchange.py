@@ -4,11 +4,14 @@ The api layer opens an `Exchange` when the request comes in; each model tried ge
 `Leg` (the model and its policy result). `Exchange.finish()` is the one place a finished
 call is recorded: it builds one `CallRecord` and hands it to every sink in the app state.
 Everything a call learns on the way (usage, first token, failed attempts, fallbacks) is
-noted on the Exchange and only emitted there.
+noted on the Exchange and only emitted there. Usage is noted the moment it arrives, so a
+call that is cut after it is billed exactly; a call that ends without it (the client
+left, the stream broke) is billed from an estimate (gateway.received) and marked so.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -20,6 +23,8 @@ from gateway.accounting import CallRecord, Handover, UpstreamFailure, Usage, cos
 from gateway.auth.principal import ANONYMOUS, Principal
 from gateway.errors import GatewayError
 from gateway.policy import PolicyResult
+from gateway.proxy.limits import estimate_input
+from gateway.received import Received, estimate, output_tokens
 from gateway.registry.snapshot import Model
 from gateway.types import ClientAPI
 
@@ -28,6 +33,8 @@ log = logging.getLogger("gateway")
 CLIENT_CLOSED = 499  # nginx's "client closed request": the status a call the client left is counted under
 
 Sink = Callable[[CallRecord], None]
+
+_counting: set[asyncio.Future[int]] = set()  # estimates being counted in a thread, held until done
 
 
 @dataclass(slots=True)
@@ -56,8 +63,10 @@ class Exchange:
     time: float = field(default_factory=time.time)
     requested: Model | None = None  # the model the client named
     leg: Leg | None = None  # the model tried now; at the end, the one that answered or failed last
-    usage: Usage | None = None
+    usage: Usage | None = None  # the upstream's final usage, set as soon as it arrives
     estimated: bool = False  # usage counted offline by the gateway, not reported by the upstream
+    running: Usage | None = None  # counts reported before the final usage (Gemini's on every chunk)
+    received: Received | None = None  # the upstream stream's bytes, kept while no usage has arrived
     first_token_at: float | None = None
     cost: Decimal | None = None
     service_tier: str | None = None  # the answer's: the tier the call was billed at
@@ -99,6 +108,14 @@ class Exchange:
             out["x-gateway-dropped-params"] = ",".join(self.leg.result.dropped)
         return out
 
+    def note_usage(self, usage: Usage, final: bool) -> None:
+        """Usage as it arrives: a final count (or any after one) is the call's; a running
+        count before it only stands in if the call is cut (Gemini repeats one on every chunk)."""
+        if final or self.usage is not None:
+            self.usage = usage
+        else:
+            self.running = usage
+
     def first_token(self) -> None:
         if self.first_token_at is None:
             self.first_token_at = time.perf_counter()
@@ -122,6 +139,54 @@ class Exchange:
             if error is not None:
                 self.attempt_failed(leg.model, error)
         duration = now - self.started
+        if leg is not None and self.usage is None and self._unreported(status):
+            received = self.received
+            if received is not None and received.large and self._estimate_later(leg, received, status, error,
+                                                                                  duration):
+                return
+            self._estimate(leg, output_tokens(received) if received is not None else 0, status)
+        self._emit(status, error, duration)
+
+    def _unreported(self, status: int) -> bool:
+        """The upstream has (or may have) billed this call without saying for how much: the
+        client left after the request went out, or a stream broke after bytes came."""
+        received = self.received
+        return status == CLIENT_CLOSED or (received is not None and bool(received.chunks or received.dropped))
+
+    def _estimate(self, leg: Leg, output: int, status: int) -> None:
+        if status != CLIENT_CLOSED and not output and self.running is None:
+            return  # a stream that failed before any output: the provider failed, not billed
+        try:
+            input_tokens = estimate_input(self.client_api, leg.result.params)
+        except Exception:  # a body the estimator cannot walk must not lose the record
+            log.exception("request %s: cannot estimate the input tokens", self.request_id)
+            input_tokens = 0
+        self.usage = estimate(input_tokens, output, self.running)
+        self.estimated = True
+        self.cost = None
+
+    def _estimate_later(self, leg: Leg, received: Received, status: int, error: GatewayError | None,
+                        duration: float) -> bool:
+        """A large stream is counted in a thread, off the event loop; the record follows."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return False
+        kept = Received(received.wire, list(received.chunks), received.size, received.dropped)
+        future = loop.run_in_executor(None, output_tokens, kept)
+        _counting.add(future)
+
+        def done(counted: asyncio.Future[int]) -> None:
+            _counting.discard(counted)
+            failed = counted.cancelled() or counted.exception() is not None
+            self._estimate(leg, 0 if failed else counted.result(), status)
+            self._emit(status, error, duration)
+
+        future.add_done_callback(done)
+        return True
+
+    def _emit(self, status: int, error: GatewayError | None, duration: float) -> None:
+        leg = self.leg
         cost = self.cost if self.cost is not None or self.usage is None else self.price()
         record = CallRecord(
             request_id=self.request_id,

@@ -59,7 +59,7 @@ class ContextCheck:
         if window is None or self.size <= window:
             return
         if self._estimate is None:
-            self._estimate = _estimate(self.client_api, params)
+            self._estimate = estimate_input(self.client_api, params)
         if self._estimate > window:
             param = "messages" if self.client_api == "chat" else "input"
             what = "the largest input" if self.client_api == "embeddings" else "the input"
@@ -71,7 +71,8 @@ class ContextCheck:
             )
 
 
-def _estimate(client_api: ClientAPI, params: dict[str, Any]) -> int:
+def estimate_input(client_api: ClientAPI, params: dict[str, Any]) -> int:
+    """The input tokens of a client request, by the offline tokenizer (gateway.tokens)."""
     tools = params.get("tools")
     tools = tools if isinstance(tools, list) else None
     if client_api == "chat":

@@ -19,6 +19,7 @@ import orjson
 
 from gateway.errors import BadRequest, UpstreamError
 from gateway.proxy.exchange import Leg
+from gateway.received import Received
 from gateway.upstream.client import Target, Upstreams, target_for
 
 log = logging.getLogger("gateway")
@@ -94,8 +95,12 @@ async def open_stream(leg: Leg, upstreams: Upstreams, target: Target, body: byte
 
 
 async def chunks(leg: Leg, source: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
-    """The upstream's streamed body as it arrives, every wait for the next chunk timed."""
+    """The upstream's streamed body as it arrives, every wait for the next chunk timed.
+
+    Until the stream's usage arrives its bytes are kept (references, not copies), so a call
+    cut before then is billed for all the output that came, not only what was relayed."""
     ex = leg.ex
+    received = ex.received = Received(leg.model.wire)
     it = source.__aiter__()
     try:
         while True:
@@ -106,6 +111,8 @@ async def chunks(leg: Leg, source: AsyncIterator[bytes]) -> AsyncIterator[bytes]
                 return
             finally:
                 ex.upstream_s += perf_counter() - started
+            if ex.usage is None:
+                received.add(chunk)
             yield chunk
     finally:
         # Closed early (client gone, error downstream): release the upstream connection now,

@@ -18,6 +18,7 @@ import orjson
 
 from gateway.accounting import Usage
 from gateway.errors import from_upstream
+from gateway.received import chat_texts
 from gateway.translate.sse import SSEEvent
 from gateway.types import ClientAPI
 
@@ -84,6 +85,16 @@ class Wire:
     def relay(self, leg: Leg, events: AsyncIterator[SSEEvent], secrets: list[str]) -> AsyncIterator[bytes]:
         """A stream relayed to a client of the same API, event by event."""
         raise NotImplementedError
+
+    def stream_usage(self, data: dict[str, Any]) -> tuple[Usage | None, bool]:
+        """The usage one upstream stream event carries, and whether it is the call's final
+        count (else a running one). Read before the parser, which may hold it back."""
+        return (self.usage(data), True) if isinstance(data.get("usage"), dict) else (None, False)
+
+    def output_texts(self, data: dict[str, Any], out: list[str]) -> int:
+        """The output text of one upstream stream event, appended to `out`, and the tool
+        calls it starts: what a call cut before its usage is billed for (gateway.received)."""
+        return chat_texts(data, out)
 
 
 class ChatChunks:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gateway.accounting import Usage, usage_from_gemini
+from gateway.received import gemini_texts
 from gateway.registry.ids import model_path
 from gateway.translate.gemini import chat_to_generate_content, generate_content_to_chat
 from gateway.translate.gemini_stream import GeminiToChatStream
@@ -35,6 +36,18 @@ class GeminiNative(Wire):
 
     def usage(self, data: dict[str, Any]) -> Usage | None:
         return usage_from_gemini(data.get("usageMetadata"))
+
+    def stream_usage(self, data: dict[str, Any]) -> tuple[Usage | None, bool]:
+        """Every chunk repeats the running usageMetadata; the one with finishReason holds
+        the call's whole count (GeminiToChatStream gives it out only at the stream's end)."""
+        meta = data.get("usageMetadata")
+        if not isinstance(meta, dict):
+            return None, False
+        final = any(isinstance(c, dict) and c.get("finishReason") for c in data.get("candidates") or ())
+        return usage_from_gemini(meta), final
+
+    def output_texts(self, data: dict[str, Any], out: list[str]) -> int:
+        return gemini_texts(data, out)
 
 
 WIRE = GeminiNative()

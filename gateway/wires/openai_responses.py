@@ -10,6 +10,7 @@ import orjson
 
 from gateway.accounting import Usage, usage_from_responses
 from gateway.errors import from_upstream
+from gateway.received import responses_texts
 from gateway.translate.responses import chat_request_to_responses, responses_response_to_chat
 from gateway.translate.responses_stream import ResponsesToChatStream
 from gateway.translate.sse import SSEEvent, truncated
@@ -50,6 +51,15 @@ class OpenAIResponses(Wire):
 
     def usage(self, data: dict[str, Any]) -> Usage | None:
         return usage_from_responses(data.get("usage"))
+
+    def stream_usage(self, data: dict[str, Any]) -> tuple[Usage | None, bool]:
+        response = data.get("response")
+        if data.get("type") in TERMINAL and isinstance(response, dict):
+            return usage_from_responses(response.get("usage")), True
+        return None, False
+
+    def output_texts(self, data: dict[str, Any], out: list[str]) -> int:
+        return responses_texts(data, out)
 
     async def relay(self, leg: Leg, events: AsyncIterator[SSEEvent], secrets: list[str]) -> AsyncIterator[bytes]:
         """Events relayed as they came; the terminal one is parsed for its usage."""
