@@ -42,6 +42,7 @@ class PolicyResult:
     include_usage: bool = False  # the client asked for the usage chunk
     include_thoughts: bool = False
     effort: str | None = None
+    effort_asked: bool = False  # the client set the effort (a policy default is not asking)
 
 
 def apply_policy(client_api: ClientAPI, body: dict[str, Any], model: Model, strict: bool = False) -> PolicyResult:
@@ -146,6 +147,7 @@ def _reasoning(result: PolicyResult, model: Model) -> None:
     params = result.params
     rp = model.entry.reasoning_policy
     effort = _effort(params["reasoning_effort"]) if "reasoning_effort" in params else None
+    result.effort_asked = effort is not None
     if effort is None and rp is not None and rp.default is not None:
         effort = rp.default
         result.notes.append(f"reasoning_effort defaulted to {effort}")

@@ -1,0 +1,110 @@
+"""What a request needs from a model, checked against what its registry entry declares.
+
+A pure check, run on each model's policy result before anything is sent upstream: a
+parameter the policy dropped needs nothing. Entries that declare no `capabilities` list
+are not checked (nor the llm-adapter mapping form, which holds settings, not flags).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gateway.errors import BadRequest
+from gateway.policy import PolicyResult
+from gateway.registry.snapshot import Model
+
+_IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
+_AUDIO_PARTS = frozenset({"input_audio", "audio"})
+_JSON_FORMATS = frozenset({"json_schema", "json_object"})
+
+# capability -> (what the request does, the parameter that asks for it)
+_WHAT = {
+    "tools": ("calls tools", "tools"),
+    "vision": ("has image input", "messages"),
+    "audio": ("has audio input", "messages"),
+    "json_mode": ("asks for a JSON response_format", "response_format"),
+    "reasoning": ("sets a reasoning effort", "reasoning_effort"),
+}
+
+
+def needed(client_api: str, result: PolicyResult) -> tuple[str, ...]:
+    """The capability flags this request needs, in a fixed order."""
+    if client_api == "embeddings":
+        return ()
+    params = result.params
+    out: list[str] = []
+    if _uses_tools(params):
+        out.append("tools")
+    kinds = _part_kinds(params.get("messages") if client_api == "chat" else params.get("input"))
+    if kinds & _IMAGE_PARTS:
+        out.append("vision")
+    if kinds & _AUDIO_PARTS:
+        out.append("audio")
+    if _json_format(client_api, params):
+        out.append("json_mode")
+    if result.effort_asked and result.effort not in (None, "none") and "reasoning_effort" not in result.dropped:
+        out.append("reasoning")
+    return tuple(out)
+
+
+def missing(model: Model, needs: tuple[str, ...]) -> str | None:
+    """The first needed capability the model's entry does not declare; None when all are
+    declared or the entry has no capabilities list to check."""
+    declared = model.entry.capabilities
+    if not declared or isinstance(declared, dict):
+        return None
+    for name in needs:
+        if name not in declared:
+            return name
+    return None
+
+
+def check(client_api: str, model: Model, result: PolicyResult) -> None:
+    """Raise 400 model_capability_missing when the model lacks what the request needs."""
+    name = missing(model, needed(client_api, result))
+    if name is not None:
+        raise capability_error(model, name)
+
+
+def capability_error(model: Model, name: str) -> BadRequest:
+    what, param = _WHAT.get(name, (f"needs {name}", None))
+    return BadRequest(
+        f"The request {what}, but model '{model.key}' does not declare the '{name}' capability.",
+        param=param, code="model_capability_missing",
+    )
+
+
+def _uses_tools(params: dict[str, Any]) -> bool:
+    tools = params.get("tools") or params.get("functions")
+    if isinstance(tools, list) and tools:
+        return True
+    choice = params.get("tool_choice", params.get("function_call"))
+    return choice is not None and choice != "none"
+
+
+def _part_kinds(items: Any) -> set[str]:
+    """The `type`s of the content parts in chat messages or Responses input items."""
+    kinds: set[str] = set()
+    if not isinstance(items, list):
+        return kinds
+    for item in items:
+        if not isinstance(item, dict):
+            continue
+        kind = item.get("type")
+        if isinstance(kind, str) and kind in _IMAGE_PARTS | _AUDIO_PARTS:
+            kinds.add(kind)
+        content = item.get("content")
+        if isinstance(content, list):
+            for part in content:
+                if isinstance(part, dict) and isinstance(part.get("type"), str):
+                    kinds.add(part["type"])
+    return kinds
+
+
+def _json_format(client_api: str, params: dict[str, Any]) -> bool:
+    if client_api == "chat":
+        fmt = params.get("response_format")
+    else:
+        text = params.get("text")
+        fmt = text.get("format") if isinstance(text, dict) else None
+    return isinstance(fmt, dict) and fmt.get("type") in _JSON_FORMATS
