@@ -12,6 +12,7 @@ from typing import Any
 from gateway.errors import BadRequest
 from gateway.policy import PolicyResult
 from gateway.registry.snapshot import Model
+from gateway.types import ClientAPI
 
 _IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
 _AUDIO_PARTS = frozenset({"input_audio", "audio"})
@@ -27,7 +28,7 @@ _WHAT = {
 }
 
 
-def needed(client_api: str, result: PolicyResult) -> tuple[str, ...]:
+def needed(client_api: ClientAPI, result: PolicyResult) -> tuple[str, ...]:
     """The capability flags this request needs, in a fixed order."""
     if client_api == "embeddings":
         return ()
@@ -59,7 +60,7 @@ def missing(model: Model, needs: tuple[str, ...]) -> str | None:
     return None
 
 
-def check(client_api: str, model: Model, result: PolicyResult) -> None:
+def check(client_api: ClientAPI, model: Model, result: PolicyResult) -> None:
     """Raise 400 model_capability_missing when the model lacks what the request needs."""
     name = missing(model, needed(client_api, result))
     if name is not None:
@@ -101,7 +102,7 @@ def _part_kinds(items: Any) -> set[str]:
     return kinds
 
 
-def _json_format(client_api: str, params: dict[str, Any]) -> bool:
+def _json_format(client_api: ClientAPI, params: dict[str, Any]) -> bool:
     if client_api == "chat":
         fmt = params.get("response_format")
     else:

@@ -26,11 +26,13 @@ sees what the upstream will be sent. It serves `/v1/estimate/*`, the
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
-from decimal import Decimal
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from gateway.accounting import Usage, cost_usd
+from gateway.accounting import Usage, cost_text, cost_usd
+from gateway.errors import BadRequest
 from gateway.policy import PolicyResult
 from gateway.registry.snapshot import Model
 from gateway.tokens import (
@@ -38,6 +40,7 @@ from gateway.tokens import (
     estimate_embedding_input_tokens,
     estimate_responses_input_tokens,
 )
+from gateway.types import ClientAPI
 
 FOREIGN_TOKENIZER_MARGIN = 1.25
 
@@ -52,7 +55,7 @@ class Estimate:
     service_tier: str | None  # the tier the request asks for, as priced
 
 
-def estimate(client_api: str, model: Model, result: PolicyResult) -> Estimate:
+def estimate(client_api: ClientAPI, model: Model, result: PolicyResult) -> Estimate:
     """The estimate of one call of `model` with the policy's `result` (its params edited)."""
     params = result.params
     tokens = input_tokens(client_api, model, params)
@@ -71,7 +74,7 @@ def estimate(client_api: str, model: Model, result: PolicyResult) -> Estimate:
     return Estimate(model.key, tokens, out, low, high, tier)
 
 
-def input_tokens(client_api: str, model: Model, params: dict[str, Any]) -> int:
+def input_tokens(client_api: ClientAPI, model: Model, params: dict[str, Any]) -> int:
     tools = params.get("tools")
     tools = tools if isinstance(tools, list) else None
     if client_api == "embeddings":
@@ -113,3 +116,36 @@ def max_output_tokens(model: Model, params: dict[str, Any], input_tokens: int) -
     if window is not None:
         return max(window - input_tokens, 0)
     return None
+
+
+MAX_COST_HEADER = "x-gateway-max-cost-usd"
+
+
+def max_cost_header(headers: Mapping[str, str]) -> Decimal | None:
+    """The client's cap on a call's worst-case cost, or None when it sets none."""
+    raw = headers.get(MAX_COST_HEADER)
+    if raw is None:
+        return None
+    try:
+        value = Decimal(raw.strip())
+    except InvalidOperation:
+        value = Decimal("NaN")
+    if not value.is_finite() or value < 0:
+        raise BadRequest(f"The {MAX_COST_HEADER} header must be a non-negative number of USD, not {raw[:40]!r}.",
+                         param=MAX_COST_HEADER, code="invalid_request_header")
+    return value
+
+
+def cost_refusal(e: Estimate, cap: Decimal) -> BadRequest | None:
+    """A 400 cost_limit_exceeded when the estimate's worst case is above `cap` (or unknown)."""
+    if e.max_cost is not None and e.max_cost <= cap:
+        return None
+    if e.max_cost is None:
+        why = ("its output has no bound (set max_output_tokens)" if e.min_cost is not None
+               else "the model has no price in the registry")
+        message = f"The worst-case cost of this call on '{e.model}' is unknown: {why}."
+    else:
+        message = (f"The worst-case cost of this call on '{e.model}' is {cost_text(e.max_cost)} USD "
+                   f"({e.input_tokens} input tokens, up to {e.max_output_tokens} output tokens), "
+                   f"above the {MAX_COST_HEADER} limit of {cost_text(cap)} USD.")
+    return BadRequest(message, param=MAX_COST_HEADER, code="cost_limit_exceeded")

@@ -14,6 +14,7 @@ from starlette.responses import Response
 from gateway.api.common import error_response, parse_body, read_body, request_id
 from gateway.auth.edge import authenticate
 from gateway.errors import GatewayError
+from gateway.estimate import max_cost_header
 from gateway.proxy.exchange import Exchange
 from gateway.proxy.handler import handle
 from gateway.proxy.request import ClientRequest
@@ -41,9 +42,10 @@ async def serve_call(request: Request, client_api: ClientAPI, route: str) -> Res
         # upload above is the client's, so the overhead metric leaves it out.
         ex.started = perf_counter()
         body = parse_body(raw)
+        max_cost = max_cost_header(headers)
     except GatewayError as bad:
         ex.finish(bad.status, bad)
         return error_response(bad, {"x-request-id": rid})
     strict = headers.get("x-gateway-strict", "").lower() == "true"
-    call = ClientRequest(client_api, raw, body, ex.principal, strict, request.receive)
+    call = ClientRequest(client_api, raw, body, ex.principal, strict, request.receive, max_cost)
     return await handle(state, call, ex)

@@ -12,6 +12,12 @@ from starlette.responses import Response
 
 from gateway.api.calls import PROXY_ROUTES, serve_call
 from gateway.api.common import error_response, json_response, request_id
+from gateway.api.estimates import (
+    ESTIMATE_CHAT,
+    ESTIMATE_EMBEDDINGS,
+    ESTIMATE_RESPONSES,
+    serve_estimate,
+)
 from gateway.api.openapi import BODIES
 from gateway.auth.edge import authenticate
 from gateway.errors import GatewayError, NotFound
@@ -36,6 +42,21 @@ def _proxy_route(path: str, client_api: ClientAPI, route: str) -> None:
 
 for _path, (_client_api, _route) in PROXY_ROUTES.items():
     _proxy_route(_path, _client_api, _route)
+
+
+@router.post("/v1/estimate/chat/completions", openapi_extra=ESTIMATE_CHAT, tags=["estimate"])
+async def estimate_chat(request: Request) -> Response:
+    return await serve_estimate(request, "chat")
+
+
+@router.post("/v1/estimate/responses", openapi_extra=ESTIMATE_RESPONSES, tags=["estimate"])
+async def estimate_responses(request: Request) -> Response:
+    return await serve_estimate(request, "responses")
+
+
+@router.post("/v1/estimate/embeddings", openapi_extra=ESTIMATE_EMBEDDINGS, tags=["estimate"])
+async def estimate_embeddings(request: Request) -> Response:
+    return await serve_estimate(request, "embeddings")
 
 
 @router.get("/v1/models", tags=["openai"])

@@ -15,10 +15,12 @@ from typing import Any
 import orjson
 from starlette.responses import Response
 
+from gateway import capabilities
 from gateway.accounting import cost_text
 from gateway.answers import error_response
 from gateway.errors import BadRequest, GatewayError, NotFound, UpstreamError
-from gateway.policy import apply_policy
+from gateway.estimate import cost_refusal, estimate
+from gateway.policy import PolicyResult, apply_policy
 from gateway.proxy import bridge, limits, relay, validate
 from gateway.proxy.clients import CLIENTS
 from gateway.proxy.disconnect import AccountedStream, ClientGone, until_disconnect
@@ -102,6 +104,21 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
                 log.warning("fallback %s cannot take request %s: %s", candidate.key, ex.request_id, exc.message)
                 continue
             leg = ex.begin(candidate, result)
+        refusal = _admit(req, candidate, result)
+        if refusal is not None:
+            # Refused before anything was sent. A missing capability hands the request to the
+            # next model; a worst case over the client's cap refuses the call (a fallback over
+            # it is skipped). The answer is the first refusal, unless a model already failed
+            # upstream; a cost refusal outranks a capability one.
+            capability = refusal.code == "model_capability_missing"
+            if failure is None or (failure.code == "model_capability_missing" and not capability):
+                failure = refusal
+            if i + 1 < len(chain) and (capability or i > 0):
+                ex.hand_over(refusal, chain[i + 1], "capability" if capability else "cost_limit")
+                log.info("request %s: %s refused (%s); trying %s", ex.request_id, candidate.key,
+                         refusal.message, chain[i + 1].key)
+                continue
+            break
         try:
             context.check(result.params, candidate)
             if result.client_stream:
@@ -118,6 +135,17 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
     assert failure is not None  # the loop returns on success
     ex.finish(failure.status, failure)
     return error_response(failure, ex.headers())
+
+
+def _admit(req: ClientRequest, model: Model, result: PolicyResult) -> GatewayError | None:
+    """What refuses this model before any upstream call: a capability it lacks, or a worst
+    case above the client's x-gateway-max-cost-usd."""
+    name = capabilities.missing(model, capabilities.needed(req.client_api, result))
+    if name is not None:
+        return capabilities.capability_error(model, name)
+    if req.max_cost is not None:
+        return cost_refusal(estimate(req.client_api, model, result), req.max_cost)
+    return None
 
 
 def _answer(ex: Exchange, payload: bytes) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from starlette.types import Receive
@@ -19,3 +20,4 @@ class ClientRequest:
     principal: Principal
     strict: bool  # x-gateway-strict: refuse instead of dropping unsupported parameters
     receive: Receive  # the connection, watched for a disconnect while the upstream works
+    max_cost: Decimal | None = None  # x-gateway-max-cost-usd: refuse a worst case above it

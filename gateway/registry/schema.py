@@ -269,6 +269,12 @@ class Verification(_Strict):
     source: str | None = None
     notes: str | None = None
 
+    @field_validator("last_checked", "verified_at", mode="before")
+    @classmethod
+    def _date_as_text(cls, value: Any) -> Any:
+        # YAML reads an unquoted 2025-01-15 as a date; the registry keeps it as text.
+        return value.isoformat() if hasattr(value, "isoformat") else value
+
 
 CapabilityMap = dict[str, bool | int | str]
 

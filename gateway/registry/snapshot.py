@@ -203,4 +203,10 @@ def describe(model: Model) -> dict[str, Any]:
         out["max_output_tokens"] = entry.max_output_tokens
     if entry.pricing is not None:
         out["pricing"] = entry.pricing.as_json()
+    v = entry.verification
+    out["verification"] = {
+        "status": v.status if v is not None and v.status else "unverified",
+        "last_checked": (v.last_checked or v.verified_at) if v is not None else None,
+        "verified_capabilities": list(v.verified_capabilities) if v is not None else [],
+    }
     return out
