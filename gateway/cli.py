@@ -44,6 +44,10 @@ def _parser() -> argparse.ArgumentParser:
 
     imports = commands.add_parser("import-registry", help="an llm-adapter Python registry as YAML on stdout")
     imports.add_argument("file", help="the llm-adapter registry, e.g. custom_registry.py (never executed)")
+
+    from gateway.verify import add_parser
+
+    add_parser(commands)
     return parser
 
 
@@ -173,6 +177,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         from gateway.importer import run
 
         raise SystemExit(run(args.file))
+    elif args.command == "verify":
+        from gateway.verify import command
+
+        try:
+            settings = from_env()
+        except SettingsError as exc:
+            _fail(str(exc))
+        folder = args.registry or settings.registry or str(default_registry_path())
+        raise SystemExit(command(args, _load(folder), folder, settings))
     else:
         _models(args.path)
 
