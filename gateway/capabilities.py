@@ -60,9 +60,18 @@ def missing(model: Model, needs: tuple[str, ...]) -> str | None:
     return None
 
 
+def lacking(client_api: ClientAPI, model: Model, result: PolicyResult) -> str | None:
+    """The first capability the request needs that the model does not declare. Free for a
+    model without a capabilities list: the request is not even looked at."""
+    declared = model.entry.capabilities
+    if not declared or isinstance(declared, dict):
+        return None
+    return missing(model, needed(client_api, result))
+
+
 def check(client_api: ClientAPI, model: Model, result: PolicyResult) -> None:
     """Raise 400 model_capability_missing when the model lacks what the request needs."""
-    name = missing(model, needed(client_api, result))
+    name = lacking(client_api, model, result)
     if name is not None:
         raise capability_error(model, name)
 

@@ -70,7 +70,7 @@ def _choose(client_api: ClientAPI, body: dict[str, Any], raw: bytes, chain: list
                 raise
             notes.append(f"fallback {model.key} cannot take the request: {error.message}")
             continue
-        name = capabilities.missing(model, capabilities.needed(client_api, result))
+        name = capabilities.lacking(client_api, model, result)
         if name is None:
             return model, result, notes
         first_error = first_error or capabilities.capability_error(model, name)

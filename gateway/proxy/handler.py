@@ -140,7 +140,7 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
 def _admit(req: ClientRequest, model: Model, result: PolicyResult) -> GatewayError | None:
     """What refuses this model before any upstream call: a capability it lacks, or a worst
     case above the client's x-gateway-max-cost-usd."""
-    name = capabilities.missing(model, capabilities.needed(req.client_api, result))
+    name = capabilities.lacking(req.client_api, model, result)
     if name is not None:
         return capabilities.capability_error(model, name)
     if req.max_cost is not None:
