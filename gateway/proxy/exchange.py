@@ -67,6 +67,7 @@ class Exchange:
     estimated: bool = False  # usage counted offline by the gateway, not reported by the upstream
     running: Usage | None = None  # counts reported before the final usage (Gemini's on every chunk)
     received: Received | None = None  # the upstream stream's bytes, kept while no usage has arrived
+    sent: bool = False  # a request went upstream (gateway.proxy.phases): from then on it may be billed
     first_token_at: float | None = None
     cost: Decimal | None = None
     service_tier: str | None = None  # the answer's: the tier the call was billed at
@@ -151,7 +152,9 @@ class Exchange:
         """The upstream has (or may have) billed this call without saying for how much: the
         client left after the request went out, or a stream broke after bytes came."""
         received = self.received
-        return status == CLIENT_CLOSED or (received is not None and bool(received.chunks or received.dropped))
+        if status == CLIENT_CLOSED:
+            return self.sent
+        return received is not None and bool(received.chunks or received.dropped)
 
     def _estimate(self, leg: Leg, output: int, status: int) -> None:
         if status != CLIENT_CLOSED and not output and self.running is None:

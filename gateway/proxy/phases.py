@@ -77,6 +77,7 @@ def parse_object(content: bytes) -> dict[str, Any]:
 
 async def post(leg: Leg, upstreams: Upstreams, target: Target, body: bytes) -> httpx.Response:
     """The call phase, unstreamed: timed as upstream time, each failed attempt noted."""
+    leg.ex.sent = True
     started = perf_counter()
     try:
         return await upstreams.post(target, body, failed=lambda e: leg.ex.attempt_failed(leg.model, e))
@@ -86,6 +87,7 @@ async def post(leg: Leg, upstreams: Upstreams, target: Target, body: bytes) -> h
 
 async def open_stream(leg: Leg, upstreams: Upstreams, target: Target, body: bytes) -> httpx.Response:
     """The call phase of a stream, until its status and headers are in."""
+    leg.ex.sent = True
     started = perf_counter()
     try:
         return await upstreams.open_stream(target, body,

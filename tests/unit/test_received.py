@@ -132,7 +132,7 @@ def test_a_large_stream_is_counted_in_a_thread_and_then_recorded() -> None:
     body = {"model": "test:model", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
     ex = Exchange("/v1/chat/completions", "chat", "rid", [records.append])
     ex.begin(_model(), apply_policy("chat", body, _model()))
-    ex.received = Received(CHAT)
+    ex.sent, ex.received = True, Received(CHAT)
     piece = _data({"choices": [{"index": 0, "delta": {"content": " token"}}]})
     count = LARGE_BYTES // len(piece) + 1
     for _ in range(count):
@@ -153,6 +153,15 @@ def test_a_large_stream_is_counted_in_a_thread_and_then_recorded() -> None:
     assert rec.estimated and rec.status == CLIENT_CLOSED
     assert rec.usage == Usage(input=8, output=count_text_tokens(" token" * count))  # 3 + 3 + 1 + 1
     assert rec.cost is not None and rec.cost > 0
+
+
+def test_a_client_that_leaves_before_anything_went_upstream_is_not_billed() -> None:
+    records: list[CallRecord] = []
+    body = {"model": "test:model", "messages": [{"role": "user", "content": "Hi"}]}
+    ex = Exchange("/v1/chat/completions", "chat", "rid", [records.append])
+    ex.begin(_model(), apply_policy("chat", body, _model()))
+    ex.finish(CLIENT_CLOSED)
+    assert records[0].usage is None and not records[0].estimated and records[0].cost is None
 
 
 # Text of several kinds, as an o200k model would stream it: one token after another.
