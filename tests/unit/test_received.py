@@ -195,3 +195,31 @@ def test_counting_the_received_text_gives_back_the_tokens_streamed_on_o200k() ->
             assert count_text_tokens(prefix) == k, (name, k, prefix)
             cuts += 1
     assert cuts > 150  # 189 cut points in these samples
+
+
+def test_output_received_but_not_yet_relayed_is_billed() -> None:
+    """One read brings five tokens; the client takes the first frame and leaves: the call is
+    billed for the five the upstream sent, not the one the client got."""
+    from gateway.proxy import phases
+    from gateway.translate.sse import aiter_events
+
+    records: list[CallRecord] = []
+    body = {"model": "test:model", "stream": True, "messages": [{"role": "user", "content": "Hi"}]}
+    ex = Exchange("/v1/chat/completions", "chat", "rid", [records.append])
+    leg = ex.begin(_model(), apply_policy("chat", body, _model()))
+    ex.sent = True
+    burst = b"".join(_data({"choices": [{"index": 0, "delta": {"content": t}}]}) for t in TOKENS[:5])
+
+    async def upstream() -> Any:
+        yield burst
+
+    async def run() -> None:
+        source = phases.chunks(leg, upstream())
+        frames = CHAT.relay(leg, aiter_events(source), [])
+        first = await frames.__anext__()
+        assert b'"Hello"' in first
+        await frames.aclose()  # type: ignore[attr-defined]
+        ex.finish(CLIENT_CLOSED)
+
+    asyncio.run(run())
+    assert records[0].estimated and records[0].usage == Usage(input=8, output=5)
