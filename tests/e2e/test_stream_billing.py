@@ -258,11 +258,14 @@ def test_a_stream_that_ends_is_billed_exactly_and_not_estimated(g: Gateway) -> N
 EMULATED = [
     Path_("emulated-chat-passthrough", "chat", "chat-unstreamed", "held-openai", OPENAI, REPORTED,
           Usage(input=PROMPT_TOKENS)),
+    Path_("emulated-responses-passthrough", "responses", "responses-unstreamed", "held-openai", OPENAI, REPORTED,
+          Usage(input=PROMPT_TOKENS)),
     Path_("emulated-gemini-native-responses", "responses", "gemini-native-unstreamed", "held-gemini", GEMINI,
           REPORTED, Usage(input=PROMPT_TOKENS)),
 ]
 EMULATED_TABLE = {  # exact; estimated (the input alone: nothing of the answer had arrived)
     "emulated-chat-passthrough": (Decimal("0.003525"), Decimal("0.000035")),
+    "emulated-responses-passthrough": (Decimal("0.003525"), Decimal("0.000035")),
     "emulated-gemini-native-responses": (Decimal("0.000415"), Decimal("0.0000042")),
 }
 
