@@ -18,6 +18,7 @@ from gateway import metrics, multiprocess
 from gateway.api.calls import PROXY_ROUTES, serve_call
 from gateway.api.common import error_response, request_id
 from gateway.api.routes import router
+from gateway.drain import DRAIN
 from gateway.errors import GatewayError
 from gateway.registry import Registry, default_registry_path, load_registry
 from gateway.registry.watch import RegistryWatcher
@@ -87,6 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # thousand requests under load (bench/run.py).
         gc.collect()
         gc.freeze()
+        DRAIN.install(settings.drain_s, settings.grace_s)  # SIGTERM: not ready, then stop (gateway.drain)
         state.ready = True
         try:
             yield

@@ -127,7 +127,9 @@ def _serve(args: argparse.Namespace) -> None:
             log_level=args.log_level,
             log_config=_logging_config(args.log_level),
             access_log=False,
-            timeout_graceful_shutdown=math.ceil(settings.grace_s),  # in-flight calls finish first
+            # In-flight calls finish first; at grace_s the gateway itself ends the streams left
+            # with an error frame (gateway.drain), a second before uvicorn would cut them.
+            timeout_graceful_shutdown=math.ceil(settings.grace_s) + 1,
             http=PROTOCOL,  # header size limit, receive timeouts, connection limit (gateway.server)
         )
     finally:

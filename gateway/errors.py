@@ -71,6 +71,7 @@ Reason = Literal[
     "missing_required_parameter", "too_many_items", "request_too_large", "request_timeout",
     "request_header_too_large", "invalid_api_key", "rate_limit_exceeded", "insufficient_quota",
     "cost_limit_exceeded", "admin_only", "admin_disabled", "not_found", "conflict", "database_unavailable",
+    "server_shutting_down",
 ]
 REASONS: frozenset[str] = frozenset(get_args(Reason))
 _STATUS_REASONS = {int(r[5:]): r for r in REASONS if r.startswith("http_") and r[5:].isdigit()}
@@ -183,6 +184,16 @@ class ProviderKeyMissing(GatewayError):
             code="provider_key_missing",
             param=None,
         )
+
+
+class ShuttingDown(GatewayError):
+    """A stream still running when the shutdown's grace period ran out (gateway.drain)."""
+
+    status = 503
+
+    def __init__(self) -> None:
+        super().__init__("The gateway is shutting down and its grace period for this stream is over; "
+                         "retry the request.", code="server_shutting_down")
 
 
 class UpstreamError(GatewayError):

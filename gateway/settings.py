@@ -21,6 +21,7 @@ DEFAULT_MAX_HEADER_KB = 64.0  # a request's line and headers together
 DEFAULT_HEADER_TIMEOUT_S = 10.0  # from connection (or the previous answer) to complete headers
 DEFAULT_BODY_TIMEOUT_S = 60.0  # from complete headers to the body's last byte
 DEFAULT_MAX_CONNECTIONS = 1000  # client connections per worker process
+DEFAULT_DRAIN_S = 5.0  # on SIGTERM, /readyz answers 503 this long before the port closes
 
 
 class SettingsError(ValueError):
@@ -44,6 +45,7 @@ class Settings:
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
     max_connections: int = DEFAULT_MAX_CONNECTIONS
+    drain_s: float = DEFAULT_DRAIN_S
 
     @property
     def max_body_bytes(self) -> int:
@@ -80,6 +82,20 @@ def _float(env: Mapping[str, str], name: str, default: float) -> float:
     return value
 
 
+def _seconds(env: Mapping[str, str], name: str, default: float) -> float:
+    """A duration that may be 0 (off)."""
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not a number") from None
+    if value < 0:
+        raise SettingsError(f"{name}={raw!r} must not be negative")
+    return value
+
+
 def from_env(env: Mapping[str, str] | None = None) -> Settings:
     env = os.environ if env is None else env
     return Settings(
@@ -98,4 +114,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         header_timeout_s=_float(env, "GATEWAY_HEADER_TIMEOUT_S", DEFAULT_HEADER_TIMEOUT_S),
         body_timeout_s=_float(env, "GATEWAY_BODY_TIMEOUT_S", DEFAULT_BODY_TIMEOUT_S),
         max_connections=_int(env, "GATEWAY_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 1),
+        drain_s=_seconds(env, "GATEWAY_DRAIN_S", DEFAULT_DRAIN_S),
     )

@@ -20,6 +20,7 @@ from gateway.api.estimates import (
 )
 from gateway.api.openapi import BODIES
 from gateway.auth.edge import authenticate
+from gateway.drain import DRAIN
 from gateway.errors import GatewayError, NotFound
 from gateway.metrics import render_metrics
 from gateway.registry.snapshot import describe
@@ -96,6 +97,8 @@ async def readyz(request: Request) -> Response:
     state: GatewayState = request.app.state.gateway
     if not state.ready:
         return json_response({"status": "starting"}, status=503)
+    if DRAIN.draining:  # SIGTERM came: load balancers stop sending before the port closes
+        return json_response({"status": "draining"}, status=503)
     return json_response({"status": "ready", "models": len(state.registry)})
 
 

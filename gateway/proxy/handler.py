@@ -18,7 +18,8 @@ from starlette.responses import Response
 from gateway import capabilities
 from gateway.accounting import cost_text
 from gateway.answers import error_response
-from gateway.errors import BadRequest, GatewayError, NotFound, UpstreamError
+from gateway.drain import DRAIN
+from gateway.errors import BadRequest, GatewayError, NotFound, ShuttingDown, UpstreamError
 from gateway.estimate import cost_refusal, estimate
 from gateway.policy import PolicyResult, apply_policy
 from gateway.proxy import bridge, limits, relay, validate
@@ -192,13 +193,25 @@ async def _open_stream(leg: Leg, state: GatewayState) -> AsyncIterator[bytes]:
 
 async def _finishing(leg: Leg, frames: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     ex = leg.ex
-    status, error = CLIENT_CLOSED, None  # unless the stream ends, the client left
+    status: int = CLIENT_CLOSED  # unless the stream ends, the client left
+    error: GatewayError | None = None
+    task = asyncio.current_task()
+    if task is not None:
+        DRAIN.streams.add(task)  # a shutdown whose grace runs out ends it with an error frame
     try:
         async for frame in frames:
             sent = perf_counter()
             yield frame
             ex.client_s += perf_counter() - sent  # the client's read, not gateway overhead
         status = 200
+    except asyncio.CancelledError:
+        if not DRAIN.grace_over or task is None:
+            raise
+        task.uncancel()
+        error = ShuttingDown()
+        status = error.status
+        log.warning("stream %s for %s cut: the shutdown grace period is over", ex.request_id, leg.model.key)
+        yield CLIENTS[leg.client_api].error_frame(ex, error)
     except (GatewayError, *SHAPE_ERRORS) as exc:
         if not isinstance(exc, GatewayError):  # a stream event the translator cannot read
             exc = UpstreamError(f"The upstream sent a stream event the gateway cannot read ({type(exc).__name__}).",
@@ -207,6 +220,8 @@ async def _finishing(leg: Leg, frames: AsyncIterator[bytes]) -> AsyncIterator[by
         log.warning("stream %s for %s ended by an error: %s", ex.request_id, leg.model.key, exc.message)
         yield CLIENTS[leg.client_api].error_frame(ex, exc)
     finally:
+        if task is not None:
+            DRAIN.streams.discard(task)
         ex.finish(status, error)
         aclose = getattr(frames, "aclose", None)
         if aclose is not None:
