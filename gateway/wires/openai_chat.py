@@ -8,15 +8,12 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from gateway.accounting import Usage, usage_from_chat
-from gateway.errors import from_upstream
+from gateway.errors import UpstreamError, from_upstream
 from gateway.translate.sse import DONE, SSEEvent, data_frame, truncated
 from gateway.wires.base import Upstream, Wire, set_stream
 
 if TYPE_CHECKING:
     from gateway.proxy.exchange import Leg
-
-_USAGE_MARKS = (b'"usage":{', b'"usage": {')
-
 
 class OpenAIChat(Wire):
     name = "openai_chat"
@@ -45,11 +42,20 @@ class OpenAIChat(Wire):
                 done = True
                 continue
             raw = event.raw
-            if b'"error"' in raw or any(mark in raw for mark in _USAGE_MARKS):
+            if not event.data:  # an `event:` line alone (a keep-alive): nothing to read
+                yield raw
+                continue
+            # Every chunk is parsed (about a microsecond): one that is not JSON ends the
+            # stream with an error the SDKs raise on, never relayed before a [DONE].
+            try:
                 data = event.json()
-                if isinstance(data, dict) and data.get("error"):
+            except orjson.JSONDecodeError:
+                raise UpstreamError("The upstream sent a stream chunk that is not JSON.",
+                                    code="upstream_invalid_response", reason="invalid_response") from None
+            if isinstance(data, dict) and (data.get("error") or isinstance(data.get("usage"), dict)):
+                if data.get("error"):
                     raise from_upstream(500, orjson.dumps(data), None, secrets)
-                if isinstance(data, dict) and isinstance(data.get("usage"), dict):
+                if isinstance(data.get("usage"), dict):
                     ex.usage = usage_from_chat(data["usage"])
                     ex.service_tier = data.get("service_tier")
                     if not include_usage:

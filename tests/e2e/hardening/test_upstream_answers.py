@@ -192,3 +192,20 @@ def test_a_gzip_bomb_in_a_stream_event_ends_the_stream_with_an_error(gw: str, ho
                 received += len(str(chunk))
     assert "limit" in info.value.message
     assert received < 4 * MB
+
+
+# ---- 15. a chat stream chunk that is not JSON -----------------------------------------------------
+
+@pytest.mark.parametrize("model", ["h-chat", "h-compat"])  # passthrough, and Gemini's compat surface
+def test_a_stream_chunk_that_is_not_json_ends_with_an_error_the_sdk_raises(gw: str, hostile: Hostile,
+                                                                            model: str) -> None:
+    hostile.queue.append("stream_bad_json")
+    client = openai.OpenAI(base_url=f"{gw}/v1", api_key="unused", max_retries=0)
+    stream = client.chat.completions.create(model=model, stream=True, **CHAT)
+    with pytest.raises(openai.APIError) as info:
+        for _ in stream:
+            pass
+    assert "not JSON" in info.value.message or "cannot read" in info.value.message
+    hostile.queue.append("stream_bad_json")
+    raw = _post(gw, "chat/completions", model, stream=True).text
+    assert "data: [DONE]" not in raw  # no truncated success after the broken chunk
