@@ -121,6 +121,8 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
                 continue
             break
         try:
+            if context.needs_count(candidate):
+                await context.count(result.params, candidate)  # a big input: off the event loop
             context.check(result.params, candidate)
             if result.client_stream:
                 frames = await until_disconnect(req.receive, _open_stream(leg, state))
