@@ -20,14 +20,14 @@ from gateway.tokens import (
 from gateway.types import ClientAPI
 
 MAX_DEPTH = 64  # JSON nesting; real requests (tool schemas included) stay far below
-MAX_ITEMS = 10_000
+MAX_ITEMS = 10_000  # messages, input items or embedding inputs in one request
 # No o200k token spans more characters than this (128 spaces are one token); a token of
 # other text is far shorter, so characters / 128 is a floor of the count.
 MAX_CHARS_PER_TOKEN = 128
 # Above this many body bytes the token count runs in a worker thread: tokenizing runs at
 # about 2.5 MB/s of varied text here, so 4 kB is under 2 ms of loop time, and a thread hop
 # (about 0.1 ms) is worth it beyond.
-OFF_LOOP_BYTES = 4 * 1024  # messages, input items or embedding inputs in one request
+OFF_LOOP_BYTES = 4 * 1024
 
 
 def check_depth(body: dict[str, Any], raw: bytes) -> None:
@@ -80,9 +80,9 @@ class ContextCheck:
         if floor > window:
             self._estimate, self._at_least = floor, True
         elif self.size > OFF_LOOP_BYTES:
-            self._estimate = await asyncio.to_thread(_estimate, self.client_api, params)
+            self._estimate = await asyncio.to_thread(estimate_input, self.client_api, params)
         else:
-            self._estimate = _estimate(self.client_api, params)
+            self._estimate = estimate_input(self.client_api, params)
 
     def check(self, params: dict[str, Any], model: Model) -> None:
         window = model.entry.context_window
