@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
@@ -110,22 +111,30 @@ class Gateway:
     url: str
     fake: HeldUpstream
     records: list[CallRecord]
+    key: str = "unused"  # no client auth unless a test gateway has virtual keys
 
     def client(self, timeout: float = 10) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key="unused", max_retries=0, timeout=timeout)
+        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=self.key, max_retries=0, timeout=timeout)
 
 
-@pytest.fixture(scope="module")
-def gw() -> Iterator[Gateway]:
+@contextmanager
+def billing_gateway(**settings: object) -> Iterator[Gateway]:
+    """The gateway on the billing registry, its upstream the held fake, its records kept."""
     with HeldUpstream() as fake:
         os.environ["TEST_HELD_OPENAI_BASE_URL"] = f"{fake.url}/v1"
         os.environ["TEST_HELD_GEMINI_BASE_URL"] = f"{fake.url}/v1beta"
         os.environ["TEST_HELD_API_KEY"] = "sk-test-held-upstream-key"
-        app = create_app(Settings(registry=str(REGISTRY), watch=False))  # type: ignore[call-arg]
+        app = create_app(Settings(registry=str(REGISTRY), watch=False, **settings))  # type: ignore[arg-type]
         records: list[CallRecord] = []
         app.state.gateway.sinks.append(records.append)
         with serve(app) as url:
             yield Gateway(url, fake, records)
+
+
+@pytest.fixture(scope="module")
+def gw() -> Iterator[Gateway]:
+    with billing_gateway() as gateway:
+        yield gateway
 
 
 @pytest.fixture
