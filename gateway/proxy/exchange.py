@@ -70,6 +70,7 @@ class Exchange:
     sent: bool = False  # a request went upstream (gateway.proxy.phases): from then on it may be billed
     first_token_at: float | None = None
     cost: Decimal | None = None
+    priced: bool = False  # cost computed (it may be None: no price)
     service_tier: str | None = None  # the answer's: the tier the call was billed at
     streamed: bool = False
     sequence: int = 0  # next Responses stream sequence number, for a closing error frame
@@ -126,6 +127,7 @@ class Exchange:
         if self.usage is None or self.leg is None:
             return None
         self.cost = cost_usd(self.usage, self.leg.model.entry.pricing, self.service_tier)
+        self.priced = True
         return self.cost
 
     def finish(self, status: int, error: GatewayError | None = None) -> None:
@@ -166,7 +168,7 @@ class Exchange:
             input_tokens = 0
         self.usage = estimate(input_tokens, output, self.running)
         self.estimated = True
-        self.cost = None
+        self.cost, self.priced = None, False  # priced again, from the estimate
 
     def _estimate_later(self, leg: Leg, received: Received, status: int, error: GatewayError | None,
                         duration: float) -> bool:
@@ -190,7 +192,7 @@ class Exchange:
 
     def _emit(self, status: int, error: GatewayError | None, duration: float) -> None:
         leg = self.leg
-        cost = self.cost if self.cost is not None or self.usage is None else self.price()
+        cost = self.cost if self.priced else self.price()  # an unpriced model is priced once too
         record = CallRecord(
             request_id=self.request_id,
             time=self.time,

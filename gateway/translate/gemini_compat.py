@@ -25,6 +25,7 @@ import binascii
 import re
 from typing import Any
 
+from gateway.accounting import usage_from_gemini_compat
 from gateway.translate.ids import bare_model
 from gateway.translate.unified import CARRIED, EFFORT
 
@@ -168,23 +169,16 @@ def split_thoughts(content: str) -> tuple[str, str]:
 
 
 def fix_usage(usage: dict[str, Any]) -> dict[str, Any]:
-    """Make completion_tokens include reasoning (prompt + completion = total again)."""
-    prompt = int(usage.get("prompt_tokens") or 0)
-    completion = int(usage.get("completion_tokens") or 0)
-    total = usage.get("total_tokens")
+    """Make completion_tokens include reasoning (prompt + completion = total again), as
+    gateway.accounting reads this surface's usage."""
+    parsed = usage_from_gemini_compat(usage)
+    assert parsed is not None  # a dict always parses
     details = dict(usage.get("completion_tokens_details") or {})
-    reported = details.get("reasoning_tokens")
-    hidden = total - prompt - completion if isinstance(total, int) else 0
-    if hidden > 0:  # the thoughts: counted in the total, not in completion_tokens
-        completion += hidden
-        reasoning = reported if isinstance(reported, int) and 0 < reported <= completion else hidden
-    else:
-        reasoning = reported if isinstance(reported, int) else 0
-    details["reasoning_tokens"] = reasoning
+    details["reasoning_tokens"] = parsed.reasoning
     return {
         **usage,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
+        "completion_tokens": parsed.output,
+        "total_tokens": parsed.input + parsed.output,
         "completion_tokens_details": details,
     }
 

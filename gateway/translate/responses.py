@@ -17,6 +17,7 @@ import secrets
 import time
 from typing import Any
 
+from gateway.accounting import chat_usage, responses_usage, usage_from_chat, usage_from_responses
 from gateway.errors import UpstreamError
 from gateway.translate.responses_request import responses_request_to_chat
 from gateway.translate.responses_upstream import chat_request_to_responses
@@ -53,47 +54,13 @@ def call_item_id(call_id: str) -> str:
 
 
 def chat_usage_to_responses(usage: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not usage:
-        return None
-    prompt = usage.get("prompt_tokens") or 0
-    completion = usage.get("completion_tokens") or 0
-    prompt_details = usage.get("prompt_tokens_details") or {}
-    completion_details = usage.get("completion_tokens_details") or {}
-    # Current SDKs require cache_write_tokens; an upstream that does not report it wrote none.
-    input_details = {
-        "cached_tokens": prompt_details.get("cached_tokens") or 0,
-        "cache_write_tokens": prompt_details.get("cache_write_tokens") or 0,
-    }
-    return {
-        "input_tokens": prompt,
-        "input_tokens_details": input_details,
-        "output_tokens": completion,
-        "output_tokens_details": {
-            "reasoning_tokens": completion_details.get("reasoning_tokens") or 0
-        },
-        "total_tokens": usage.get("total_tokens") or prompt + completion,
-    }
+    parsed = usage_from_chat(usage) if usage else None
+    return responses_usage(parsed) if parsed is not None else None
 
 
 def responses_usage_to_chat(usage: dict[str, Any] | None) -> dict[str, Any] | None:
-    if not usage:
-        return None
-    prompt = usage.get("input_tokens") or 0
-    completion = usage.get("output_tokens") or 0
-    input_details = usage.get("input_tokens_details") or {}
-    output_details = usage.get("output_tokens_details") or {}
-    prompt_details: dict[str, Any] = {"cached_tokens": input_details.get("cached_tokens") or 0}
-    if input_details.get("cache_write_tokens"):
-        prompt_details["cache_write_tokens"] = input_details["cache_write_tokens"]
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": usage.get("total_tokens") or prompt + completion,
-        "prompt_tokens_details": prompt_details,
-        "completion_tokens_details": {
-            "reasoning_tokens": output_details.get("reasoning_tokens") or 0
-        },
-    }
+    parsed = usage_from_responses(usage) if usage else None
+    return chat_usage(parsed) if parsed is not None else None
 
 
 # ---------------------------------------------------------------- log probabilities

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from gateway.accounting import Usage, usage_from_chat, usage_from_embeddings
+from gateway.accounting import Usage, usage_from_embeddings, usage_from_gemini_compat
 from gateway.translate.embeddings import ensure_encoding
 from gateway.translate.gemini_compat import (
     CompatStreamFixer,
     compat_model_id,
     compat_request,
     compat_response,
-    fix_usage,
 )
 from gateway.wires.base import StreamParser, Upstream, Wire, set_stream
 
@@ -49,8 +48,7 @@ class GeminiCompatChat(Wire):
         return _CompatChunks(leg.result.include_thoughts)
 
     def usage(self, data: dict[str, Any]) -> Usage | None:
-        usage = data.get("usage")
-        return usage_from_chat(fix_usage(usage)) if isinstance(usage, dict) else None
+        return usage_from_gemini_compat(data.get("usage"))
 
 
 def normalize_embedding(leg: Leg) -> bool:
