@@ -12,22 +12,23 @@ import functools
 import re
 from urllib.parse import quote
 
+from gateway.translate.ids import bare_model
+
 MAX_ID_CHARS = 256
 # Gemini's model names: letters, digits, dots, dashes, underscores (gemini-2.5-flash,
 # text-embedding-004, gemma-3-27b-it); `models/` in front is accepted and dropped.
 _PATH_SEGMENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
-# Endpoints whose upstream URL holds the model id.
-URL_ENDPOINTS = frozenset({"gemini_sdk", "embed_content"})
 
 
-def native_id_problem(native: str, kind: str, endpoint: str) -> str | None:
-    """Why `native` cannot be used for this provider kind and endpoint, or None."""
+def native_id_problem(native: str, in_path: bool) -> str | None:
+    """Why `native` cannot be a model id, or None; `in_path`: the model's wire puts the id
+    in the URL path (gateway.wires: Gemini's native APIs)."""
     if len(native) > MAX_ID_CHARS:
         return f"model id is longer than {MAX_ID_CHARS} characters"
     if not native.isprintable() or any(c.isspace() for c in native):
         return "model id holds spaces or control characters"
-    if kind == "gemini" and endpoint in URL_ENDPOINTS:
-        segment = native.removeprefix("models/")
+    if in_path:
+        segment = bare_model(native)
         if not _PATH_SEGMENT.fullmatch(segment) or ".." in segment:
             return (f"model id '{native}' cannot be a URL path segment: use letters, digits, '.', '-' "
                     "and '_' (with an optional 'models/' in front)")
@@ -38,4 +39,4 @@ def native_id_problem(native: str, kind: str, endpoint: str) -> str | None:
 def model_path(native_id: str, method: str) -> str:
     """`/models/{id}:{method}` with the id quoted whole: whatever it holds, it stays one
     path segment (`native_id_problem` refuses such ids at load as well)."""
-    return f"/models/{quote(native_id.removeprefix('models/'), safe='')}:{method}"
+    return f"/models/{quote(bare_model(native_id), safe='')}:{method}"

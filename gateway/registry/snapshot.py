@@ -145,7 +145,7 @@ def build_registry(
             raise _KeyError(
                 key, f"endpoint '{entry.endpoint}' is not available on a {provider.kind} provider", "endpoint"
             )
-        problem = native_id_problem(entry.model, provider.kind, entry.endpoint)
+        problem = native_id_problem(entry.model, wire.id_in_path)
         if problem is not None:
             raise _KeyError(key, problem, "model")
         models[key] = Model(key, entry, entry.provider, provider, wire=wire)

@@ -63,6 +63,7 @@ class Wire:
     maps_effort: bool = False  # a Gemini surface that maps `reasoning_effort` to thinking itself
     summary_for_thoughts: bool = False  # thoughts are asked for with `reasoning.summary`
     native_embedding_settings: bool = False  # takes `task_type` and `normalize_embedding`
+    id_in_path: bool = False  # the model id is a URL path segment (checked strictly at load)
     estimates_usage: bool = False  # answers carry no usage: the gateway counts the input itself
     genai_provider: str | None = None  # OpenTelemetry's gen_ai.provider.name; None: the registry's name
 

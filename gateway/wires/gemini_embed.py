@@ -25,6 +25,7 @@ class GeminiEmbed(Wire):
     native_embedding_settings = True
     estimates_usage = True
     genai_provider = GENAI_PROVIDER
+    id_in_path = True
 
     def request(self, leg: Leg, body: dict[str, Any]) -> Upstream:
         entry = leg.model.entry

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 class GeminiNative(Wire):
     name = "gemini_native"
     genai_provider = GENAI_PROVIDER
+    id_in_path = True
 
     def request(self, leg: Leg, body: dict[str, Any]) -> Upstream:
         native = leg.model.native_id  # model_path keeps it one path segment, whatever it holds
