@@ -24,7 +24,7 @@ from gateway.auth.principal import ANONYMOUS, Principal
 from gateway.errors import GatewayError
 from gateway.policy import PolicyResult
 from gateway.proxy.limits import estimate_input
-from gateway.received import Received, estimate, output_tokens
+from gateway.received import LARGE_BYTES, Received, estimate, output_tokens
 from gateway.registry.snapshot import Model
 from gateway.types import ClientAPI
 
@@ -34,7 +34,7 @@ CLIENT_CLOSED = 499  # nginx's "client closed request": the status a call the cl
 
 Sink = Callable[[CallRecord], None]
 
-_counting: set[asyncio.Future[int]] = set()  # estimates being counted in a thread, held until done
+_counting: set[asyncio.Future[tuple[int, int]]] = set()  # estimates being counted in a thread, held until done
 
 
 @dataclass(slots=True)
@@ -68,6 +68,7 @@ class Exchange:
     running: Usage | None = None  # counts reported before the final usage (Gemini's on every chunk)
     received: Received | None = None  # the upstream stream's bytes, kept while no usage has arrived
     sent: bool = False  # a request went upstream (gateway.proxy.phases): from then on it may be billed
+    body_size: int = 0  # the client's body in bytes: a large one is counted off the loop if need be
     first_token_at: float | None = None
     cost: Decimal | None = None
     priced: bool = False  # cost computed (it may be None: no price)
@@ -144,10 +145,10 @@ class Exchange:
         duration = now - self.started
         if leg is not None and self.usage is None and self._unreported(status):
             received = self.received
-            if received is not None and received.large and self._estimate_later(leg, received, status, error,
-                                                                                  duration):
+            large = self.body_size > LARGE_BYTES or (received is not None and received.large)
+            if large and self._count_later(leg, status, error, duration):
                 return
-            self._estimate(leg, output_tokens(received) if received is not None else 0, status)
+            self._estimate(self._count(leg), status)
         self._emit(status, error, duration)
 
     def _unreported(self, status: int) -> bool:
@@ -158,33 +159,40 @@ class Exchange:
             return self.sent
         return received is not None and bool(received.chunks or received.dropped)
 
-    def _estimate(self, leg: Leg, output: int, status: int) -> None:
-        if status != CLIENT_CLOSED and not output and self.running is None:
-            return  # a stream that failed before any output: the provider failed, not billed
+    def _count(self, leg: Leg, received: Received | None = None) -> tuple[int, int]:
+        """(input, output) tokens by the offline tokenizer: the request, and what came."""
+        received = received or self.received
         try:
             input_tokens = estimate_input(self.client_api, leg.result.params)
         except Exception:  # a body the estimator cannot walk must not lose the record
             log.exception("request %s: cannot estimate the input tokens", self.request_id)
             input_tokens = 0
+        return input_tokens, output_tokens(received) if received is not None else 0
+
+    def _estimate(self, counted: tuple[int, int], status: int) -> None:
+        input_tokens, output = counted
+        if status != CLIENT_CLOSED and not output and self.running is None:
+            return  # a stream that failed before any output: the provider failed, not billed
         self.usage = estimate(input_tokens, output, self.running)
         self.estimated = True
         self.cost, self.priced = None, False  # priced again, from the estimate
 
-    def _estimate_later(self, leg: Leg, received: Received, status: int, error: GatewayError | None,
-                        duration: float) -> bool:
-        """A large stream is counted in a thread, off the event loop; the record follows."""
+    def _count_later(self, leg: Leg, status: int, error: GatewayError | None, duration: float) -> bool:
+        """A large request or stream is counted in a thread, off the event loop; the record follows."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return False
-        kept = Received(received.wire, list(received.chunks), received.size, received.dropped)
-        future = loop.run_in_executor(None, output_tokens, kept)
+        received = self.received
+        kept = None if received is None else Received(received.wire, list(received.chunks), received.size,
+                                                      received.dropped)
+        future = loop.run_in_executor(None, self._count, leg, kept)
         _counting.add(future)
 
-        def done(counted: asyncio.Future[int]) -> None:
+        def done(counted: asyncio.Future[tuple[int, int]]) -> None:
             _counting.discard(counted)
             failed = counted.cancelled() or counted.exception() is not None
-            self._estimate(leg, 0 if failed else counted.result(), status)
+            self._estimate((0, 0) if failed else counted.result(), status)
             self._emit(status, error, duration)
 
         future.add_done_callback(done)

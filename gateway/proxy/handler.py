@@ -94,6 +94,7 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
 
     chain = [model, *(registry.models[key] for key in model.fallbacks)]
     context = limits.ContextCheck(client_api, len(raw))
+    ex.body_size = len(raw)
     leg = ex.begin(model, result)
     failure: GatewayError | None = None
     for i, candidate in enumerate(chain):

@@ -155,6 +155,26 @@ def test_a_large_stream_is_counted_in_a_thread_and_then_recorded() -> None:
     assert rec.cost is not None and rec.cost > 0
 
 
+def test_a_large_request_cut_before_any_answer_is_counted_in_a_thread() -> None:
+    records: list[CallRecord] = []
+    text = "word " * (LARGE_BYTES // 5 + 1)
+    body = {"model": "test:model", "messages": [{"role": "user", "content": text}]}
+    ex = Exchange("/v1/chat/completions", "chat", "rid", [records.append])
+    ex.begin(_model(), apply_policy("chat", body, _model()))
+    ex.sent, ex.body_size = True, LARGE_BYTES + 100
+
+    async def run() -> None:
+        ex.finish(CLIENT_CLOSED)
+        assert records == []  # counted off the loop
+        for _ in range(500):
+            if records:
+                return
+            await asyncio.sleep(0.01)
+
+    asyncio.run(run())
+    assert records[0].estimated and records[0].usage == Usage(input=7 + count_text_tokens(text))
+
+
 def test_a_client_that_leaves_before_anything_went_upstream_is_not_billed() -> None:
     records: list[CallRecord] = []
     body = {"model": "test:model", "messages": [{"role": "user", "content": "Hi"}]}
