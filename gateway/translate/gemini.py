@@ -27,6 +27,7 @@ import orjson
 
 from gateway.errors import BadRequest
 from gateway.translate.gemini_compat import decode_tool_call_id, google_signature
+from gateway.translate.gemini_schema import RecursiveSchema, gemini_schema
 from gateway.translate.gemini_stream import (  # re-exported: the response direction
     finish_reason,
     gemini_usage_to_chat,
@@ -213,102 +214,12 @@ def _contents(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]
     return system, [c for c in contents if c["parts"]]  # Gemini rejects empty turns
 
 
-# Keys the v1beta `Schema` message accepts (googleapis content.proto); anything else
-# (additionalProperties, $schema, $id, default, examples, strict, pattern, const...) is
-# an "Unknown name" 400 or, for additionalProperties, "not supported in the Gemini API".
-_FORMATS = {
-    "string": {"enum", "date-time"},
-    "number": {"float", "double"},
-    "integer": {"int32", "int64"},
-}
-_NUMERIC_KEYS = ("minimum", "maximum", "minItems", "maxItems")
-
-
-def gemini_schema(schema: dict[str, Any], where: str) -> dict[str, Any]:
-    """A JSON Schema turned into Gemini's OpenAPI-subset `Schema`; local $refs are inlined."""
-    defs = {**(schema.get("definitions") or {}), **(schema.get("$defs") or {})}
-    return _clean_schema(schema, defs, where, ())
-
-
-def _clean_schema(
-    node: Any, defs: dict[str, Any], where: str, seen: tuple[str, ...]
-) -> dict[str, Any]:
-    if not isinstance(node, dict):
-        return {}
-    ref = node.get("$ref")
-    if isinstance(ref, str):
-        name = ref.rsplit("/", 1)[-1]
-        if not ref.startswith("#/") or name not in defs:
-            raise BadRequest(f"{where}: cannot resolve $ref {ref!r}", param=where)
-        if name in seen:
-            raise BadRequest(
-                f"{where}: recursive $ref {ref!r} cannot be sent to Gemini", param=where
-            )
-        rest = {k: v for k, v in node.items() if k != "$ref"}
-        return _clean_schema({**defs[name], **rest}, defs, where, (*seen, name))
-    out: dict[str, Any] = {}
-    for sub in node.get("allOf") or []:  # pydantic wraps refs in allOf; merge members
-        out.update(_clean_schema(sub, defs, where, seen))
-    nullable = node.get("nullable") is True
-    typ = node.get("type")
-    if isinstance(typ, list):  # ["string", "null"] -> string + nullable
-        kinds = [t for t in typ if t != "null"]
-        nullable = nullable or len(kinds) < len(typ)
-        typ = kinds[0] if len(kinds) == 1 else None
-        if len(kinds) > 1:
-            out["anyOf"] = [{"type": t} for t in kinds]
-    elif typ == "null":
-        typ, nullable = None, True
-    alternatives = node.get("anyOf", node.get("oneOf"))
-    if isinstance(alternatives, list):
-        subs = [s for s in alternatives if not (isinstance(s, dict) and s.get("type") == "null")]
-        nullable = nullable or len(subs) < len(alternatives)
-        cleaned = [_clean_schema(s, defs, where, seen) for s in subs]
-        if len(cleaned) == 1:  # Optional[X] -> X, nullable
-            out.update(cleaned[0])
-        elif cleaned:
-            out["anyOf"] = cleaned
-    if "const" in node:
-        out["enum"], typ = [str(node["const"])], typ or "string"
-    if isinstance(typ, str):
-        out["type"] = typ
-    for key in ("title", "description"):
-        if isinstance(node.get(key), str):
-            out[key] = node[key]
-    if isinstance(node.get("enum"), list):
-        values = [v for v in node["enum"] if v is not None]
-        nullable = nullable or len(values) < len(node["enum"])
-        if out.get("type", "string") == "string":
-            out["enum"] = [str(v) for v in values]
-        else:  # Gemini enums are strings only; keep the constraint as a hint
-            hint = "Allowed values: " + ", ".join(orjson.dumps(v).decode() for v in values)
-            out["description"] = (out.get("description", "") + " " + hint).strip()
-    fmt = node.get("format")
-    if isinstance(fmt, str) and fmt in _FORMATS.get(str(out.get("type")), set()):
-        out["format"] = fmt
-    for key in _NUMERIC_KEYS:
-        if isinstance(node.get(key), int | float) and not isinstance(node.get(key), bool):
-            out[key] = node[key]
-    if isinstance(node.get("items"), dict):
-        out["items"] = _clean_schema(node["items"], defs, f"{where}.items", seen)
-    props = node.get("properties")
-    if isinstance(props, dict) and props:
-        out["properties"] = {
-            k: _clean_schema(v, defs, f"{where}.properties.{k}", seen) for k, v in props.items()
-        }
-        required = [r for r in node.get("required") or [] if r in props]
-        if required:
-            out["required"] = required
-        if isinstance(node.get("propertyOrdering"), list):
-            out["propertyOrdering"] = node["propertyOrdering"]
-    if nullable:
-        out["nullable"] = True
-    return out
-
-
-def _tools(tools: Any) -> list[dict[str, Any]]:
+def _tools(tools: Any, choice: Any) -> list[dict[str, Any]]:
     if not isinstance(tools, list):
         raise BadRequest("'tools' must be a list", param="tools")
+    # With mode ANY the live API refuses a declaration without `parameters`
+    # (googleapis/python-genai#981); an empty object schema is what it takes there.
+    forced = choice == "required" or (isinstance(choice, dict) and choice.get("type") == "function")
     declarations = []
     for j, tool in enumerate(tools):
         fn = tool.get("function") if isinstance(tool, dict) else None
@@ -321,12 +232,20 @@ def _tools(tools: Any) -> list[dict[str, Any]]:
         if fn.get("description"):
             decl["description"] = fn["description"]
         params = fn.get("parameters")
+        schema: dict[str, Any] = {}
         if isinstance(params, dict):
-            schema = gemini_schema(params, f"tools[{j}].function.parameters")
-            # An OBJECT with no properties is rejected ("should be non-empty for OBJECT
-            # type"); a function without arguments simply has no parameters.
-            if schema.get("properties"):
-                decl["parameters"] = schema
+            try:
+                schema = gemini_schema(params, f"tools[{j}].function.parameters")
+            except RecursiveSchema:
+                decl["parametersJsonSchema"] = params  # real JSON Schema, $refs and all
+                declarations.append(decl)
+                continue
+        if schema.get("properties") or schema.get("type", "object") != "object":
+            decl["parameters"] = schema
+        elif forced:
+            decl["parameters"] = {"type": "object", "properties": {}}
+        # Otherwise a function without arguments simply has no parameters: an OBJECT with
+        # no properties used to be refused ("should be non-empty for OBJECT type").
         declarations.append(decl)
     return [{"functionDeclarations": declarations}]
 
@@ -397,7 +316,7 @@ def chat_to_generate_content(body: dict[str, Any]) -> dict[str, Any]:
     if system:
         out["systemInstruction"] = {"parts": system}
     if body.get("tools"):
-        out["tools"] = _tools(body["tools"])
+        out["tools"] = _tools(body["tools"], body.get("tool_choice"))
         if body.get("tool_choice") is not None:
             out["toolConfig"] = _tool_config(body["tool_choice"])
     config = _generation_config(body)

@@ -15,7 +15,8 @@ API without changing what the client asked for is a 400 naming the field.
   dropped:          stream_options (Responses always reports usage), seed (best effort
                     only), thinking_level, thinking_budget (Gemini-only), the assistant's
                     reasoning_content (Responses only takes back reasoning it issued),
-                    any unknown field
+                    Gemini's extra_content, any unknown field; thought signatures folded
+                    into tool call ids (gemini_compat) are cut off the call_id
   400:              n > 1, stop, frequency_penalty, presence_penalty,
                     logit_bias, audio, audio modalities, prediction, web_search_options,
                     functions, function_call, non-function tools, input_audio parts
@@ -26,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import BadRequest
+from gateway.translate.history import short_call_id
 
 _CHAT_KEPT = (
     "model",
@@ -83,7 +85,10 @@ def chat_request_to_responses(body: dict[str, Any]) -> dict[str, Any]:
         if body.get("top_logprobs"):
             out["top_logprobs"] = body["top_logprobs"]
 
-    reasoning: dict[str, Any] = {}
+    # The policy puts `reasoning.summary` on the request when the client wants the
+    # reasoning back (include_reasoning); the effort joins it.
+    given = body.get("reasoning")
+    reasoning: dict[str, Any] = dict(given) if isinstance(given, dict) else {}
     if body.get("reasoning_effort") is not None:
         reasoning["effort"] = body["reasoning_effort"]
     # Responses only returns reasoning text when a summary is asked for.
@@ -141,7 +146,7 @@ def _messages_to_input(messages: Any) -> list[dict[str, Any]]:
             items.append(
                 {
                     "type": "function_call_output",
-                    "call_id": message.get("tool_call_id"),
+                    "call_id": short_call_id(message.get("tool_call_id")),
                     "output": _text_of(message.get("content")),
                 }
             )
@@ -163,7 +168,7 @@ def _assistant_to_items(message: dict[str, Any]) -> list[dict[str, Any]]:
         items.append(
             {
                 "type": "function_call",
-                "call_id": call.get("id"),
+                "call_id": short_call_id(call.get("id")),
                 "name": function.get("name"),
                 "arguments": function.get("arguments") or "",
             }

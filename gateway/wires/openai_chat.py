@@ -9,6 +9,7 @@ import orjson
 
 from gateway.accounting import Usage, usage_from_chat
 from gateway.errors import UpstreamError, from_upstream
+from gateway.translate.history import chat_messages_for_openai
 from gateway.translate.sse import DONE, SSEEvent, data_frame, truncated
 from gateway.wires.base import Upstream, Wire, set_stream
 
@@ -22,6 +23,8 @@ class OpenAIChat(Wire):
 
     def request(self, leg: Leg, body: dict[str, Any]) -> Upstream:
         body["model"] = leg.model.native_id
+        if "messages" in body:  # a history from a Gemini model: only what OpenAI takes
+            body["messages"] = chat_messages_for_openai(body["messages"])
         if "max_output_tokens" in body:
             # OpenAI's current name; `max_tokens` is rejected by reasoning models.
             body["max_completion_tokens"] = body.pop("max_output_tokens")

@@ -11,6 +11,7 @@ import orjson
 from gateway.accounting import Usage, usage_from_responses
 from gateway.errors import from_upstream
 from gateway.received import responses_texts
+from gateway.translate.history import responses_input_for_openai
 from gateway.translate.responses import chat_request_to_responses, responses_response_to_chat
 from gateway.translate.responses_stream import ResponsesToChatStream
 from gateway.translate.sse import SSEEvent, truncated
@@ -31,6 +32,8 @@ class OpenAIResponses(Wire):
 
     def request(self, leg: Leg, body: dict[str, Any]) -> Upstream:
         if leg.client_api == self.relays:
+            if "input" in body:  # call ids from a Gemini model: the short ones
+                body["input"] = responses_input_for_openai(body["input"])
             effort = body.pop("reasoning_effort", None)
             if effort is not None:
                 reasoning = body.get("reasoning")

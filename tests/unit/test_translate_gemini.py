@@ -103,7 +103,8 @@ def test_request_golden() -> None:
         "tools": [{"functionDeclarations": [
             {"name": "get_weather", "description": "Weather for a city", "parameters": {
                 "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}},
-            {"name": "get_time"},
+            # mode ANY: never without parameters (googleapis/python-genai#981)
+            {"name": "get_time", "parameters": {"type": "object", "properties": {}}},
         ]}],
         "toolConfig": {"functionCallingConfig": {"mode": "ANY"}},
         "generationConfig": {
