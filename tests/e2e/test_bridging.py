@@ -5,7 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from tests.fakes.openai import FakeOpenAI
+from tests.fakes.openai import JSON_TEXT, FakeOpenAI
 
 CHAT_TOOLS = [{"type": "function", "function": {
     "name": "get_weather", "description": "Weather for a city",
@@ -69,7 +69,7 @@ def test_responses_client_on_chat_model(client: openai.OpenAI, fake_openai: Fake
     assert sent["messages"][0] == {"role": "system", "content": "Be brief"}
     assert sent["max_completion_tokens"] == 300
     assert sent["response_format"] == {"type": "json_object"}
-    assert plain.output_text == "Hello from the fake upstream"
+    assert plain.output_text == JSON_TEXT  # the fake answers JSON when asked for it
     assert plain.usage is not None and plain.usage.output_tokens_details.reasoning_tokens == 100
 
     with client.responses.stream(model="openai:chat_gpt-4o-mini", input="Hi", instructions="Be brief",
@@ -79,7 +79,7 @@ def test_responses_client_on_chat_model(client: openai.OpenAI, fake_openai: Fake
     numbers = [e.sequence_number for e in events]
     assert numbers == sorted(numbers) and len(set(numbers)) == len(numbers)
     assert events[0].type == "response.created" and events[-1].type == "response.completed"
-    assert streamed.output_text == plain.output_text
+    assert streamed.output_text == "Hello from the fake upstream"
     assert streamed.usage == plain.usage
     assert fake_openai.last.json["stream_options"] == {"include_usage": True}
 

@@ -24,8 +24,9 @@ from tests.fakes.openai import FakeOpenAI
 TOOLS = [{"type": "function", "function": {
     "name": "get_weather", "description": "Weather for a city",
     "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+# `strict` is required (nullable) in OpenAI's FunctionTool, as the SDK's FunctionToolParam says.
 RESPONSES_TOOLS = [{"type": "function", "name": "get_weather", "description": "Weather for a city",
-                    "parameters": TOOLS[0]["function"]["parameters"]}]
+                    "parameters": TOOLS[0]["function"]["parameters"], "strict": False}]
 
 # Fake OpenAI usage: (prompt, cached, completion, reasoning).
 U1 = {"prompt_tokens": 1234, "cached_tokens": 234, "completion_tokens": 567, "reasoning_tokens": 0}

@@ -13,7 +13,18 @@ Wire details follow Google's: `x-goog-api-key` (or `?key=`) on the native surfac
 an ErrorInfo `API_KEY_INVALID` (the compat surface wraps errors in a list), a missing
 key 403 PERMISSION_DENIED; `?alt=sse` streams are `data: {json}\\r\\n\\r\\n` frames with no
 `[DONE]`, other native streams one JSON array; compat streams end with `data: [DONE]`.
-With nothing scripted, every endpoint gives a small default answer.
+With nothing scripted, every endpoint answers as a model would, following the request:
+a function call when functions are declared (the allowed one under mode ANY; with a
+`thoughtSignature` on Gemini 3 models), JSON for a JSON response type, thought summaries
+when asked for, an answer cut with MAX_TOKENS / `length` when the token limit is tiny
+(<= TINY_LIMIT), and otherwise a small default text.
+
+Like the live API, the native surface refuses a body its v1beta messages do not allow
+(unknown names included) and the live rules they do not show (`parameters` with mode
+ANY, `type` unless `anyOf`, `items` for arrays); the compat surface refuses what OpenAI's
+chat schema does not allow, less Google's documented extensions (`extra_body.google`,
+`extra_content.google`). See tests/conformance/spec.py; refused bodies are kept in
+`refused`.
 """
 
 from __future__ import annotations
@@ -30,7 +41,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.conformance.spec import compat_request_errors, gemini_request_errors
+
 DEFAULT_TEXT = "Hello from fake Gemini."
+TINY_LIMIT = 16
+JSON_TEXT = '{"city":"Paris","temperature":21}'
+THOUGHT_TEXT = "Thinking about the weather in Paris."
+# What Gemini 3 puts on the first functionCall of a step (standard base64).
+SIGNATURE = "CiQB0e2Kb7rJpZ4m+9w/KxvQ3dJ8sQfA1xT6bR2nL0cH5uYgEhwKGgEB0e2Kb7rJpZ4m+9w/KxvQ3dJ8sQ=="
 
 
 @dataclass
@@ -97,6 +115,60 @@ def default_generate(model: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _answer_parts(model: str, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str, int]:
+    """(parts, finishReason, thought tokens) for a generateContent body."""
+    config = body.get("generationConfig") or {}
+    thoughts = bool((config.get("thinkingConfig") or {}).get("includeThoughts"))
+    parts: list[dict[str, Any]] = [{"text": THOUGHT_TEXT, "thought": True}] if thoughts else []
+    decls = [d for t in body.get("tools") or [] for d in t.get("functionDeclarations") or []]
+    calling = (body.get("toolConfig") or {}).get("functionCallingConfig") or {}
+    last = (body.get("contents") or [{}])[-1]
+    answered = any("functionResponse" in part for part in last.get("parts") or [])
+    if decls and calling.get("mode", "AUTO") != "NONE" and not answered:
+        name = (calling.get("allowedFunctionNames") or [decls[0]["name"]])[0]
+        call: dict[str, Any] = {"functionCall": {"name": name, "args": {"city": "Paris"}}}
+        if "gemini-3" in model:
+            call["thoughtSignature"] = SIGNATURE
+        return [*parts, call], "STOP", 7 if thoughts else 0
+    text = JSON_TEXT if config.get("responseMimeType") == "application/json" else DEFAULT_TEXT
+    limit = config.get("maxOutputTokens")
+    cut = isinstance(limit, int) and limit <= TINY_LIMIT
+    parts.append({"text": " ".join(text.split(" ")[:2]) if cut else text})
+    return parts, "MAX_TOKENS" if cut else "STOP", 7 if thoughts else 0
+
+
+def _usage(thoughts: int) -> dict[str, Any]:
+    usage = {"promptTokenCount": 5, "candidatesTokenCount": 6, "totalTokenCount": 11 + thoughts}
+    if thoughts:
+        usage["thoughtsTokenCount"] = thoughts
+    return usage
+
+
+def answer_generate(model: str, body: dict[str, Any]) -> dict[str, Any]:
+    parts, finish, thoughts = _answer_parts(model, body)
+    return {
+        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}],
+        "usageMetadata": _usage(thoughts),
+        "modelVersion": model,
+        "responseId": "fake-response-id",
+    }
+
+
+def answer_stream(model: str, body: dict[str, Any]) -> list[dict[str, Any]]:
+    parts, finish, thoughts = _answer_parts(model, body)
+    head, tail = parts[:-1], parts[-1]
+    if "text" in tail and len(tail["text"]) > 6:  # the text arrives in two pieces
+        head, tail = [*head, {"text": tail["text"][:6]}], {"text": tail["text"][6:]}
+    base = {"modelVersion": model, "responseId": "fake-stream-id"}
+    chunks = []
+    if head:
+        chunks.append({"candidates": [{"content": {"role": "model", "parts": head}, "index": 0}],
+                       "usageMetadata": {"promptTokenCount": 5, "totalTokenCount": 5}, **base})
+    chunks.append({"candidates": [{"content": {"role": "model", "parts": [tail]}, "finishReason": finish,
+                                   "index": 0}], "usageMetadata": _usage(thoughts), **base})
+    return chunks
+
+
 def default_stream(model: str) -> list[dict[str, Any]]:
     first, rest = DEFAULT_TEXT[:6], DEFAULT_TEXT[6:]
     usage = {"promptTokenCount": 5, "candidatesTokenCount": 6, "totalTokenCount": 11}
@@ -125,6 +197,61 @@ def default_compat_completion(model: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+def _compat_plan(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]], str, int]:
+    """(content, tool calls, finish_reason, hidden thought tokens) for a compat body."""
+    model = str(body.get("model", ""))
+    thinking = ((body.get("extra_body") or {}).get("google") or {}).get("thinking_config") or {}
+    thoughts = bool(thinking.get("include_thoughts"))
+    prefix = f"<thought>{THOUGHT_TEXT}</thought>" if thoughts else ""
+    messages = body.get("messages") or [{}]
+    tools = body.get("tools") or []
+    choice = body.get("tool_choice")
+    if tools and choice != "none" and messages[-1].get("role") != "tool":
+        named = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
+        call: dict[str, Any] = {"id": "function-call-1", "type": "function", "function": {
+            "name": named or tools[0]["function"]["name"], "arguments": '{"city":"Paris"}'}}
+        if "gemini-3" in model:
+            call["extra_content"] = {"google": {"thought_signature": SIGNATURE}}
+        return prefix, [call], "tool_calls", 7 if thoughts else 0
+    fmt = (body.get("response_format") or {}).get("type")
+    text = JSON_TEXT if fmt in ("json_object", "json_schema") else DEFAULT_TEXT
+    limit = body.get("max_tokens")
+    cut = isinstance(limit, int) and limit <= TINY_LIMIT
+    text = " ".join(text.split(" ")[:2]) if cut else text
+    return prefix + text, [], "length" if cut else "stop", 7 if thoughts else 0
+
+
+def answer_compat(body: dict[str, Any]) -> dict[str, Any]:
+    content, calls, finish, hidden = _compat_plan(body)
+    message: dict[str, Any] = {"role": "assistant", "content": content or None}
+    if calls:
+        message["tool_calls"] = calls
+    return {
+        "id": "fake-compat-id", "object": "chat.completion", "created": 1700000000,
+        "model": body.get("model"),
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        # As Google's surface counts: completion_tokens without the thoughts, the total with.
+        "usage": {"prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11 + hidden},
+    }  # fmt: skip
+
+
+def answer_compat_stream(body: dict[str, Any]) -> list[dict[str, Any]]:
+    content, calls, finish, hidden = _compat_plan(body)
+    base = {"id": "fake-compat-id", "object": "chat.completion.chunk", "created": 1700000000,
+            "model": body.get("model")}  # fmt: skip
+    delta: dict[str, Any] = {"role": "assistant"}
+    if content:
+        delta["content"] = content
+    if calls:
+        delta["tool_calls"] = [{"index": n, **c} for n, c in enumerate(calls)]
+    chunks = [{**base, "choices": [{"index": 0, "delta": delta}]},
+              {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}]
+    if (body.get("stream_options") or {}).get("include_usage"):
+        usage = {"prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11 + hidden}
+        chunks.append({**base, "choices": [], "usage": usage})
+    return chunks
+
+
 def default_compat_stream(model: str, include_usage: bool) -> list[dict[str, Any]]:
     base = {"id": "fake-compat-id", "object": "chat.completion.chunk", "created": 1700000000,
             "model": model}  # fmt: skip
@@ -146,9 +273,11 @@ class FakeGemini:
     inspect what arrived. Scripted answers are served first-in first-out, whatever the
     endpoint."""
 
-    def __init__(self, api_key: str = "test-gemini-key") -> None:
+    def __init__(self, api_key: str = "test-gemini-key", strict: bool = True) -> None:
         self.api_key = api_key
+        self.strict = strict
         self.requests: list[Recorded] = []
+        self.refused: list[tuple[Recorded, list[str]]] = []
         self._queue: deque[Reply] = deque()
         self.app = Starlette(routes=[
             Route("/v1beta/openai/chat/completions", self._compat_chat, methods=["POST"]),
@@ -259,15 +388,21 @@ class FakeGemini:
             return denied
         model, _, method = request.path_params["target"].rpartition(":")
         body = rec.json if isinstance(rec.json, dict) else {}
+        known = method in ("generateContent", "streamGenerateContent", "batchEmbedContents", "embedContent")
+        problems = gemini_request_errors(method, body) if self.strict and known else []
+        if problems:
+            self.refused.append((rec, problems))
+            message = "".join(f"* GenerateContentRequest.{p}\n" for p in problems)
+            return JSONResponse(google_error(400, message, "INVALID_ARGUMENT"), status_code=400)
         if method in ("generateContent", "streamGenerateContent") and not body.get("contents"):
             err = google_error(400, "* GenerateContentRequest.contents: contents is not specified\n",
                                "INVALID_ARGUMENT")  # fmt: skip
             return JSONResponse(err, status_code=400)
         if method == "generateContent":
-            return self._answer(self._next(), default_generate(model), stream=False)
+            return self._answer(self._next(), answer_generate(model, body), stream=False)
         if method == "streamGenerateContent":
             sse = rec.query.get("alt") == "sse"
-            return self._answer(self._next(), default_stream(model), stream=True, sse=sse)
+            return self._answer(self._next(), answer_stream(model, body), stream=True, sse=sse)
         if method == "batchEmbedContents":
             requests = body.get("requests") or []
             for n, item in enumerate(requests):
@@ -289,12 +424,14 @@ class FakeGemini:
         if (denied := self._auth_error(rec, compat=True)) is not None:
             return denied
         body = rec.json if isinstance(rec.json, dict) else {}
-        model = str(body.get("model", ""))
+        problems = compat_request_errors(body) if self.strict else []
+        if problems:
+            self.refused.append((rec, problems))
+            error = google_error(400, "Invalid request: " + "; ".join(problems)[:2000], "INVALID_ARGUMENT")
+            return JSONResponse([error], status_code=400)
         if body.get("stream"):
-            usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            reply = self._next()
-            return self._answer(reply, default_compat_stream(model, usage), stream=True, done=True)
-        return self._answer(self._next(), default_compat_completion(model), stream=False)
+            return self._answer(self._next(), answer_compat_stream(body), stream=True, done=True)
+        return self._answer(self._next(), answer_compat(body), stream=False)
 
     async def _compat_embeddings(self, request: Request) -> Response:
         rec = await self._record(request)

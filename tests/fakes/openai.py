@@ -2,6 +2,16 @@
 wire format field for field, served for real on 127.0.0.1 by tests.fakes.server.
 
 It records every request it receives and can be scripted to answer errors or break.
+Like the live API it refuses a body its published schema does not allow, unknown fields
+included, and the live limits the schema does not show (tool call ids over 40
+characters in chat, `call_id` over 64 in Responses): see tests/conformance/spec.py.
+Refused bodies are kept in `refused`.
+
+What it answers follows the request, as a model would: a tool call when tools are
+offered (the named one when `tool_choice` names one), JSON for a JSON response format,
+an answer cut with `length` / `incomplete` when the token limit is tiny
+(<= TINY_LIMIT), a reasoning summary item when a Responses request asks for one, and
+log probabilities when asked for.
 """
 
 from __future__ import annotations
@@ -20,7 +30,12 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from tests.conformance.spec import openai_request_errors
+
 USAGE = {"prompt_tokens": 1200, "cached_tokens": 200, "completion_tokens": 300, "reasoning_tokens": 100}
+TINY_LIMIT = 16  # the smallest max_output_tokens Responses takes: answers get cut below it
+JSON_TEXT = '{"city":"Paris","temperature":21}'
+REASONING_TEXT = "The user wants the weather; Paris is the likely city."
 
 
 @dataclass
@@ -45,11 +60,14 @@ class Received:
 
 
 class FakeOpenAI:
-    def __init__(self, api_key: str = "sk-test-fake-openai-key", text: str = "Hello from the fake upstream") -> None:
+    def __init__(self, api_key: str = "sk-test-fake-openai-key", text: str = "Hello from the fake upstream",
+                 strict: bool = True) -> None:
         self.api_key = api_key
         self.text = text
+        self.strict = strict
         self.usage = dict(USAGE)
         self.requests: list[Received] = []
+        self.refused: list[tuple[Received, list[str]]] = []
         self.script: list[Scripted] = []
         self.disconnects = 0  # streams the gateway stopped reading before their end
         self.app = Starlette(routes=[
@@ -67,6 +85,11 @@ class FakeOpenAI:
         self.requests.append(Received(request.url.path, dict(request.headers), body))
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
             return body, _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"), None
+        problems = openai_request_errors(request.url.path.removeprefix("/v1"), body) if self.strict else []
+        if problems:
+            self.refused.append((self.requests[-1], problems))
+            return body, _error(400, "Invalid request: " + "; ".join(problems)[:2000],
+                                "invalid_request_error", None), None
         scripted = self.script.pop(0) if self.script else None
         if scripted and scripted.delay_s:
             deadline = time.monotonic() + scripted.delay_s
@@ -102,35 +125,54 @@ class FakeOpenAI:
         messages = body.get("messages") or []
         if not tools or body.get("tool_choice") == "none" or (messages and messages[-1].get("role") == "tool"):
             return None
-        tool = tools[0]
-        return {"name": tool["function"]["name"], "arguments": '{"city":"Paris"}'}
+        choice = body.get("tool_choice")
+        named = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
+        return {"name": named or tools[0]["function"]["name"], "arguments": '{"city":"Paris"}'}
+
+    def _text_for(self, body: dict[str, Any], json_format: bool, limit: Any) -> tuple[str, bool]:
+        """(answer text, cut by the token limit)."""
+        text = JSON_TEXT if json_format else self.text
+        if isinstance(limit, int) and limit <= TINY_LIMIT:
+            return " ".join(text.split(" ")[:2]), True
+        return text, False
+
+    @staticmethod
+    def _chat_logprobs(tokens: list[str], body: dict[str, Any]) -> dict[str, Any] | None:
+        if not body.get("logprobs"):
+            return None
+        return {"content": _logprobs(tokens, int(body.get("top_logprobs") or 0)), "refusal": None}
 
     async def _chat(self, request: Request) -> Response:
         body, error, scripted = await self._receive(request)
         if error:
             return error
         call = self._wants_tool(body)
+        fmt = (body.get("response_format") or {}).get("type")
+        text, cut = self._text_for(body, fmt in ("json_object", "json_schema"),
+                                   body.get("max_completion_tokens", body.get("max_tokens")))
+        finish = "tool_calls" if call else ("length" if cut else "stop")
         base = {"id": "chatcmpl-fake123", "created": int(time.time()), "model": body["model"],
                 "system_fingerprint": "fp_fake", "service_tier": "default"}
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return StreamingResponse(self._chat_stream(base, call, include_usage, scripted),
+            return StreamingResponse(self._chat_stream(base, call, include_usage, scripted, text, finish, body),
                                      media_type="text/event-stream")
-        message: dict[str, Any] = {"role": "assistant", "content": None if call else self.text,
+        message: dict[str, Any] = {"role": "assistant", "content": None if call else text,
                                    "refusal": None, "annotations": []}
         if call:
             message["tool_calls"] = [{"id": "call_fake1", "type": "function", "function": call}]
         payload = {**base, "object": "chat.completion", "choices": [{
-            "index": 0, "message": message, "logprobs": None,
-            "finish_reason": "tool_calls" if call else "stop",
+            "index": 0, "message": message, "logprobs": None if call else self._chat_logprobs(_tokens(text), body),
+            "finish_reason": finish,
         }], "usage": self._chat_usage()}
         return Response(orjson.dumps(payload), media_type="application/json")
 
     async def _chat_stream(self, base: dict[str, Any], call: dict[str, Any] | None, include_usage: bool,
-                           scripted: Scripted | None) -> AsyncIterator[bytes]:
-        def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+                           scripted: Scripted | None, text: str = "", finish: str = "stop",
+                           body: dict[str, Any] | None = None) -> AsyncIterator[bytes]:
+        def chunk(delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> dict[str, Any]:
             out = {**base, "object": "chat.completion.chunk",
-                   "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+                   "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]}
             if include_usage:
                 out["usage"] = None
             return out
@@ -143,10 +185,11 @@ class FakeOpenAI:
                 chunks.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
             chunks.append(chunk({}, "tool_calls"))
         else:
-            words = self.text.split(" ")
+            words = (text or self.text).split(" ")
             for i, word in enumerate(words):
-                chunks.append(chunk({"content": word if i == 0 else " " + word}))
-            chunks.append(chunk({}, "stop"))
+                piece = word if i == 0 else " " + word
+                chunks.append(chunk({"content": piece}, logprobs=self._chat_logprobs([piece], body or {})))
+            chunks.append(chunk({}, finish))
         if include_usage:
             chunks.append({**base, "object": "chat.completion.chunk", "choices": [], "usage": self._chat_usage()})
         frames = [b"data: " + orjson.dumps(item) + b"\n\n" for item in chunks] + [b"data: [DONE]\n\n"]
@@ -158,7 +201,7 @@ class FakeOpenAI:
         u = self.usage
         return {
             "input_tokens": u["prompt_tokens"],
-            "input_tokens_details": {"cached_tokens": u["cached_tokens"]},
+            "input_tokens_details": {"cached_tokens": u["cached_tokens"], "cache_write_tokens": 0},
             "output_tokens": u["completion_tokens"],
             "output_tokens_details": {"reasoning_tokens": u["reasoning_tokens"]},
             "total_tokens": u["prompt_tokens"] + u["completion_tokens"],
@@ -166,9 +209,10 @@ class FakeOpenAI:
 
     def _response(self, body: dict[str, Any], status: str, output: list[dict[str, Any]],
                   usage: dict[str, Any] | None) -> dict[str, Any]:
+        incomplete = {"reason": "max_output_tokens"} if status == "incomplete" else None
         return {
             "id": "resp_fake123", "object": "response", "created_at": int(time.time()), "status": status,
-            "background": False, "error": None, "incomplete_details": None,
+            "background": False, "error": None, "incomplete_details": incomplete,
             "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
             "model": body["model"], "output": output, "parallel_tool_calls": True,
             "previous_response_id": None, "reasoning": body.get("reasoning") or {"effort": None, "summary": None},
@@ -178,46 +222,79 @@ class FakeOpenAI:
             "usage": usage, "user": None, "metadata": body.get("metadata") or {},
         }
 
-    def _output(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+    def _output(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
+        """(output items, status)."""
         tools = body.get("tools") or []
         items = body.get("input") if isinstance(body.get("input"), list) else []
         answered = any(isinstance(i, dict) and i.get("type") == "function_call_output" for i in items)
-        if tools and not answered and body.get("tool_choice") != "none":
-            return [{"type": "function_call", "id": "fc_fake1", "call_id": "call_fake1",
-                     "name": tools[0]["name"], "arguments": '{"city":"Paris"}', "status": "completed"}]
-        return [{"type": "message", "id": "msg_fake1", "status": "completed", "role": "assistant",
-                 "content": [{"type": "output_text", "text": self.text, "annotations": [], "logprobs": []}]}]
+        output: list[dict[str, Any]] = []
+        if (body.get("reasoning") or {}).get("summary"):
+            output.append({"type": "reasoning", "id": "rs_fake1",
+                           "summary": [{"type": "summary_text", "text": REASONING_TEXT}]})
+        choice = body.get("tool_choice")
+        if tools and not answered and choice != "none":
+            name = choice.get("name") if isinstance(choice, dict) and choice.get("name") else tools[0]["name"]
+            output.append({"type": "function_call", "id": "fc_fake1", "call_id": "call_fake1",
+                           "name": name, "arguments": '{"city":"Paris"}', "status": "completed"})
+            return output, "completed"
+        fmt = ((body.get("text") or {}).get("format") or {}).get("type")
+        text, cut = self._text_for(body, fmt in ("json_object", "json_schema"), body.get("max_output_tokens"))
+        logprobs = []
+        if "message.output_text.logprobs" in (body.get("include") or []):
+            logprobs = _logprobs(_tokens(text), int(body.get("top_logprobs") or 0))
+        status = "incomplete" if cut else "completed"
+        output.append({"type": "message", "id": "msg_fake1", "status": status, "role": "assistant",
+                       "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs}]})
+        return output, status
 
     async def _responses(self, request: Request) -> Response:
         body, error, scripted = await self._receive(request)
         if error:
             return error
-        output = self._output(body)
+        output, status = self._output(body)
         if body.get("stream"):
-            return StreamingResponse(self._responses_stream(body, output, scripted), media_type="text/event-stream")
-        return Response(orjson.dumps(self._response(body, "completed", output, self._responses_usage())),
+            return StreamingResponse(self._responses_stream(body, output, scripted, status),
+                                     media_type="text/event-stream")
+        return Response(orjson.dumps(self._response(body, status, output, self._responses_usage())),
                         media_type="application/json")
 
     async def _responses_stream(self, body: dict[str, Any], output: list[dict[str, Any]],
-                                scripted: Scripted | None) -> AsyncIterator[bytes]:
+                                scripted: Scripted | None, status: str = "completed") -> AsyncIterator[bytes]:
         events: list[dict[str, Any]] = []
         start = self._response(body, "in_progress", [], None)
         events.append({"type": "response.created", "response": start})
         events.append({"type": "response.in_progress", "response": start})
         for index, item in enumerate(output):
-            if item["type"] == "message":
+            if item["type"] == "reasoning":
+                text = item["summary"][0]["text"]
+                events.append({"type": "response.output_item.added", "output_index": index,
+                               "item": {**item, "summary": []}})
+                where = {"item_id": item["id"], "output_index": index, "summary_index": 0}
+                events.append({"type": "response.reasoning_summary_part.added", **where,
+                               "part": {"type": "summary_text", "text": ""}})
+                events.append({"type": "response.reasoning_summary_text.delta", **where, "delta": text})
+                events.append({"type": "response.reasoning_summary_text.done", **where, "text": text})
+                events.append({"type": "response.reasoning_summary_part.done", **where,
+                               "part": {"type": "summary_text", "text": text}})
+            elif item["type"] == "message":
                 text = item["content"][0]["text"]
+                logprobs = item["content"][0]["logprobs"]
                 events.append({"type": "response.output_item.added", "output_index": index,
                                "item": {**item, "status": "in_progress", "content": []}})
                 part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
                 events.append({"type": "response.content_part.added", "item_id": item["id"],
                                "output_index": index, "content_index": 0, "part": part})
                 for i, word in enumerate(text.split(" ")):
+                    piece = word if i == 0 else " " + word
+                    delta_logprobs = [{"token": p["token"], "logprob": p["logprob"],
+                                       "top_logprobs": [{"token": t["token"], "logprob": t["logprob"]}
+                                                        for t in p["top_logprobs"]]}
+                                      for p in logprobs[i:i + 1]]  # one token per word
                     events.append({"type": "response.output_text.delta", "item_id": item["id"],
                                    "output_index": index, "content_index": 0,
-                                   "delta": word if i == 0 else " " + word, "logprobs": []})
+                                   "delta": piece, "logprobs": delta_logprobs})
                 events.append({"type": "response.output_text.done", "item_id": item["id"], "output_index": index,
-                               "content_index": 0, "text": text, "logprobs": []})
+                               "content_index": 0, "text": text, "logprobs": logprobs})
                 events.append({"type": "response.content_part.done", "item_id": item["id"],
                                "output_index": index, "content_index": 0, "part": item["content"][0]})
             else:
@@ -226,10 +303,11 @@ class FakeOpenAI:
                 events.append({"type": "response.function_call_arguments.delta", "item_id": item["id"],
                                "output_index": index, "delta": item["arguments"]})
                 events.append({"type": "response.function_call_arguments.done", "item_id": item["id"],
-                               "output_index": index, "arguments": item["arguments"]})
+                               "output_index": index, "name": item["name"], "arguments": item["arguments"]})
             events.append({"type": "response.output_item.done", "output_index": index, "item": item})
-        events.append({"type": "response.completed",
-                       "response": self._response(body, "completed", output, self._responses_usage())})
+        terminal = "response.incomplete" if status == "incomplete" else "response.completed"
+        events.append({"type": terminal,
+                       "response": self._response(body, status, output, self._responses_usage())})
         for seq, event in enumerate(events):
             event["sequence_number"] = seq
         frames = [b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n" for e in events]
@@ -273,6 +351,18 @@ class FakeOpenAI:
         payload = {"object": "list", "data": data, "model": body["model"],
                    "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
         return Response(orjson.dumps(payload), media_type="application/json")
+
+
+def _logprobs(tokens: list[str], top: int) -> list[dict[str, Any]]:
+    return [{"token": t, "logprob": -0.25, "bytes": list(t.encode()),
+             "top_logprobs": [{"token": t, "logprob": -0.25, "bytes": list(t.encode())}][:top]}
+            for t in tokens]
+
+
+def _tokens(text: str) -> list[str]:
+    """The fake's tokenizer: words, each with the space before it."""
+    words = text.split(" ")
+    return [w if i == 0 else " " + w for i, w in enumerate(words)]
 
 
 def _error(status: int, message: str, type_: str, code: str | None) -> Response:
