@@ -55,6 +55,12 @@ def _nullable(node: Any) -> Any:
     if not isinstance(node, dict):
         return node
     out = {k: _nullable(v) for k, v in node.items() if k != "nullable"}
+    if "discriminator" in out and "oneOf" in out:
+        # A discriminated union, picked by `type`: as OpenAPI means it, not as JSON
+        # Schema's exclusive oneOf. Read literally, InputItem refuses every message with
+        # content parts, which EasyInputMessage and InputMessage both describe (the SDK's
+        # ResponseInputItemParam is a plain Union of the two).
+        out["anyOf"] = out.pop("oneOf")
     if node.get("nullable") is True:
         return {"anyOf": [out, {"type": "null"}]}
     return out
