@@ -92,10 +92,17 @@ def _objects(count: int) -> Any:
 
 
 def test_nesting_deeper_than_the_limit_is_a_400(gateway_url: str, fake_openai: FakeOpenAI) -> None:
-    # The body is one level, so MAX_DEPTH - 1 objects inside it make MAX_DEPTH: fine.
-    ok = {**BASE["chat"], "model": "openai:chat_gpt-4o-mini", "metadata": _objects(MAX_DEPTH - 1)}
+    # The body, response_format and json_schema are three levels, so MAX_DEPTH - 3 objects
+    # inside the schema make MAX_DEPTH: fine. (A JSON schema is free-form for OpenAI too,
+    # unlike metadata, whose values the fake upstream, like OpenAI, takes as strings only.)
+    def body(levels: int) -> dict[str, Any]:
+        schema = {"name": "n", "schema": _objects(levels)}
+        return {**BASE["chat"], "model": "openai:chat_gpt-4o-mini",
+                "response_format": {"type": "json_schema", "json_schema": schema}}
+
+    ok = body(MAX_DEPTH - 3)
     assert _post(gateway_url, "chat", ok).status_code == 200
-    deep = {**ok, "metadata": _objects(MAX_DEPTH)}
+    deep = body(MAX_DEPTH - 2)
     assert _assert_400(_post(gateway_url, "chat", deep))["code"] == "invalid_request_body"
     assert len(fake_openai.requests) == 1
 
