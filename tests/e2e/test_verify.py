@@ -16,7 +16,7 @@ import yaml
 
 from gateway.cli import main
 from tests.e2e.conftest import REGISTRY
-from tests.fakes.gemini import FakeGemini
+from tests.fakes.gemini import FakeGemini, default_generate
 from tests.fakes.openai import FakeOpenAI
 
 MODELS = """\
@@ -32,7 +32,7 @@ models:
     pricing: {input_per_mm: 1, output_per_mm: 2}
     max_output_tokens: 1000
 
-  # Gemini native: the fake answers with text, so the forced tool call fails.
+  # Gemini native: the fake is scripted to answer with text, so the forced tool call fails.
   gemini:no-tools:
     provider: gemini
     model: gemini-3-flash-preview
@@ -78,6 +78,9 @@ def _verify(*args: str) -> int:
 
 def test_verify_probes_writes_and_fails_on_the_missing_capability(
         folder: Path, fake_openai: FakeOpenAI, fake_gemini: FakeGemini, capsys: pytest.CaptureFixture[str]) -> None:
+    # The fake Gemini calls a declared function when nothing is scripted, as a model
+    # would: script the two Gemini probes (chat, then tools) as text-only answers.
+    fake_gemini.script(default_generate("gemini-3-flash-preview"), default_generate("gemini-3-flash-preview"))
     code = _verify("--registry", str(folder), "--yes", "--write")
     out = capsys.readouterr().out
     assert code == 1, out  # a declared capability failed
