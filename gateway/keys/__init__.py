@@ -1,0 +1,1 @@
+"""Virtual keys: secrets, the in-memory resolver, the ledger sink."""

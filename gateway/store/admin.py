@@ -1,0 +1,235 @@
+"""Teams and keys: create, read, update, revoke. Every write bumps the change counter in
+the same transaction, so every running gateway reloads its cache within one poll.
+
+A key's secret never reaches this module: callers hand over its SHA-256 hash and a
+display prefix (gateway.keys.secrets makes both).
+"""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select, update
+
+from gateway.store.core import Store, bump
+from gateway.store.errors import ConflictError, NotFoundError, StoreError
+from gateway.store.records import (
+    Key,
+    Team,
+    check_metadata,
+    check_models,
+    check_name,
+    check_tags,
+    now,
+    to_utc,
+)
+from gateway.store.schema import changes as changes_table
+from gateway.store.schema import keys, teams
+
+
+class _Unset:
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()  # an update argument left out: keep the stored value
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}_{secrets.token_hex(8)}"
+
+
+def _team(row: RowMapping) -> Team:
+    models = row["models"]
+    return Team(row["id"], row["name"], None if models is None else tuple(models),
+                dict(row["metadata"] or {}), row["created_at"], row["updated_at"])
+
+
+_KEY_COLUMNS = (*keys.c, teams.c.name.label("team_name"), teams.c.models.label("team_models"))
+
+
+def _key(row: RowMapping) -> Key:
+    models, team_models = row["models"], row["team_models"]
+    return Key(row["id"], row["name"], row["secret_hash"], row["prefix"], row["team_id"], row["team_name"],
+               None if models is None else tuple(models), row["expires_at"], dict(row["metadata"] or {}),
+               tuple(row["tags"] or ()), bool(row["revoked"]), row["revoked_at"], row["created_at"],
+               row["updated_at"], None if team_models is None else tuple(team_models))
+
+
+def _keys_query() -> Any:
+    return select(*_KEY_COLUMNS).select_from(keys.outerjoin(teams, keys.c.team_id == teams.c.id))
+
+
+def _name_taken(connection: Connection, table: Any, name: str, except_id: str | None = None) -> bool:
+    query = select(table.c.id).where(table.c.name == name)
+    if except_id is not None:
+        query = query.where(table.c.id != except_id)
+    return connection.execute(query).first() is not None
+
+
+def _team_row(connection: Connection, ref: str) -> RowMapping:
+    row = connection.execute(select(teams).where(or_(teams.c.id == ref, teams.c.name == ref))).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no team {ref!r} (give its id or name)")
+    return row
+
+
+def _key_row(connection: Connection, ref: str) -> RowMapping:
+    row = connection.execute(_keys_query().where(or_(keys.c.id == ref, keys.c.name == ref))).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no key {ref!r} (give its id or name)")
+    return row
+
+
+# Teams
+
+def create_team(store: Store, name: str, *, models: Any = None, metadata: Any = None) -> Team:
+    name = check_name(name, "team")
+    team_id = _new_id("team")
+    values = {"id": team_id, "name": name, "models": _json_list(check_models(models, "team")),
+              "metadata": check_metadata(metadata, "team"), "created_at": now(), "updated_at": now()}
+    with store.begin() as connection:
+        if _name_taken(connection, teams, name):
+            raise ConflictError(f"a team named {name!r} already exists")
+        connection.execute(insert(teams).values(**values))
+        bump(connection)
+        return _team(_team_row(connection, team_id))
+
+
+def list_teams(store: Store) -> list[Team]:
+    with store.begin() as connection:
+        return [_team(row) for row in connection.execute(select(teams).order_by(teams.c.name)).mappings()]
+
+
+def get_team(store: Store, ref: str) -> Team:
+    with store.begin() as connection:
+        return _team(_team_row(connection, ref))
+
+
+def update_team(store: Store, ref: str, *, name: Any = UNSET, models: Any = UNSET,
+                metadata: Any = UNSET) -> Team:
+    changes: dict[str, Any] = {}
+    if name is not UNSET:
+        changes["name"] = check_name(name, "team")
+    if models is not UNSET:
+        changes["models"] = _json_list(check_models(models, "team"))
+    if metadata is not UNSET:
+        changes["metadata"] = check_metadata(metadata, "team")
+    with store.begin() as connection:
+        row = _team_row(connection, ref)
+        if "name" in changes and _name_taken(connection, teams, changes["name"], row["id"]):
+            raise ConflictError(f"a team named {changes['name']!r} already exists")
+        if changes:
+            connection.execute(update(teams).where(teams.c.id == row["id"]).values(**changes, updated_at=now()))
+            bump(connection)
+        return _team(_team_row(connection, row["id"]))
+
+
+def delete_team(store: Store, ref: str) -> Team:
+    """Delete a team that has no live keys; its revoked keys are detached from it. Its
+    ledger rows stay (they keep the team's id)."""
+    with store.begin() as connection:
+        row = _team_row(connection, ref)
+        live = connection.execute(select(func.count()).select_from(keys).where(
+            keys.c.team_id == row["id"], keys.c.revoked.is_(False))).scalar_one()
+        if live:
+            raise ConflictError(f"team {row['name']!r} still has {live} key(s) that are not revoked: "
+                                "revoke them or move them to another team first")
+        connection.execute(update(keys).where(keys.c.team_id == row["id"]).values(team_id=None))
+        connection.execute(delete(teams).where(teams.c.id == row["id"]))
+        bump(connection)
+        return _team(row)
+
+
+# Keys
+
+def create_key(store: Store, name: str, *, secret_hash: str, prefix: str, team: str | None = None,
+               models: Any = None, expires_at: datetime | None = None, metadata: Any = None,
+               tags: Any = None) -> Key:
+    name = check_name(name, "key")
+    values: dict[str, Any] = {
+        "id": _new_id("key"), "name": name, "secret_hash": secret_hash, "prefix": prefix,
+        "models": _json_list(check_models(models, "key")),
+        "expires_at": None if expires_at is None else to_utc(expires_at),
+        "metadata": check_metadata(metadata, "key"), "tags": list(check_tags(tags, "key")),
+        "revoked": False, "revoked_at": None, "created_at": now(), "updated_at": now(),
+    }
+    with store.begin() as connection:
+        if _name_taken(connection, keys, name):
+            raise ConflictError(f"a key named {name!r} already exists")
+        values["team_id"] = None if team is None else _team_row(connection, team)["id"]
+        connection.execute(insert(keys).values(**values))
+        bump(connection)
+        return _key(_key_row(connection, values["id"]))
+
+
+def list_keys(store: Store, team: str | None = None) -> list[Key]:
+    with store.begin() as connection:
+        query = _keys_query().order_by(keys.c.name)
+        if team is not None:
+            query = query.where(keys.c.team_id == _team_row(connection, team)["id"])
+        return [_key(row) for row in connection.execute(query).mappings()]
+
+
+def get_key(store: Store, ref: str) -> Key:
+    with store.begin() as connection:
+        return _key(_key_row(connection, ref))
+
+
+def update_key(store: Store, ref: str, *, name: Any = UNSET, team: Any = UNSET, models: Any = UNSET,
+               expires_at: Any = UNSET, metadata: Any = UNSET, tags: Any = UNSET) -> Key:
+    """Change a key's fields; `team=None`, `models=None`, `expires_at=None` clear them."""
+    changes: dict[str, Any] = {}
+    if name is not UNSET:
+        changes["name"] = check_name(name, "key")
+    if models is not UNSET:
+        changes["models"] = _json_list(check_models(models, "key"))
+    if expires_at is not UNSET:
+        changes["expires_at"] = None if expires_at is None else to_utc(expires_at)
+    if metadata is not UNSET:
+        changes["metadata"] = check_metadata(metadata, "key")
+    if tags is not UNSET:
+        changes["tags"] = list(check_tags(tags, "key"))
+    with store.begin() as connection:
+        row = _key_row(connection, ref)
+        if "name" in changes and _name_taken(connection, keys, changes["name"], row["id"]):
+            raise ConflictError(f"a key named {changes['name']!r} already exists")
+        if team is not UNSET:
+            changes["team_id"] = None if team is None else _team_row(connection, team)["id"]
+        if changes:
+            connection.execute(update(keys).where(keys.c.id == row["id"]).values(**changes, updated_at=now()))
+            bump(connection)
+        return _key(_key_row(connection, row["id"]))
+
+
+def revoke_key(store: Store, ref: str) -> Key:
+    """Revoke a key for good (idempotent). Revoked keys stay listed, and their spend stays."""
+    with store.begin() as connection:
+        row = _key_row(connection, ref)
+        if not row["revoked"]:
+            stamp = now()
+            connection.execute(update(keys).where(keys.c.id == row["id"]).values(
+                revoked=True, revoked_at=stamp, updated_at=stamp))
+            bump(connection)
+        return _key(_key_row(connection, row["id"]))
+
+
+def snapshot(store: Store) -> tuple[int, list[Key], int]:
+    """(change counter, every key with its team's model list, number of teams), read in
+    one transaction: what a cache loads whole."""
+    with store.begin() as connection:
+        version = int(connection.execute(select(changes_table.c.version)).scalar_one())
+        rows = [_key(row) for row in connection.execute(_keys_query()).mappings()]
+        team_count = int(connection.execute(select(func.count()).select_from(teams)).scalar_one())
+        return version, rows, team_count
+
+
+def _json_list(values: tuple[str, ...] | None) -> list[str] | None:
+    return None if values is None else list(values)
+
+
+__all__ = ["UNSET", "ConflictError", "NotFoundError", "StoreError", "create_key", "create_team",
+           "delete_team", "get_key", "get_team", "list_keys", "list_teams", "revoke_key", "snapshot",
+           "update_key", "update_team"]

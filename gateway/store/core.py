@@ -1,0 +1,81 @@
+"""The store: one database (SQLite or PostgreSQL) holding teams, keys and the ledger.
+
+`Store.open` parses the URL, connects, and migrates the schema to head, or raises a
+StoreError with one sentence an operator can act on (never a driver traceback).
+All calls are synchronous (SQLAlchemy Core); the gateway makes them from a worker
+thread, never on the event loop's hot path.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import Connection, Engine, select, update
+from sqlalchemy.engine import URL
+from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+
+from gateway.store import migrate
+from gateway.store.engine import describe, make_engine, parse_url
+from gateway.store.errors import StoreError
+from gateway.store.schema import changes
+
+log = logging.getLogger("gateway.store")
+
+
+def reason(exc: BaseException) -> str:
+    """The driver's own first line (e.g. 'connection refused'), without SQL or parameters."""
+    inner = exc.orig if isinstance(exc, DBAPIError) and exc.orig is not None else exc
+    text = str(inner).strip().splitlines()
+    return text[0] if text else type(inner).__name__
+
+
+class Store:
+    def __init__(self, url: URL, engine: Engine) -> None:
+        self.url = url
+        self.engine = engine
+
+    @classmethod
+    def open(cls, raw_url: str, *, migrate_schema: bool = True) -> Store:
+        url = parse_url(raw_url)
+        engine = make_engine(url)
+        try:
+            if migrate_schema:
+                migrate.upgrade(engine)
+            else:
+                with engine.connect() as connection:
+                    connection.execute(select(1))
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise StoreError(f"cannot use the database {describe(url)}: {reason(exc)}") from None
+        return cls(url, engine)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def describe(self) -> str:
+        return describe(self.url)
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A write transaction; SQLAlchemy errors become StoreError with the driver's reason."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except SQLAlchemyError as exc:
+            raise StoreError(f"database {describe(self.url)}: {reason(exc)}") from None
+
+    def version(self) -> int:
+        """The change counter: moves on every edit of teams or keys, by any process."""
+        with self.begin() as connection:
+            return int(connection.execute(select(changes.c.version).where(changes.c.id == 1)).scalar_one())
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def bump(connection: Connection) -> None:
+    """Call inside every transaction that changes teams or keys."""
+    connection.execute(update(changes).where(changes.c.id == 1).values(version=changes.c.version + 1))

@@ -1,0 +1,125 @@
+"""The ledger: one row per finished call, written in batches; spend summed over it.
+
+Spend is summed in SQL by the requested fields and by day, then folded in Python with
+integers: exact, and on SQLite no 64-bit sum can overflow (one key's spend in one day
+would have to pass 9.2 million USD).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import func, insert, select
+
+from gateway.store.core import Store
+from gateway.store.errors import StoreError
+from gateway.store.schema import PICO, keys, ledger, teams
+
+GROUPS = ("key", "team", "model", "day")
+TOTALS = ("requests", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens",
+          "unpriced_requests")
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    time: datetime  # naive UTC
+    request_id: str
+    key_id: str | None
+    team_id: str | None
+    route: str
+    model: str | None
+    answered_by: str | None
+    provider: str | None
+    status: int
+    input_tokens: int
+    cached_input_tokens: int
+    output_tokens: int
+    reasoning_tokens: int
+    cost_pusd: int | None
+    duration_ms: float
+    ttft_ms: float | None
+    streamed: bool
+    disconnected: bool
+    estimated: bool
+    error_reason: str | None
+
+
+def insert_rows(store: Store, rows: Sequence[LedgerRow]) -> None:
+    if rows:
+        with store.begin() as connection:
+            connection.execute(insert(ledger), [asdict(row) for row in rows])
+
+
+def usd(pusd: int) -> str:
+    """Pico-USD as an exact decimal string: 123400000 -> '0.0001234'."""
+    text = f"{Decimal(pusd) / PICO:f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def to_pusd(cost: Any) -> int | None:
+    """A cost in USD (Decimal, int, or the float the pricing code gives) as pico-USD.
+
+    A float goes through its shortest repr: 0.0001234 is 123400000, not the binary
+    neighbour's 123399999.99..."""
+    if cost is None:
+        return None
+    value = cost if isinstance(cost, Decimal) else Decimal(repr(cost)) if isinstance(cost, float) else Decimal(cost)
+    return int((value * PICO).to_integral_value())
+
+
+def spend(store: Store, by: Sequence[str] = (), since: datetime | None = None,
+          until: datetime | None = None) -> list[dict[str, Any]]:
+    """Totals over [since, until) grouped by the `by` fields (key, team, model, day), in
+    that field order, sorted; `cost_usd` is an exact decimal string."""
+    by = list(dict.fromkeys(by))
+    for field in by:
+        if field not in GROUPS:
+            raise StoreError(f"cannot group spend by {field!r}: use {', '.join(GROUPS)}")
+    day = func.date(ledger.c.time)
+    columns: dict[str, Any] = {"key": ledger.c.key_id, "team": ledger.c.team_id,
+                               "model": func.coalesce(ledger.c.answered_by, ledger.c.model), "day": day}
+    dims = [columns[field] for field in by if field != "day"] + [day]
+    query = select(
+        *dims,
+        func.count(),
+        func.sum(ledger.c.input_tokens), func.sum(ledger.c.cached_input_tokens),
+        func.sum(ledger.c.output_tokens), func.sum(ledger.c.reasoning_tokens),
+        func.count() - func.count(ledger.c.cost_pusd),
+        func.sum(ledger.c.cost_pusd),
+    ).group_by(*dims)
+    if since is not None:
+        query = query.where(ledger.c.time >= since)
+    if until is not None:
+        query = query.where(ledger.c.time < until)
+    with store.begin() as connection:
+        rows = connection.execute(query).all()
+        key_names = dict(connection.execute(select(keys.c.id, keys.c.name)).all())
+        team_names = dict(connection.execute(select(teams.c.id, teams.c.name)).all())
+    names = {"key": key_names, "team": team_names}
+    groups: dict[tuple[Any, ...], list[int]] = {}
+    for row in rows:
+        values = list(row)
+        ids = [*values[:len(dims) - 1], str(values[len(dims) - 1])]  # date() is text or a date
+        label = dict(zip([*(f for f in by if f != "day"), "day"], ids, strict=True))
+        group = tuple(_label(field, label[field], names) for field in by)
+        totals = groups.setdefault(group, [0] * (len(TOTALS) + 1))
+        for i, value in enumerate(values[len(dims):]):
+            totals[i] += int(value or 0)
+    out = []
+    for group in sorted(groups, key=lambda g: tuple("" if v is None else str(v) for v in g)):
+        totals = groups[group]
+        entry: dict[str, Any] = dict(zip(by, group, strict=True))
+        entry.update(zip(TOTALS, totals[:len(TOTALS)], strict=True))
+        entry["cost_usd"] = usd(totals[len(TOTALS)])
+        out.append(entry)
+    return out
+
+
+def _label(field: str, value: Any, names: dict[str, dict[str, str]]) -> Any:
+    if field in names and value is not None:
+        return names[field].get(value, value)  # a deleted team keeps its id
+    return value
