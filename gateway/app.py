@@ -15,11 +15,13 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from gateway import metrics, multiprocess
+from gateway.api.admin import router as admin_router
 from gateway.api.calls import PROXY_ROUTES, serve_call
 from gateway.api.common import error_response, request_id
 from gateway.api.routes import router
 from gateway.drain import DRAIN
 from gateway.errors import GatewayError
+from gateway.keys.runtime import Governance
 from gateway.registry import Registry, default_registry_path, load_registry
 from gateway.registry.watch import RegistryWatcher
 from gateway.settings import Settings, from_env
@@ -65,6 +67,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     registry = load_registry(registry_path, settings.custom_registry)
     state = GatewayState(settings, registry)
     state.upstreams.configure(upstream_limits(settings))
+    # Virtual keys: the database is opened (and migrated) here too, before the port opens.
+    governance = Governance.open(settings.database_url) if settings.database_url else None
     metrics.registry_models.set(len(registry))
 
     def swap(new: Registry) -> None:
@@ -82,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.watch:
             watcher = RegistryWatcher(registry_path, settings.custom_registry, lambda: state.registry, swap)
             await watcher.start()
+        if governance is not None:
+            await governance.start(state)  # key cache polling, ledger writes: off the hot path
         # Everything built so far (modules, FastAPI's routes, pydantic schemas, the registry)
         # lives as long as the process: move it out of the collector's reach. Otherwise each
         # full collection walks it all, stalling the event loop ~40 ms about twice per
@@ -96,6 +102,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             state.ready = False
             if watcher is not None:
                 await watcher.stop()
+            if governance is not None:
+                await governance.stop()  # the last ledger flush
             await state.upstreams.aclose()
             multiprocess.mark_exited()
 
@@ -106,7 +114,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.gateway = state
+    app.state.governance = governance
     app.include_router(router)
+    app.include_router(admin_router)
 
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> Response:

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, NoReturn
 
-from gateway import multiprocess
+from gateway import cli_admin, multiprocess
 from gateway.registry import Registry, RegistryError, default_registry_path, load_registry
 from gateway.settings import SettingsError, from_env
 
@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     from gateway.verify import add_parser
 
     add_parser(commands)
+    cli_admin.register(commands)  # teams, keys, spend
     return parser
 
 
@@ -102,6 +103,7 @@ def _serve(args: argparse.Namespace) -> None:
     elif not os.path.exists(settings.registry):
         _fail(f"{settings.registry}: no such registry folder")
     registry = _load(None)  # validate before any worker starts: one clear line, exit 1
+    cli_admin.check_database(settings.database_url)  # likewise, and migrated once
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("gateway").info(
         "serving %d models from %s on http://%s:%d", len(registry), os.environ["GATEWAY_REGISTRY"],
@@ -172,6 +174,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         _serve(args)
+    elif args.command in cli_admin.COMMANDS:
+        cli_admin.run(args)
     elif args.command == "check":
         registry = _load(args.path)
         print(f"ok: {len(registry)} models, {len(registry.providers)} providers")

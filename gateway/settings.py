@@ -22,6 +22,7 @@ DEFAULT_HEADER_TIMEOUT_S = 10.0  # from connection (or the previous answer) to c
 DEFAULT_BODY_TIMEOUT_S = 60.0  # from complete headers to the body's last byte
 DEFAULT_MAX_CONNECTIONS = 1000  # client connections per worker process
 DEFAULT_DRAIN_S = 5.0  # on SIGTERM, /readyz answers 503 this long before the port closes
+DEFAULT_DATABASE_URL = "sqlite:///./gateway.db"  # keys, teams, the ledger (gateway.store)
 
 
 class SettingsError(ValueError):
@@ -46,6 +47,8 @@ class Settings:
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     drain_s: float = DEFAULT_DRAIN_S
+    # None: no virtual keys at all (an app built in-process); from_env always names one.
+    database_url: str | None = None
 
     @property
     def max_body_bytes(self) -> int:
@@ -115,4 +118,5 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         body_timeout_s=_float(env, "GATEWAY_BODY_TIMEOUT_S", DEFAULT_BODY_TIMEOUT_S),
         max_connections=_int(env, "GATEWAY_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 1),
         drain_s=_seconds(env, "GATEWAY_DRAIN_S", DEFAULT_DRAIN_S),
+        database_url=env.get("GATEWAY_DATABASE_URL") or DEFAULT_DATABASE_URL,
     )

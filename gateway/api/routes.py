@@ -22,6 +22,7 @@ from gateway.api.openapi import BODIES
 from gateway.auth.edge import authenticate
 from gateway.drain import DRAIN
 from gateway.errors import GatewayError, NotFound
+from gateway.keys import access
 from gateway.metrics import render_metrics
 from gateway.registry.snapshot import describe
 from gateway.state import GatewayState
@@ -64,24 +65,26 @@ async def estimate_embeddings(request: Request) -> Response:
 async def list_models(request: Request) -> Response:
     state: GatewayState = request.app.state.gateway
     try:
-        authenticate(request.headers, state.settings, state.resolver)
+        principal = authenticate(request.headers, state.settings, state.resolver)
     except GatewayError as error:
         return error_response(error, {"x-request-id": request_id(request)})
     registry = state.registry
-    return json_response({"object": "list", "data": [describe(m) for m in registry.models.values()]})
+    return json_response({"object": "list", "data": [describe(m) for m in registry.models.values()
+                                                      if access.allowed(principal, m)]})
 
 
 @router.get("/v1/models/{model_id:path}", tags=["openai"])
 async def get_model(request: Request, model_id: str) -> Response:
     state: GatewayState = request.app.state.gateway
     try:
-        authenticate(request.headers, state.settings, state.resolver)
+        principal = authenticate(request.headers, state.settings, state.resolver)
         model = state.registry.find(model_id)
         if model is None:
             near = state.registry.closest(model_id)
             hint = f" Closest: {', '.join(near)}." if near else ""
             raise NotFound(f"The model '{model_id}' does not exist in this gateway's registry.{hint}",
                            param="model", code="model_not_found")
+        access.check_model(principal, model, model_id)
     except GatewayError as error:
         return error_response(error, {"x-request-id": request_id(request)})
     return json_response(describe(model))

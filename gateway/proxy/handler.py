@@ -21,6 +21,7 @@ from gateway.answers import error_response
 from gateway.drain import DRAIN
 from gateway.errors import BadRequest, GatewayError, NotFound, ShuttingDown, UpstreamError
 from gateway.estimate import cost_refusal, estimate
+from gateway.keys import access
 from gateway.policy import PolicyResult, apply_policy
 from gateway.proxy import bridge, limits, relay, validate
 from gateway.proxy.clients import CLIENTS
@@ -86,13 +87,16 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
     try:
         limits.check_depth(body, raw)
         model = resolve(registry, body, client_api)
+        access.check_model(req.principal, model, body.get("model"))  # a virtual key's allow-list: 403
         validate.check_body(client_api, body)
         result = apply_policy(client_api, body, model, req.strict)
     except GatewayError as bad:
         ex.finish(bad.status, bad)
         return error_response(bad, {"x-request-id": ex.request_id})
 
-    chain = [model, *(registry.models[key] for key in model.fallbacks)]
+    # A fallback the key may not use is skipped: a fallback never widens a key's models.
+    chain = [model, *(registry.models[key] for key in model.fallbacks
+                      if access.allowed(req.principal, registry.models[key]))]
     context = limits.ContextCheck(client_api, len(raw))
     ex.body_size = len(raw)
     leg = ex.begin(model, result)

@@ -14,11 +14,11 @@ from contextlib import contextmanager
 
 from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.engine import URL
-from sqlalchemy.exc import DBAPIError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, SQLAlchemyError
 
 from gateway.store import migrate
 from gateway.store.engine import describe, make_engine, parse_url
-from gateway.store.errors import StoreError
+from gateway.store.errors import ConflictError, DatabaseUnavailable
 from gateway.store.schema import changes
 
 log = logging.getLogger("gateway.store")
@@ -48,7 +48,7 @@ class Store:
                     connection.execute(select(1))
         except SQLAlchemyError as exc:
             engine.dispose()
-            raise StoreError(f"cannot use the database {describe(url)}: {reason(exc)}") from None
+            raise DatabaseUnavailable(f"cannot use the database {describe(url)}: {reason(exc)}") from None
         return cls(url, engine)
 
     @property
@@ -64,8 +64,10 @@ class Store:
         try:
             with self.engine.begin() as connection:
                 yield connection
+        except IntegrityError as exc:  # a concurrent writer took the same name first
+            raise ConflictError(f"conflicts with an existing entry: {reason(exc)}") from None
         except SQLAlchemyError as exc:
-            raise StoreError(f"database {describe(self.url)}: {reason(exc)}") from None
+            raise DatabaseUnavailable(f"database {describe(self.url)}: {reason(exc)}") from None
 
     def version(self) -> int:
         """The change counter: moves on every edit of teams or keys, by any process."""

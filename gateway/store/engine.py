@@ -20,9 +20,10 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
+from gateway.settings import DEFAULT_DATABASE_URL
 from gateway.store.errors import StoreError
 
-DEFAULT_URL = "sqlite:///./gateway.db"
+DEFAULT_URL = DEFAULT_DATABASE_URL
 SQLITE_BUSY_MS = 10_000
 
 
@@ -54,7 +55,8 @@ def _safe(raw: str) -> str:
 
 
 def describe(url: URL) -> str:
-    return url.render_as_string(hide_password=True)
+    """The URL as the operator wrote it (no driver name), without its password."""
+    return url.set(drivername=url.get_backend_name()).render_as_string(hide_password=True)
 
 
 def sqlite_path(url: URL) -> str | None:

@@ -13,3 +13,7 @@ class NotFoundError(StoreError):
 
 class ConflictError(StoreError):
     """A name already taken, or a team that still has keys."""
+
+
+class DatabaseUnavailable(StoreError):
+    """The database did not answer (down, unreachable, refused the connection)."""

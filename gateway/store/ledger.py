@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -17,6 +17,7 @@ from sqlalchemy import func, insert, select
 
 from gateway.store.core import Store
 from gateway.store.errors import StoreError
+from gateway.store.records import parse_time
 from gateway.store.schema import PICO, keys, ledger, teams
 
 GROUPS = ("key", "team", "model", "day")
@@ -71,10 +72,20 @@ def to_pusd(cost: Any) -> int | None:
     return int((value * PICO).to_integral_value())
 
 
+def time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:
+    """[since, until) from the operator's strings (UTC); a date-only `until` includes that day."""
+    start = parse_time(since, "since") if since else None
+    end = parse_time(until, "until") if until else None
+    if end is not None and until is not None and len(until.strip()) == 10:
+        end += timedelta(days=1)
+    return start, end
+
+
 def spend(store: Store, by: Sequence[str] = (), since: datetime | None = None,
-          until: datetime | None = None) -> list[dict[str, Any]]:
+          until: datetime | None = None, key_id: str | None = None) -> list[dict[str, Any]]:
     """Totals over [since, until) grouped by the `by` fields (key, team, model, day), in
-    that field order, sorted; `cost_usd` is an exact decimal string."""
+    that field order, sorted; `cost_usd` is an exact decimal string. `key_id` keeps
+    one key's calls only. Without `by`, one row: the totals (zero for no calls)."""
     by = list(dict.fromkeys(by))
     for field in by:
         if field not in GROUPS:
@@ -95,12 +106,14 @@ def spend(store: Store, by: Sequence[str] = (), since: datetime | None = None,
         query = query.where(ledger.c.time >= since)
     if until is not None:
         query = query.where(ledger.c.time < until)
+    if key_id is not None:
+        query = query.where(ledger.c.key_id == key_id)
     with store.begin() as connection:
         rows = connection.execute(query).all()
         key_names = dict(connection.execute(select(keys.c.id, keys.c.name)).all())
         team_names = dict(connection.execute(select(teams.c.id, teams.c.name)).all())
     names = {"key": key_names, "team": team_names}
-    groups: dict[tuple[Any, ...], list[int]] = {}
+    groups: dict[tuple[Any, ...], list[int]] = {} if by else {(): [0] * (len(TOTALS) + 1)}  # always a total
     for row in rows:
         values = list(row)
         ids = [*values[:len(dims) - 1], str(values[len(dims) - 1])]  # date() is text or a date

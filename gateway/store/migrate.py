@@ -8,6 +8,7 @@ see gateway.store.engine). The others wait, then find the schema at head and do 
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -18,6 +19,10 @@ from sqlalchemy import Connection, Engine, text
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 _LOCK_ID = 0x67617465_7761795F  # "gateway_": one advisory lock id, used only here
+
+# Alembic says "Context impl SQLiteImpl" at INFO on every start: noise in a gateway's log.
+if logging.getLogger("alembic").level == logging.NOTSET:
+    logging.getLogger("alembic").setLevel(logging.WARNING)
 
 
 def _config(connection: Connection) -> Config:

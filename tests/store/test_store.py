@@ -172,7 +172,7 @@ def test_unreachable_postgresql_is_one_clear_sentence() -> None:
     with pytest.raises(StoreError) as caught:
         Store.open(f"postgresql://gw:secret-pw@127.0.0.1:{port}/gw")
     message = str(caught.value)
-    assert message.startswith(f"cannot use the database postgresql+psycopg://gw:***@127.0.0.1:{port}/gw")
+    assert message.startswith(f"cannot use the database postgresql://gw:***@127.0.0.1:{port}/gw")
     assert "secret-pw" not in message and "\n" not in message
 
 

@@ -1,0 +1,127 @@
+"""The ledger sink: every finished call of a key (or of the master key) becomes one
+ledger row, written in batches off the hot path.
+
+On the hot path a record is only appended to a bounded in-memory queue. A background
+task writes the queue every FLUSH_S (in a worker thread), and once more at shutdown.
+While the database is unreachable rows stay queued, up to BOUND per process; past the
+bound new rows are dropped, counted in `gateway_ledger_dropped_rows_total` and logged
+(the Prometheus counters still count those calls). So a crash (not a graceful stop,
+which flushes) loses at most the rows queued since the last flush: normally the calls
+that finished in the last FLUSH_S, and never more than BOUND rows per worker process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from prometheus_client import Counter, Gauge
+
+from gateway.metrics import REGISTRY
+from gateway.store import LedgerRow, Store, StoreError
+from gateway.store.ledger import insert_rows, to_pusd
+
+if TYPE_CHECKING:
+    from gateway.accounting import CallRecord
+
+log = logging.getLogger("gateway.keys")
+
+FLUSH_S = 0.5
+BOUND = 10_000
+BATCH = 1_000
+
+dropped_rows_total = Counter(
+    "gateway_ledger_dropped_rows_total",
+    "Ledger rows dropped because the database was unreachable and the in-memory queue was full.",
+    registry=REGISTRY,
+)
+queued_rows = Gauge(
+    "gateway_ledger_queued_rows", "Ledger rows waiting in memory to be written.",
+    registry=REGISTRY, multiprocess_mode="livesum",
+)
+
+
+def row_from(record: CallRecord) -> LedgerRow:
+    principal, usage = record.principal, record.usage
+    tokens = (usage.input, usage.cached_input, usage.output, usage.reasoning) if usage is not None else (0, 0, 0, 0)
+    return LedgerRow(
+        time=datetime.fromtimestamp(record.time, UTC).replace(tzinfo=None),
+        request_id=record.request_id[:128],
+        key_id=principal.key_id, team_id=principal.team_id,
+        route=record.route, model=record.model, answered_by=record.answered_by, provider=record.provider,
+        status=record.status,
+        input_tokens=tokens[0], cached_input_tokens=tokens[1], output_tokens=tokens[2], reasoning_tokens=tokens[3],
+        cost_pusd=to_pusd(record.cost),
+        duration_ms=record.duration_s * 1000,
+        ttft_ms=record.ttft_s * 1000 if record.ttft_s is not None else None,
+        streamed=record.streamed, disconnected=record.disconnected, estimated=record.estimated,
+        error_reason=record.error_reason,
+    )
+
+
+class LedgerWriter:
+    """A sink (gateway.state.GatewayState.sinks) plus the task that drains it."""
+
+    def __init__(self, store: Store, bound: int = BOUND, flush_s: float = FLUSH_S) -> None:
+        self.store = store
+        self.bound = bound
+        self.flush_s = flush_s
+        self.enabled = False  # set while virtual keys are in force (gateway.keys.runtime)
+        self._queue: deque[CallRecord] = deque()
+        self._down = False
+        self._dropped_since_log = 0
+
+    def __call__(self, record: CallRecord) -> None:
+        if not self.enabled or record.principal.kind not in ("key", "master"):
+            return
+        if len(self._queue) >= self.bound:
+            dropped_rows_total.inc()
+            self._dropped_since_log += 1
+            return
+        self._queue.append(record)
+        queued_rows.inc()
+
+    def pending(self) -> int:
+        return len(self._queue)
+
+    def flush(self) -> int:
+        """Write everything queued now, in batches (blocking: call it from a thread).
+        Returns the rows written; on a database error the rows go back to the queue."""
+        written = 0
+        while self._queue:
+            batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+            try:
+                insert_rows(self.store, [row_from(record) for record in batch])
+            except StoreError as exc:
+                self._queue.extendleft(reversed(batch))  # oldest first again, ahead of newer rows
+                if not self._down:
+                    self._down = True
+                    log.error("cannot write the ledger to %s (%s): keeping up to %d rows in memory",
+                              self.store.describe(), exc, self.bound)
+                break
+            queued_rows.dec(len(batch))
+            written += len(batch)
+        else:
+            if self._down:
+                self._down = False
+                log.warning("ledger writes to %s resumed", self.store.describe())
+        if self._dropped_since_log:
+            log.error("the ledger queue is full (%d rows): dropped %d rows", self.bound, self._dropped_since_log)
+            self._dropped_since_log = 0
+        return written
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_s)
+            if self._queue or self._dropped_since_log:
+                await asyncio.to_thread(self.flush)
+
+    async def close(self) -> None:
+        """The last flush, at shutdown: a graceful stop loses nothing the database takes."""
+        await asyncio.to_thread(self.flush)
+        if self._queue:
+            log.error("shutting down with %d ledger rows the database did not take: they are lost",
+                      len(self._queue))
