@@ -46,6 +46,10 @@ GATEWAY_METRICS: dict[str, tuple[str, tuple[str, ...]]] = {
     "gen_ai_client_token_usage": ("histogram", (*_GENAI, "gen_ai_token_type")),
     "gen_ai_client_operation_duration_seconds": ("histogram", _GENAI),
     "gen_ai_server_time_to_first_token_seconds": ("histogram", _GENAI),
+    # virtual keys (gateway.keys.metrics): label values are the operator's key and team names
+    "gateway_key_cost_usd_total": ("counter", ("key", "team")),
+    "gateway_key_tokens_total": ("counter", ("key", "team", "type")),
+    "gateway_key_requests_total": ("counter", ("key", "team", "status")),
 }
 # Known label values: a matcher on these labels must name a real value.
 LABEL_VALUES = {
