@@ -1,0 +1,157 @@
+"""The key cache and the ledger writer on real databases: reloads on change only,
+401 messages, glob access, and a PostgreSQL server stopped mid-run (cached keys keep
+working, ledger rows wait in memory up to the bound, then land when it is back)."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import func, select
+
+from gateway.accounting import CallRecord, Usage
+from gateway.auth.principal import MASTER, Principal
+from gateway.errors import GatewayError, Unauthorized
+from gateway.keys import access
+from gateway.keys.cache import KeyCache
+from gateway.keys.ledger import LedgerWriter, dropped_rows_total
+from gateway.keys.runtime import Governance
+from gateway.keys.secret import display_prefix, hash_secret, new_secret
+from gateway.registry import load_registry
+from gateway.store import Store, StoreError, admin
+from gateway.store.ledger import spend
+from gateway.store.schema import ledger
+from tests.e2e.conftest import REGISTRY
+from tests.servers import PostgresServer
+
+MODELS = load_registry(REGISTRY).models
+
+
+def _key(store: Store, name: str, **fields: Any) -> str:
+    secret = new_secret()
+    admin.create_key(store, name, secret_hash=hash_secret(secret), prefix=display_prefix(secret), **fields)
+    return secret
+
+
+def _record(principal: Principal, cost: str | None = "0.000345", status: int = 200) -> CallRecord:
+    return CallRecord(request_id="r", time=time.time(), principal=principal, route="/v1/chat/completions",
+                      client_api="chat", model="openai:chat_gpt-4o-mini", provider="openai",
+                      answered_by="openai:chat_gpt-4o-mini", status=status, usage=Usage(1200, 200, 300, 100),
+                      cost=None if cost is None else Decimal(cost), duration_s=0.01, overhead_s=0.001, ttft_s=None,
+                      streamed=False, disconnected=False, error_reason=None, estimated=False)
+
+
+def test_the_cache_resolves_and_reloads_only_on_change(store: Store) -> None:
+    cache = KeyCache(store)
+    assert cache.refresh() and not cache.active
+    admin.create_team(store, "t", models=["openai:*mini*"])
+    live = _key(store, "live", team="t", models=["openai:chat_*"])
+    gone = _key(store, "gone")
+    old = _key(store, "old", expires_at=datetime(2020, 1, 1))
+    assert cache.refresh() and cache.active
+    assert not cache.refresh()  # nothing moved: no reload
+    principal = cache.resolve(live)
+    assert (principal.kind, principal.key_name, principal.team_name, principal.models) == \
+        ("key", "live", "t", ("openai:chat_*",))
+    admin.revoke_key(store, "gone")
+    assert cache.refresh()
+    for secret, says in ((gone, "'gone' has been revoked"), (old, "'old' expired at 2020-01-01T00:00:00Z"),
+                         ("sk-gw-nope", "not known")):
+        with pytest.raises(Unauthorized) as caught:
+            cache.resolve(secret)
+        assert caught.value.code == "invalid_api_key" and says in caught.value.message
+    # Team "openai:*mini*" and key "openai:chat_*": both must match.
+    assert access.allowed(principal, MODELS["openai:chat_gpt-4o-mini"])
+    assert access.allowed(principal, MODELS["openai:chat_o4-mini"])
+    assert not access.allowed(principal, MODELS["openai:gpt-4o-mini"])
+    assert not access.allowed(principal, MODELS["openai:unpriced"])
+    assert access.allowed(MASTER, MODELS["openai:unpriced"])
+    with pytest.raises(GatewayError, match="'live' is not allowed to use the model 'gpt'"):
+        access.check_model(principal, MODELS["openai:gpt-4o-mini"], "gpt")
+
+
+def test_globs_match_aliases_and_an_empty_list_allows_nothing(store: Store) -> None:
+    cache = KeyCache(store)
+    by_alias = _key(store, "alias", models=["gpt-4o-mini-chat"])
+    nothing = _key(store, "nothing", models=[])
+    cache.refresh()
+    assert access.allowed(cache.resolve(by_alias), MODELS["openai:chat_gpt-4o-mini"])
+    assert not access.allowed(cache.resolve(by_alias), MODELS["openai:gpt-4o-mini"])
+    assert not any(access.allowed(cache.resolve(nothing), model) for model in MODELS.values())
+
+
+def test_the_writer_batches_only_key_and_master_calls(store: Store) -> None:
+    admin.create_team(store, "t")
+    _key(store, "k", team="t")
+    cache = KeyCache(store)
+    cache.refresh()
+    principal = next(iter(cache._by_hash.values())).principal
+    writer = LedgerWriter(store)
+    writer(_record(principal))  # not enabled yet: dropped on the floor, by design
+    writer.enabled = True
+    writer(_record(principal))
+    writer(_record(principal, cost=None, status=502))
+    writer(_record(MASTER, cost="1.5"))
+    writer(_record(Principal("anonymous")))
+    assert writer.pending() == 3 and writer.flush() == 3 and writer.pending() == 0
+    rows = {row["team"]: row for row in spend(store, ["team"])}
+    assert rows["t"]["requests"] == 2 and rows["t"]["cost_usd"] == "0.000345" and rows["t"]["unpriced_requests"] == 1
+    assert rows[None]["cost_usd"] == "1.5"
+
+
+@pytest.fixture
+def pg_store(postgres: PostgresServer) -> Iterator[tuple[PostgresServer, Store]]:
+    store = Store.open(postgres.new_database())
+    try:
+        yield postgres, store
+    finally:
+        if not postgres.running:
+            postgres.start()
+        store.close()
+
+
+def test_postgresql_going_away_keeps_keys_and_rows(pg_store: tuple[PostgresServer, Store]) -> None:
+    server, store = pg_store
+    secret = _key(store, "steady")
+    cache = KeyCache(store)
+    cache.refresh()
+    writer = LedgerWriter(store, bound=5)
+    writer.enabled = True
+    principal = cache.resolve(secret)
+    server.stop()
+    try:
+        assert not cache.refresh()  # cannot read: keeps the table
+        assert cache.resolve(secret) == principal
+        dropped = dropped_rows_total._value.get()
+        for _ in range(7):
+            writer(_record(principal))
+        assert writer.flush() == 0 and writer.pending() == 5  # kept, oldest first, up to the bound
+        assert dropped_rows_total._value.get() - dropped == 2
+    finally:
+        server.start()
+    assert writer.flush() == 5 and writer.pending() == 0
+    with store.engine.connect() as connection:
+        assert connection.execute(select(func.count()).select_from(ledger)).scalar_one() == 5
+    admin.revoke_key(store, "steady")
+    assert cache.refresh()
+    with pytest.raises(Unauthorized, match="revoked"):
+        cache.resolve(secret)
+
+
+def test_an_explicit_database_that_is_missing_fails_at_start(tmp_path: Path) -> None:
+    with pytest.raises(StoreError, match="does not exist"):
+        Governance.open(f"sqlite:///{tmp_path}/no/such/dir/gateway.db")
+    # The default file not existing yet is not an error: nothing is opened or created.
+    here = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        governance = Governance.open("sqlite:///./gateway.db")
+        assert governance.store is None and not (tmp_path / "gateway.db").exists()
+    finally:
+        os.chdir(here)
