@@ -4,6 +4,9 @@ keep one ledger equal to their summed /metrics, and a graceful stop loses no row
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -14,9 +17,21 @@ import pytest
 
 from gateway.store import Store
 from gateway.store.ledger import spend
-from tests.e2e.keys_support import chat, cli, cli_json, database, serve_process, stop, unique, until
+from tests.e2e.conftest import REGISTRY
+from tests.e2e.keys_support import (
+    ROOT,
+    chat,
+    cli,
+    cli_json,
+    database,
+    serve_process,
+    stop,
+    unique,
+    until,
+)
 from tests.e2e.scrape import scrape, total
 from tests.fakes.openai import FakeOpenAI
+from tests.fakes.server import free_port
 
 MINI = "openai:chat_gpt-4o-mini"
 MINI_COST = Decimal("0.000345")  # (1000 x 0.15 + 200 x 0.075 + 300 x 0.60) / 1M, the fake's usage
@@ -131,3 +146,16 @@ def test_workers_2_on_sqlite_share_one_ledger_and_stop_without_loss(tmp_path: Pa
     finally:
         stop(process)
     assert _count(db, team) == 13
+
+
+def test_an_unreachable_database_at_start_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    url = f"postgresql://gw:hunter2@127.0.0.1:{free_port()}/gw"  # nothing listens there
+    env = {**os.environ, "GATEWAY_DATABASE_URL": url}
+    for argv in (["serve", "--port", str(free_port()), "--registry", str(REGISTRY)], ["keys", "list"]):
+        result = subprocess.run([sys.executable, "-m", "gateway", *argv], capture_output=True, text=True,
+                                cwd=ROOT, env=env, timeout=60)
+        assert result.returncode == 1, argv
+        lines = [line for line in result.stderr.splitlines() if "error" in line]
+        assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
+        assert lines[0].startswith("gateway: error: cannot use the database postgresql://gw:***@127.0.0.1")
+        assert "hunter2" not in result.stderr
