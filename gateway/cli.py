@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any, NoReturn
 
-from gateway import cli_admin, multiprocess
+from gateway import capacity, cli_admin, multiprocess
 from gateway.registry import Registry, RegistryError, default_registry_path, load_registry
 from gateway.settings import SettingsError, from_env
 
@@ -32,7 +32,8 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--port", type=int, help="port (env GATEWAY_PORT, default 8080)")
     serve.add_argument("--workers", type=int, help="worker processes (env GATEWAY_WORKERS, default 1)")
     serve.add_argument("--max-connections", type=int,
-                       help="client connections per worker (env GATEWAY_MAX_CONNECTIONS, default 1000)")
+                       help="client connections per worker (env GATEWAY_MAX_CONNECTIONS, default: "
+                            "what the open-file limit allows, docs/scale.md)")
     serve.add_argument("--log-level", default=os.environ.get("GATEWAY_LOG_LEVEL", "info"),
                        choices=["critical", "error", "warning", "info", "debug"])
 
@@ -111,7 +112,14 @@ def _serve(args: argparse.Namespace) -> None:
     )
     # Before any worker starts (or anything imports prometheus-client): N workers share metrics.
     cleanup = multiprocess.prepare(settings.workers)
-    _raise_file_limit(settings.max_connections)
+    # Every worker inherits the raised limit: room for as many held streams as it allows.
+    descriptors = capacity.raise_descriptor_limit()
+    capacity.log_capacity(descriptors, settings.workers)
+    if settings.max_connections and settings.max_connections > capacity.stream_capacity(descriptors):
+        logging.getLogger("gateway").warning(
+            "GATEWAY_MAX_CONNECTIONS=%d is more than the open-file limit leaves room for (%d): past "
+            "that, calls are refused with 503 gateway_overloaded", settings.max_connections,
+            capacity.stream_capacity(descriptors))
     import uvicorn
 
     from gateway.server import PROTOCOL
@@ -136,19 +144,6 @@ def _serve(args: argparse.Namespace) -> None:
         )
     finally:
         cleanup()
-
-
-def _raise_file_limit(max_connections: int) -> None:
-    """Room for every client connection allowed plus as many upstream ones: the soft
-    open-file limit (often 1,024) is raised towards the hard one when it is lower."""
-    import resource
-
-    wanted = 2 * max_connections + 256
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < wanted:
-        target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
-        if target > soft:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
 
 
 def _logging_config(level: str) -> dict[str, Any]:

@@ -72,6 +72,7 @@ Reason = Literal[
     "request_header_too_large", "invalid_api_key", "rate_limit_exceeded", "insufficient_quota",
     "cost_limit_exceeded", "admin_only", "admin_disabled", "not_found", "conflict", "database_unavailable",
     "server_shutting_down",
+    "gateway_overloaded",
 ]
 REASONS: frozenset[str] = frozenset(get_args(Reason))
 _STATUS_REASONS = {int(r[5:]): r for r in REASONS if r.startswith("http_") and r[5:].isdigit()}

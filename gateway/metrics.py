@@ -102,6 +102,11 @@ registry_reloads_total = Counter(
     "gateway_registry_reloads_total", "Registry reloads by result (counted by each worker process).",
     ["result"], registry=REGISTRY,
 )
+# Refusals at one of the gateway's own limits (gateway.capacity): never an upstream error.
+local_limit_total = Counter(
+    "gateway_local_limit_total", "Calls answered 503 gateway_overloaded, by the local limit reached.",
+    ["limit"], registry=REGISTRY,
+)
 unpriced_requests_total = Counter(
     "gateway_unpriced_requests_total", "Calls to a model the registry has no price for.",
     ["model"], registry=REGISTRY,
@@ -124,6 +129,8 @@ genai_time_to_first_token_seconds = Histogram(
 # Both results exist from the start, so increase() sees the first refused reload.
 registry_reloads_total.labels("ok")
 registry_reloads_total.labels("error")
+for _limit in ("provider_pool", "deployment_pool", "client_connections", "descriptors"):
+    local_limit_total.labels(_limit)
 
 
 def genai_labels(model: Model) -> tuple[str, str, str]:

@@ -8,9 +8,11 @@ uvicorn's httptools protocol, plus four limits it lacks (docs/hardening.md):
   the previous answer ending; the body within `body_timeout_s` of the headers. A
   client that sends half a request and goes idle is closed, not kept for good.
   Neither clock runs while the answer is sent, so a long stream is never cut;
-- at most `max_connections` connections per process: one over the limit closes the
-  oldest connection that is waiting for a request (idle keep-alive, or headers not yet
-  complete), never one whose request is being served; with none such, the new one.
+- at most `max_connections` connections per process (by default what the descriptor
+  limit allows, gateway.capacity): one over the limit closes the oldest connection that
+  is waiting for a request (idle keep-alive, or headers not yet complete), never one
+  whose request is being served; with none such, the new one gets a 503
+  `gateway_overloaded` with `retry-after` and is closed.
 
 Each check is a counter or a stored deadline per request: nothing per byte beyond one
 addition, and no timer per request (a timer armed and cancelled twice per request cost
@@ -28,6 +30,7 @@ from typing import Any
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
+from gateway.capacity import overloaded, stream_capacity
 from gateway.errors import GatewayError
 from gateway.settings import Settings, from_env
 
@@ -45,13 +48,14 @@ class ServerLimits:
     @classmethod
     def of(cls, settings: Settings) -> ServerLimits:
         return cls(settings.max_header_bytes, settings.header_timeout_s, settings.body_timeout_s,
-                   settings.max_connections)
+                   settings.max_connections or stream_capacity())
 
 
 def _response(status: int, reason: bytes, error: GatewayError) -> bytes:
     body = orjson.dumps(error.body())
+    extra = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in error.headers.items())
     return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
-            b"connection: close\r\n\r\n" % (status, reason, len(body))) + body
+            b"%sconnection: close\r\n\r\n" % (status, reason, len(body), extra)) + body
 
 
 class GatewayHttpProtocol(HttpToolsProtocol):
@@ -80,8 +84,11 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         super().connection_made(transport)
         if len(self.connections) > self._limits.max_connections:
             oldest = next(iter(self._waiting), None)
-            if oldest is None:
-                transport.close()  # every connection is serving a request: this one waits its turn
+            if oldest is None:  # every connection is serving a request: this one is refused
+                error = overloaded("client_connections",
+                                   f"{self._limits.max_connections} client connections per worker")
+                transport.write(_response(503, b"Service Unavailable", error))
+                transport.close()
                 return
             oldest._drop()
         self._waiting[self] = None

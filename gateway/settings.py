@@ -20,7 +20,9 @@ DEFAULT_MAX_UPSTREAM_EVENT_MB = 16.0  # one upstream stream event, after decompr
 DEFAULT_MAX_HEADER_KB = 64.0  # a request's line and headers together
 DEFAULT_HEADER_TIMEOUT_S = 10.0  # from connection (or the previous answer) to complete headers
 DEFAULT_BODY_TIMEOUT_S = 60.0  # from complete headers to the body's last byte
-DEFAULT_MAX_CONNECTIONS = 1000  # client connections per worker process
+# Client connections per worker process: None, as many as the descriptor limit allows
+# with one upstream connection each (gateway.capacity.stream_capacity).
+DEFAULT_MAX_CONNECTIONS: int | None = None
 DEFAULT_DRAIN_S = 5.0  # on SIGTERM, /readyz answers 503 this long before the port closes
 DEFAULT_DATABASE_URL = "sqlite:///./gateway.db"  # keys, teams, the ledger (gateway.store)
 
@@ -45,7 +47,7 @@ class Settings:
     max_header_kb: float = DEFAULT_MAX_HEADER_KB
     header_timeout_s: float = DEFAULT_HEADER_TIMEOUT_S
     body_timeout_s: float = DEFAULT_BODY_TIMEOUT_S
-    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    max_connections: int | None = DEFAULT_MAX_CONNECTIONS
     drain_s: float = DEFAULT_DRAIN_S
     # None: no virtual keys at all (an app built in-process); from_env always names one.
     database_url: str | None = None
@@ -116,7 +118,7 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_header_kb=_float(env, "GATEWAY_MAX_HEADER_KB", DEFAULT_MAX_HEADER_KB),
         header_timeout_s=_float(env, "GATEWAY_HEADER_TIMEOUT_S", DEFAULT_HEADER_TIMEOUT_S),
         body_timeout_s=_float(env, "GATEWAY_BODY_TIMEOUT_S", DEFAULT_BODY_TIMEOUT_S),
-        max_connections=_int(env, "GATEWAY_MAX_CONNECTIONS", DEFAULT_MAX_CONNECTIONS, 1),
+        max_connections=_int(env, "GATEWAY_MAX_CONNECTIONS", 0, 1) or None,
         drain_s=_seconds(env, "GATEWAY_DRAIN_S", DEFAULT_DRAIN_S),
         database_url=env.get("GATEWAY_DATABASE_URL") or DEFAULT_DATABASE_URL,
     )

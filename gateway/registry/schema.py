@@ -67,6 +67,9 @@ class ProviderConfig(_Strict):
     # Retries of a failed call (connect errors, 429, 5xx) before the first byte reaches the client.
     retries: int = Field(default=DEFAULT_RETRIES, ge=0, le=10)
     cooldown: Cooldown = Field(default_factory=Cooldown)
+    # Upstream connections in use at once per worker, all its models together; None: only
+    # the process's file-descriptor limit bounds them (docs/scale.md).
+    max_connections: int | None = Field(default=None, ge=1)
 
 
 class DeploymentConfig(_Strict):
@@ -81,6 +84,8 @@ class DeploymentConfig(_Strict):
     weight: float = Field(default=1.0, gt=0)
     timeout_s: float | None = Field(default=None, gt=0)
     connect_timeout_s: float | None = Field(default=None, gt=0)
+    # This deployment's share of the connections, within the provider's max_connections.
+    max_connections: int | None = Field(default=None, ge=1)
 
     @model_validator(mode="after")
     def _own_url_needs_own_key(self) -> DeploymentConfig:

@@ -36,6 +36,7 @@ class Deployment:
     weight: float
     timeout_s: float
     connect_timeout_s: float
+    max_connections: int | None = None  # its own cap (the provider's applies as well)
 
 
 def resolve_deployments(entry: ModelEntry, provider_name: str, provider: ProviderConfig) -> tuple[Deployment, ...]:
@@ -56,6 +57,7 @@ def resolve_deployments(entry: ModelEntry, provider_name: str, provider: Provide
             d.weight,
             d.timeout_s or timeout,
             d.connect_timeout_s or connect,
+            d.max_connections,
         ))
     return tuple(out)
 

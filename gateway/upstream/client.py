@@ -16,6 +16,7 @@ This module is the one door upstream bytes come in by, and it does not trust the
 from __future__ import annotations
 
 import asyncio
+import errno
 import functools
 import logging
 import os
@@ -28,6 +29,7 @@ import httpx
 from httpx_aiohttp import AiohttpTransport
 
 from gateway import metrics
+from gateway.capacity import overloaded
 from gateway.errors import (
     GatewayError,
     ProviderKeyMissing,
@@ -41,10 +43,10 @@ from gateway.registry.snapshot import Deployment, Model
 from gateway.settings import Settings
 from gateway.upstream import retry
 from gateway.upstream.breaker import CLOSED, OPEN, Breakers
+from gateway.upstream.slots import NO_SLOT, LocalLimit, Slot, Slots
 
 log = logging.getLogger("gateway")
 
-MAX_CONNECTIONS = 1000
 MB = 1024 * 1024
 # Only encodings the gateway can inflate with a cap; aiohttp's default would add more
 # when optional packages (brotli, zstandard) happen to be installed.
@@ -155,6 +157,7 @@ class Upstreams:
         self._clients: dict[str, httpx.AsyncClient] = {}
         self._transports: dict[str, httpx.AsyncBaseTransport] = {}
         self.breakers = Breakers(_report_state)
+        self.slots = Slots()  # the registry's max_connections (gateway.upstream.slots)
         self.limits = limits or DEFAULT_LIMITS
 
     def configure(self, limits: UpstreamLimits) -> None:
@@ -163,8 +166,9 @@ class Upstreams:
     def client(self, provider: str) -> httpx.AsyncClient:
         client = self._clients.get(provider)
         if client is None:
-            limits = httpx.Limits(max_connections=MAX_CONNECTIONS, max_keepalive_connections=MAX_CONNECTIONS)
-            transport = AiohttpTransport(limits=limits)
+            # No limit in the connector: aiohttp's wait for a pooled connection cannot be told
+            # from a connect timeout, so the gateway counts connections itself (Slots).
+            transport = AiohttpTransport(limits=httpx.Limits(max_connections=None))
             transport.client = functools.partial(_session, transport)
             client = httpx.AsyncClient(transport=transport, timeout=None)
             self._clients[provider] = client
@@ -181,7 +185,8 @@ class Upstreams:
         """POST and read the whole answer, with retries; an error status becomes a GatewayError.
         `failed` hears of each failed attempt (gateway.upstream.retry.run)."""
         return await retry.run(target.model, self.breakers,
-                               lambda deployment: self._post(endpoint_for(target, deployment), body),
+                               lambda deployment: self._post(endpoint_for(target, deployment), body,
+                                                             self.slots.take(target.model, deployment)),
                                on_failure=failed)
 
     async def open_stream(self, target: Target, body: bytes,
@@ -189,7 +194,8 @@ class Upstreams:
         """POST and return once a 2xx status and headers are in (retried until then); the
         body is the caller's to read, and from here on nothing is retried."""
         return await retry.run(target.model, self.breakers,
-                               lambda deployment: self._open(endpoint_for(target, deployment), body),
+                               lambda deployment: self._open(endpoint_for(target, deployment), body,
+                                                             self.slots.take(target.model, deployment)),
                                on_failure=failed)
 
     def _request(self, endpoint: Endpoint, body: bytes) -> tuple[httpx.AsyncBaseTransport, httpx.Request]:
@@ -209,7 +215,7 @@ class Upstreams:
                                 extensions={"timeout": endpoint.timeout.as_dict()})
         return transport, request
 
-    async def _post(self, endpoint: Endpoint, body: bytes) -> httpx.Response:
+    async def _post(self, endpoint: Endpoint, body: bytes, slot: Slot) -> httpx.Response:
         transport, request = self._request(endpoint, body)
         try:
             response = await transport.handle_async_request(request)
@@ -218,17 +224,25 @@ class Upstreams:
                                         endpoint, lenient=not ok)
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, endpoint.where) from None
+        finally:
+            slot.release()
         response._content = content  # decoded, capped and scrubbed: what every caller reads
         if not ok:
             raise from_upstream(response.status_code, content, dict(response.headers), [endpoint.secret])
         return response
 
-    async def _open(self, endpoint: Endpoint, body: bytes) -> httpx.Response:
+    async def _open(self, endpoint: Endpoint, body: bytes, slot: Slot) -> httpx.Response:
         transport, request = self._request(endpoint, body)
         try:
             response = await transport.handle_async_request(request)
-        except TRANSPORT_ERRORS as exc:
-            raise transport_error(exc, endpoint.where) from None
+        except BaseException as exc:
+            slot.release()
+            if isinstance(exc, TRANSPORT_ERRORS):
+                raise transport_error(exc, endpoint.where) from None
+            raise
+        if slot is not NO_SLOT and isinstance(response.stream, httpx.AsyncByteStream):
+            # The slot is the connection's: back when the answer is closed, however it ends.
+            response.stream = _Released(response.stream, slot)
         if not 200 <= response.status_code < 300:
             try:
                 content = await read_capped(response, MAX_ERROR_BODY, endpoint, lenient=True)
@@ -245,6 +259,25 @@ class Upstreams:
             raise UpstreamError(f"The upstream provider {endpoint.where} answered a stream with an HTML page.",
                                 code="upstream_invalid_response", reason="invalid_response")
         return response
+
+
+class _Released(httpx.AsyncByteStream):
+    """An answer's stream that gives its slot back when it is closed."""
+
+    __slots__ = ("_slot", "_stream")
+
+    def __init__(self, stream: httpx.AsyncByteStream, slot: Slot) -> None:
+        self._stream = stream
+        self._slot = slot
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        return self._stream.__aiter__()
+
+    async def aclose(self) -> None:
+        try:
+            await self._stream.aclose()
+        finally:
+            self._slot.release()
 
 
 def _session(transport: AiohttpTransport) -> aiohttp.ClientSession:
@@ -396,6 +429,11 @@ def transport_error(exc: BaseException, where: str) -> GatewayError:
     aiohttp.ClientResponseError. So the cause decides (tests/e2e/test_faults.py covers each).
     """
     cause = exc.__cause__ if isinstance(exc, httpx.HTTPError) and exc.__cause__ is not None else exc
+    os_error = getattr(cause, "os_error", cause)
+    if isinstance(os_error, OSError) and os_error.errno in (errno.EMFILE, errno.ENFILE):
+        # Out of file descriptors: this process's limit, not the upstream's failure.
+        return LocalLimit(overloaded("descriptors", "no file descriptor left for an upstream connection"),
+                          "provider")
     if isinstance(cause, aiohttp.ConnectionTimeoutError):
         error = UpstreamTimeout(f"Could not connect to the upstream provider {where} in time.")
         error.reason = "connect_timeout"

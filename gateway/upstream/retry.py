@@ -21,6 +21,10 @@ model out for everyone else:
 - a request counts once against a deployment, however many of its retries failed there;
 - the last deployment of a model still in service is never taken out
   (`max_ejection_percent`);
+- a local limit reached (gateway.upstream.slots: a full pool, no descriptor left) is the
+  gateway's condition: no verdict on the deployment, not reported as a failed attempt,
+  and never retried into the same pool; only another deployment with room of its own is
+  tried, with no retry spent;
 - when every deployment is out all the same (their half-open trials in flight), the
   call goes to the one whose cool-down ends first (Envoy's panic routing) rather than
   being refused.
@@ -40,6 +44,7 @@ from gateway.errors import GatewayError, ProviderKeyMissing
 from gateway.registry.snapshot import Deployment, Model
 from gateway.upstream.breaker import Breakers
 from gateway.upstream.deployments import choose
+from gateway.upstream.slots import LocalLimit
 
 T = TypeVar("T")
 
@@ -119,11 +124,14 @@ async def run(
     failed: set[str] = set()  # failed for this request: avoided while others are available
     no_key: set[str] = set()  # their key is not set: never tried in this request
     missing: ProviderKeyMissing | None = None
+    local: LocalLimit | None = None  # the last local limit met, raised when no deployment is left
     retries_left = model.retries
     blamed: set[str] = set()  # already counted against their breaker for this request
+    full: set[str] = set()  # at their own max_connections: not tried again in this request
 
     def available(d: Deployment) -> bool:
-        return d.name not in no_key and breakers.get(model.key, d.name, cooldown).available(clock())
+        return (d.name not in no_key and d.name not in full
+                and breakers.get(model.key, d.name, cooldown).available(clock()))
 
     def others_in_service(name: str) -> bool:
         now = clock()
@@ -133,7 +141,10 @@ async def run(
     while True:
         deployment = choose(model.deployments, available, failed, rand)
         if deployment is None:
-            keyed = [d for d in model.deployments if d.name not in no_key]
+            keyed = [d for d in model.deployments if d.name not in no_key and d.name not in full]
+            if full and not keyed:
+                assert local is not None
+                raise local  # every deployment left is at its own limit
             if not keyed:
                 assert missing is not None  # only deployments without a key are ever skipped
                 raise missing
@@ -148,6 +159,13 @@ async def run(
             breaker.release()
             no_key.add(deployment.name)
             missing = missing or exc
+            continue
+        except LocalLimit as exc:
+            breaker.release()
+            if exc.scope != "deployment" or len(model.deployments) == 1:
+                raise  # the pool every deployment shares (or the process) is full
+            full.add(deployment.name)
+            local = exc
             continue
         except GatewayError as exc:
             if deployment_failure(exc):
