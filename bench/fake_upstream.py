@@ -7,6 +7,8 @@ It speaks the chat completions wire format and nothing more:
   request asks for `stream_options.include_usage`, then `data: [DONE]`, chunked encoding.
   The first content chunk goes out with the headers at once; the rest follows after
   `--stream-gap-ms`, so a client can tell a relayed first token from a buffered stream.
+  A request with `"user": "held"` waits `--held-gap-ms` instead: a stream held open in
+  mid-generation (bench/held.py).
 - `GET /health`: 200, for readiness checks.
 
 The answers are built once at start; a request costs a header scan and one write, so a
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import resource
 import signal
 
 import orjson
@@ -86,11 +89,12 @@ NOT_FOUND = (b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"
 
 
 class Upstream(asyncio.Protocol):
-    __slots__ = ("buffer", "gap", "loop", "transport")
+    __slots__ = ("buffer", "gap", "held_gap", "loop", "transport")
 
-    def __init__(self, gap: float) -> None:
+    def __init__(self, gap: float, held_gap: float) -> None:
         self.buffer = b""
         self.gap = gap
+        self.held_gap = held_gap
         self.transport: asyncio.Transport | None = None
         self.loop = asyncio.get_running_loop()
 
@@ -128,11 +132,12 @@ class Upstream(asyncio.Protocol):
                 transport.write(JSON_RESPONSE)
                 return
             tail = REST + (USAGE_FRAME if b'"include_usage":true' in compact else b"") + END
-            if self.gap <= 0:
+            gap = self.held_gap if b'"user":"held"' in compact else self.gap
+            if gap <= 0:
                 transport.write(STREAM_HEAD + FIRST + tail)
             else:
                 transport.write(STREAM_HEAD + FIRST)
-                self.loop.call_later(self.gap, self._write, tail)
+                self.loop.call_later(gap, self._write, tail)
         elif line.startswith(b"GET /health"):
             transport.write(HEALTH)
         else:
@@ -146,9 +151,10 @@ class Upstream(asyncio.Protocol):
         self.transport = None
 
 
-async def serve(host: str, port: int, gap: float) -> None:
+async def serve(host: str, port: int, gap: float, held_gap: float) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Upstream(gap), host, port, backlog=4096, reuse_address=True)
+    server = await loop.create_server(lambda: Upstream(gap, held_gap), host, port, backlog=4096,
+                                      reuse_address=True)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -163,10 +169,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=9101)
     parser.add_argument("--stream-gap-ms", type=float, default=5.0,
                         help="pause between the first streamed chunk and the rest")
+    parser.add_argument("--held-gap-ms", type=float, default=10_000.0,
+                        help="the same pause for a request with \"user\": \"held\"")
     args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:  # a held stream is a connection: thousands of them
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
     if uvloop is not None:
         uvloop.install()
-    asyncio.run(serve(args.host, args.port, args.stream_gap_ms / 1000))
+    asyncio.run(serve(args.host, args.port, args.stream_gap_ms / 1000, args.held_gap_ms / 1000))
 
 
 if __name__ == "__main__":

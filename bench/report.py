@@ -27,6 +27,12 @@ def check_targets(report: dict) -> dict:
                                        f"{soak['requests_served'] // 2} of {soak['requests_served']} requests",
                               "target": f"<= max(2 MB, 2%) after >= {soak['target_requests']:,} requests",
                               "ok": soak["flat"] and soak["requests_served"] >= soak["target_requests"]}
+    held = report.get("held_streams")
+    if held:
+        checks["held_streams"] = {
+            "value": f"{held['ok']}/{held['n']} ok, {held['rss_kb_per_held_stream']} KB/stream, "
+                     f"probe TTFT +{held['probe_ttft_added_ms']} ms",
+            "target": "8,000 all ok, <= 30 KB/stream, probe TTFT <= +5 ms", "ok": held["meets_targets"]}
     st = report.get("startup", {})
     if "median_s" in st:
         v = st["median_s"]
@@ -92,6 +98,16 @@ def table(report: dict) -> str:
     if soak:
         pts = ", ".join(f"{s['requests'] // 1000}k:{s['rss_mb']}" for s in soak["samples"])
         extra.append(f"RSS (MB) by requests served: {pts}  -> {'flat' if soak['flat'] else 'GROWING'}")
+    held = report.get("held_streams")
+    if held:
+        d = held["direct"]
+        extra.append(
+            f"held streams ({held['n']:,} at once, held {held['held_gap_s']:g} s): upstream alone {d['ok']:,} ok; "
+            f"gateway {held['ok']:,} ok (rounds: {[x['ok'] for x in held['rounds']]}), "
+            f"+{held['added_p50_ms']} ms p50 over the upstream alone, {held['rss_kb_per_held_stream']} KB RSS "
+            f"per held stream, peak RSS {held['peak_rss_mb']} MB, RSS after each round "
+            f"{held['rss_after_rounds_mb']} MB; probe TTFT p50 {held['probe_ttft_idle_p50_ms']} ms idle, "
+            f"{held['probe_ttft_held_p50_ms']} ms while held (+{held['probe_ttft_added_ms']} ms)")
     m = report.get("metrics")
     if m:
         extra.append(f"gateway /metrics: {m['requests']:,.0f} requests counted (by status: {m.get('by_status')}; "

@@ -18,6 +18,9 @@ Phases, each bounded in time:
   throughput   req/s at 32 and 128 connections, unstreamed chat, direct/bare/gateway
   ttft         streamed chat, time to first token, direct/bare/gateway (bench/ttft.py)
   soak         the gateway's RSS sampled until it has served --soak-requests in all
+  held_streams --held streamed calls held open at once, upstream alone then one gateway
+               worker: success, RSS per stream, added time, a probe's TTFT meanwhile
+               (bench/held.py; only when named in --phases)
   workers      `--workers 2`, every process on both cores: req/s at 32 and 128
 
 Everything is on loopback. wrk (Debian's) is installed with apt-get when missing.
@@ -36,8 +39,18 @@ import os
 import time
 from pathlib import Path
 
-from config import CHAT_BODY, LOAD_CORE, MODEL, PHASES, RESULTS
-from phases import Session, latency, soak, startup, throughput, ttft, upstream, workers
+from config import CHAT_BODY, DEFAULT_PHASES, LOAD_CORE, MODEL, PHASES, RESULTS
+from phases import (
+    Session,
+    held_streams,
+    latency,
+    soak,
+    startup,
+    throughput,
+    ttft,
+    upstream,
+    workers,
+)
 from phases.profiling import profile
 from procs import _started, memory_mb, stop
 from report import check_targets, table
@@ -120,6 +133,8 @@ def run(args: argparse.Namespace) -> dict:
         report["profile"] = profile(r, s.gateway.pid, s.gw_port, say)
     stop(s.gateway)
 
+    if "held_streams" in phases:
+        held_streams.measure(s)
     if "workers" in phases:
         workers.measure(s)
 
@@ -132,7 +147,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phases", default=",".join(PHASES), help=f"comma list of: {', '.join(PHASES)}")
+    parser.add_argument("--phases", default=",".join(DEFAULT_PHASES), help=f"comma list of: {', '.join(PHASES)}")
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured phase")
     parser.add_argument("--quick", action="store_true", help="one round of 2 s per phase, a 30k-request soak")
     parser.add_argument("--soak-requests", type=int, default=100_000)
@@ -158,6 +173,11 @@ def main() -> None:
     parser.add_argument("--profile", action="store_true", help="py-spy the gateway under load (pip install py-spy)")
     parser.add_argument("--profile-s", type=int, default=8)
     parser.add_argument("--speedscope", action="store_true", help="with --profile, also a speedscope JSON")
+    parser.add_argument("--held", type=int, default=8000, help="held_streams: streams held at once")
+    parser.add_argument("--held-gap-s", type=float, default=20.0,
+                        help="held_streams: how long the upstream holds each stream after its first chunk")
+    parser.add_argument("--held-probes", type=int, default=50, help="held_streams: probe calls, idle and held")
+    parser.add_argument("--held-rounds", type=int, default=2, help="held_streams: rounds through the gateway")
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     args = parser.parse_args()
     args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]

@@ -57,7 +57,8 @@ class Runner:
 
     def start_upstream(self, cores: str = LOAD_CORE) -> None:
         argv = [sys.executable, str(BENCH / "fake_upstream.py"), "--port", str(self.upstream_port),
-                "--stream-gap-ms", str(self.args.stream_gap_ms)]
+                "--stream-gap-ms", str(self.args.stream_gap_ms),
+                "--held-gap-ms", str(getattr(self.args, "held_gap_s", 10.0) * 1000)]
         self.upstream = spawn(pinned(cores, argv), RESULTS / "upstream.log")
         wait_ready(self.upstream_port, "/health", self.upstream, time.perf_counter())
 
