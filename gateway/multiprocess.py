@@ -51,7 +51,14 @@ def prepare(workers: int) -> Callable[[], None]:
         return lambda: None  # one process: the fast in-process default
     made = tempfile.mkdtemp(prefix="gateway-metrics-")
     os.environ[ENV] = made  # inherited by the worker processes uvicorn spawns
-    return lambda: shutil.rmtree(made, ignore_errors=True)
+
+    def cleanup() -> None:
+        # The folder is gone: a later server in this process must not look for it.
+        if os.environ.get(ENV) == made:
+            del os.environ[ENV]
+        shutil.rmtree(made, ignore_errors=True)
+
+    return cleanup
 
 
 def collector_registry() -> CollectorRegistry | None:

@@ -23,6 +23,7 @@ def test_several_workers_get_a_fresh_folder_removed_at_the_end(monkeypatch: pyte
     assert made is not None and Path(made).is_dir() and not any(Path(made).iterdir())
     cleanup()
     assert not Path(made).exists()
+    assert multiprocess.folder() is None  # a server started later in this process is single-process
 
 
 def test_a_given_folder_is_created_and_cleared_of_stale_files(monkeypatch: pytest.MonkeyPatch,
