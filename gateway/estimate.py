@@ -93,14 +93,14 @@ def input_tokens(client_api: ClientAPI, model: Model, params: dict[str, Any]) ->
             raw if isinstance(raw, str | list) else "", instructions if isinstance(instructions, str) else None,
             tools=tools,
         )
-    if model.provider.kind != "openai":
+    if not model.wire.openai_tokens:
         count = math.ceil(count * FOREIGN_TOKENIZER_MARGIN)
     return count
 
 
 def _encoding(model: Model) -> str:
     # OpenAI's text-embedding-3 models count with cl100k_base; everything else o200k_base.
-    if model.provider.kind == "openai" and model.native_id.startswith("text-embedding"):
+    if model.wire.openai_tokens and model.native_id.startswith("text-embedding"):
         return "cl100k_base"
     return "o200k_base"
 

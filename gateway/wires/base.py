@@ -67,6 +67,9 @@ class Wire:
     native_embedding_settings: bool = False  # takes `task_type` and `normalize_embedding`
     id_in_path: bool = False  # the model id is a URL path segment (checked strictly at load)
     estimates_usage: bool = False  # answers carry no usage: the gateway counts the input itself
+    # The upstream counts tokens with OpenAI's encodings, as the offline tokenizer does: an
+    # estimate for it needs no safety margin (gateway.estimate).
+    openai_tokens: bool = False
     genai_provider: str | None = None  # OpenTelemetry's gen_ai.provider.name; None: the registry's name
 
     def request(self, leg: Leg, body: dict[str, Any]) -> Upstream:

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 class OpenAIChat(Wire):
     name = "openai_chat"
+    openai_tokens = True
     relays = "chat"
     takes_effort = True
 

@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 
 class OpenAIEmbeddings(Wire):
     name = "openai_embeddings"
+    openai_tokens = True
     relays = "embeddings"
     embedding = True
 

@@ -26,6 +26,7 @@ _SEQUENCE = re.compile(rb'"sequence_number":\s*(\d+)')
 
 class OpenAIResponses(Wire):
     name = "openai_responses"
+    openai_tokens = True
     relays = "responses"
     takes_effort = True
     summary_for_thoughts = True
