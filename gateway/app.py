@@ -11,6 +11,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware.cors import CORSMiddleware
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
@@ -21,6 +22,7 @@ from gateway.api.common import error_response, request_id
 from gateway.api.routes import router
 from gateway.drain import DRAIN
 from gateway.errors import GatewayError
+from gateway.exposure import edge_refusal, header
 from gateway.keys.runtime import Governance
 from gateway.registry import Registry, default_registry_path, load_registry
 from gateway.registry.watch import RegistryWatcher
@@ -41,7 +43,16 @@ class GatewayApp(FastAPI):
     health, metrics, docs, 404/405, any route once middleware is added) is FastAPI's.
     """
 
+    guarded: Settings | None = None  # no master key: Host and content-type are checked (gateway.exposure)
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self.guarded is not None and scope["type"] == "http":
+            headers = scope["headers"]
+            refusal = edge_refusal(scope["method"], scope["path"], header(headers, b"host"),
+                                   header(headers, b"content-type"), self.guarded)
+            if refusal is not None:
+                await error_response(refusal)(scope, receive, send)
+                return
         if (scope["type"] == "http" and scope["method"] == "POST" and not self.root_path
                 and not self.user_middleware):  # added middleware must see every request
             route = PROXY_ROUTES.get(scope["path"])
@@ -117,6 +128,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.governance = governance
     app.include_router(router)
     app.include_router(admin_router)
+    if not settings.master_key:
+        app.guarded = settings
+    if settings.cors_origins:  # off unless configured; then FastAPI's stack serves every route
+        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
+                           allow_headers=["*"], expose_headers=["x-request-id", "x-gateway-model",
+                                                                "x-gateway-cost-usd"])
 
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> Response:

@@ -51,6 +51,12 @@ class Settings:
     drain_s: float = DEFAULT_DRAIN_S
     # None: no virtual keys at all (an app built in-process); from_env always names one.
     database_url: str | None = None
+    # Exposure (gateway.exposure): Host names served without a master key, CORS origins,
+    # and who may scrape /metrics.
+    allowed_hosts: tuple[str, ...] = ()
+    cors_origins: tuple[str, ...] = ()
+    metrics_auth: str = "auto"  # auto | token | none
+    metrics_token: str | None = None
 
     @property
     def max_body_bytes(self) -> int:
@@ -121,4 +127,25 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_connections=_int(env, "GATEWAY_MAX_CONNECTIONS", 0, 1) or None,
         drain_s=_seconds(env, "GATEWAY_DRAIN_S", DEFAULT_DRAIN_S),
         database_url=env.get("GATEWAY_DATABASE_URL") or DEFAULT_DATABASE_URL,
+        allowed_hosts=_list(env, "GATEWAY_ALLOWED_HOSTS", lower=True),
+        cors_origins=_list(env, "GATEWAY_CORS_ORIGINS"),
+        metrics_auth=_metrics_auth(env),
+        metrics_token=env.get("GATEWAY_METRICS_TOKEN") or None,
     )
+
+
+def _list(env: Mapping[str, str], name: str, lower: bool = False) -> tuple[str, ...]:
+    items = [item.strip() for item in env.get(name, "").split(",")]
+    return tuple(item.lower() if lower else item for item in items if item)
+
+
+METRICS_AUTH = ("auto", "token", "none")
+
+
+def _metrics_auth(env: Mapping[str, str]) -> str:
+    mode = (env.get("GATEWAY_METRICS_AUTH") or "auto").strip().lower()
+    if mode not in METRICS_AUTH:
+        raise SettingsError(f"GATEWAY_METRICS_AUTH={mode!r} must be one of {', '.join(METRICS_AUTH)}")
+    if mode == "token" and not env.get("GATEWAY_METRICS_TOKEN"):
+        raise SettingsError("GATEWAY_METRICS_AUTH=token needs GATEWAY_METRICS_TOKEN")
+    return mode

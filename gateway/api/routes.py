@@ -19,9 +19,10 @@ from gateway.api.estimates import (
     serve_estimate,
 )
 from gateway.api.openapi import BODIES
-from gateway.auth.edge import authenticate
+from gateway.auth.edge import authenticate, token_from
 from gateway.drain import DRAIN
 from gateway.errors import GatewayError, NotFound
+from gateway.exposure import metrics_refusal
 from gateway.keys import access
 from gateway.metrics import render_metrics
 from gateway.registry.snapshot import describe
@@ -106,5 +107,9 @@ async def readyz(request: Request) -> Response:
 
 
 @router.get("/metrics", tags=["ops"])
-async def metrics_endpoint() -> Response:
+async def metrics_endpoint(request: Request) -> Response:
+    state: GatewayState = request.app.state.gateway
+    refusal = metrics_refusal(token_from(request.headers), state.settings)  # GATEWAY_METRICS_AUTH
+    if refusal is not None:
+        return error_response(refusal, {"x-request-id": request_id(request)})
     return Response(render_metrics(), media_type=CONTENT_TYPE_LATEST)
