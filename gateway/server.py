@@ -183,6 +183,9 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         if self._in_head and self._head_bytes == 0:
             self._drop()  # nothing sent at all (or an idle keep-alive): just close
             return
+        if not self._in_head and (self.cycle is None or self.cycle.response_started):
+            self._drop()  # answered before its body came (a refusal): nothing more to say
+            return
         what = "headers" if self._in_head else "body"
         self._refuse(408, b"Request Timeout", GatewayError(
             f"The request's {what} did not arrive in time.", status=408, code="request_timeout"))

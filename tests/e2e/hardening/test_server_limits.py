@@ -66,7 +66,7 @@ def _read_all(sock: socket.socket, timeout: float) -> bytes:
 # ---- 9. header size ----------------------------------------------------------------------------
 
 def test_an_oversized_header_is_refused_fast_and_stalls_nobody(gw: str) -> None:
-    sock = _connect(gw, b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    sock = _connect(gw, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
     big = b"a" * (4 * 1024 * 1024)  # a few MB, nowhere near the gateway's 64 KB limit
 
     def send() -> None:
@@ -108,7 +108,7 @@ def test_half_a_request_line_is_closed_after_the_header_timeout(gw: str) -> None
 
 
 def test_a_body_that_never_comes_is_a_408(gw: str) -> None:
-    sock = _connect(gw, b"POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\ncontent-type: application/json\r\n"
+    sock = _connect(gw, b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
                         b"content-length: 100\r\n\r\n{\"model\":")
     try:
         started = time.monotonic()
