@@ -173,7 +173,7 @@ async def run(settings: Settings, registry_path: str, probes: Sequence[Probe],
         app.state.gateway.sinks.append(lambda record: records.__setitem__(record.request_id, record))
         app.state.gateway.resolver = None  # the probes are the operator's own, not a client key's
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://verify", timeout=None) as client:
+        async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=None) as client:
             registry = app.state.gateway.registry
             for n, probe in enumerate(probes):
                 rid = f"verify-{n}"

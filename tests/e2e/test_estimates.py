@@ -145,7 +145,8 @@ def test_estimate_reports_the_policy_and_spends_nothing(gateway_url: str, fake_o
     # Errors are the real route's: unknown model, bad body.
     response = httpx.post(f"{gateway_url}/v1/estimate/chat/completions", json={"model": "nope", "messages": []})
     assert response.status_code == 404 and response.json()["error"]["code"] == "model_not_found"
-    response = httpx.post(f"{gateway_url}/v1/estimate/embeddings", content=b"{not json")
+    response = httpx.post(f"{gateway_url}/v1/estimate/embeddings", content=b"{not json",
+                          headers={"content-type": "application/json"})  # a JSON body, malformed
     assert response.status_code == 400
 
 
