@@ -49,7 +49,8 @@ def cli_json(url: str, *args: str) -> Any:
 
 
 def gateway(url: str, **overrides: object) -> Iterator[str]:
-    yield from start_gateway(database_url=url, master_key=MASTER, **overrides)
+    # The tests scrape /metrics as the shipped Prometheus does: in-network, no token.
+    yield from start_gateway(database_url=url, master_key=MASTER, metrics_auth="none", **overrides)
 
 
 def chat(base: str, key: str, model: str, header: str = "authorization", **extra: Any) -> httpx.Response:
@@ -75,7 +76,8 @@ def serve_process(url: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     from tests.fakes.server import free_port
 
     port = free_port()
-    env = {**os.environ, "GATEWAY_DATABASE_URL": url, "GATEWAY_MASTER_KEY": MASTER, "GATEWAY_LOG_LEVEL": "warning"}
+    env = {**os.environ, "GATEWAY_DATABASE_URL": url, "GATEWAY_MASTER_KEY": MASTER, "GATEWAY_LOG_LEVEL": "warning",
+           "GATEWAY_METRICS_AUTH": "none"}  # scraped as the shipped Prometheus does: in-network, no token
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--port", str(port), "--registry",
                                 str(REGISTRY), *extra], env=env, cwd=ROOT, start_new_session=True)
