@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any, NoReturn
 
+from gateway.counters.limits import Limits
 from gateway.keys.secret import display_prefix, hash_secret, new_secret
 from gateway.store import DEFAULT_URL, Key, Store, StoreError, Team, admin
 from gateway.store.ledger import GROUPS, spend, time_range
@@ -88,6 +89,42 @@ def _team_fields(parser: argparse.ArgumentParser, clearing: bool = False) -> Non
     parser.add_argument("--metadata", action="append", metavar="KEY=VALUE", default=None,
                         help="metadata (e.g. cost_centre=CC-12); repeat for several" +
                         ("; replaces all of it" if clearing else ""))
+    _limit_fields(parser, clearing)
+
+
+def _limit_fields(parser: argparse.ArgumentParser, clearing: bool) -> None:
+    parser.add_argument("--budget", action="append", metavar="AMOUNT/PERIOD", default=None,
+                        help="a budget in USD per total|daily|weekly|monthly (calendar, UTC), e.g. 10/daily; "
+                        "repeat for several; add /allow-unpriced to let unpriced models through at $0"
+                        + ("; replaces all budgets" if clearing else ""))
+    if clearing:
+        parser.add_argument("--no-budgets", action="store_true", help="remove every budget")
+    hint = " (none: no limit)" if clearing else ""
+    parser.add_argument("--rpm", type=_count, help="requests per minute" + hint)
+    parser.add_argument("--tpm", type=_count, help="tokens (input + output) per minute" + hint)
+    parser.add_argument("--max-parallel", type=_count, help="requests in flight at once" + hint)
+
+
+def _count(text: str) -> int | str:
+    if text.strip().lower() in ("none", "off"):
+        return "none"
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number of at least 1 (or none)")
+    return int(text)
+
+
+def _limits(args: argparse.Namespace, clearing: bool = False) -> dict[str, Any]:
+    """The limit flags given, as the store's fields (None clears one)."""
+    changes: dict[str, Any] = {}
+    if getattr(args, "no_budgets", False):
+        changes["budgets"] = []
+    elif args.budget is not None:
+        changes["budgets"] = args.budget
+    for name in ("rpm", "tpm", "max_parallel"):
+        value = getattr(args, name)
+        if value is not None:
+            changes[name] = None if value == "none" else value
+    return changes
 
 
 def _key_fields(parser: argparse.ArgumentParser, clearing: bool = False) -> None:
@@ -137,9 +174,19 @@ def _globs(models: tuple[str, ...] | None) -> str:
     return "(all)" if models is None else ",".join(models) or "(none)"
 
 
+def _limit_lines(limits: Limits) -> list[str]:
+    if limits.empty:
+        return ["  limits:   -"]
+    parts = [*(b.spec() for b in limits.budgets),
+             *(f"{name}={value}" for name, value in (("rpm", limits.rpm), ("tpm", limits.tpm),
+                                                     ("max_parallel", limits.max_parallel)) if value is not None)]
+    return [f"  limits:   {' '.join(parts)}"]
+
+
 def _team_lines(team: Team) -> list[str]:
     meta = ", ".join(f"{k}={v}" for k, v in team.metadata.items()) or "-"
-    return [f"team {team.name} ({team.id})", f"  models:   {_globs(team.models)}", f"  metadata: {meta}"]
+    return [f"team {team.name} ({team.id})", f"  models:   {_globs(team.models)}", f"  metadata: {meta}",
+            *_limit_lines(team.limits)]
 
 
 def _key_lines(key: Key) -> list[str]:
@@ -149,7 +196,7 @@ def _key_lines(key: Key) -> list[str]:
     return [f"key {key.name} ({key.id}) {state}", f"  prefix:   {key.prefix}...",
             f"  team:     {key.team_name or '-'}", f"  models:   {_globs(key.models)}",
             f"  expires:  {public['expires_at'] or 'never'}", f"  tags:     {','.join(key.tags) or '-'}",
-            f"  metadata: {meta}"]
+            f"  metadata: {meta}", *_limit_lines(key.limits)]
 
 
 def _teams(store: Store, args: argparse.Namespace) -> None:
@@ -159,7 +206,8 @@ def _teams(store: Store, args: argparse.Namespace) -> None:
             [("NAME", "ID", "MODELS"), *((t.name, t.id, _globs(t.models)) for t in teams)]))
         return
     if args.action == "create":
-        team = admin.create_team(store, args.name, models=_models(args.models), metadata=_metadata(args.metadata))
+        team = admin.create_team(store, args.name, models=_models(args.models), metadata=_metadata(args.metadata),
+                                 limits=admin.parse_limits(_limits(args), "team"))
     elif args.action == "show":
         team = admin.get_team(store, args.team)
     elif args.action == "update":
@@ -172,7 +220,7 @@ def _teams(store: Store, args: argparse.Namespace) -> None:
             changes["models"] = _models(args.models)
         if args.metadata is not None:
             changes["metadata"] = _metadata(args.metadata)
-        team = admin.update_team(store, args.team, **changes)
+        team = admin.update_team(store, args.team, limits=_limits(args), **changes)
     else:
         team = admin.delete_team(store, args.team)
         _print(team.public(), args.json, lambda: [f"deleted team {team.name} ({team.id})"])
@@ -193,7 +241,8 @@ def _keys(store: Store, args: argparse.Namespace) -> None:
         key = admin.create_key(store, args.name, secret_hash=hash_secret(secret), prefix=display_prefix(secret),
                                team=args.team, models=_models(args.models),
                                expires_at=_time(args.expires, "--expires"),
-                               metadata=_metadata(args.metadata), tags=args.tags)
+                               metadata=_metadata(args.metadata), tags=args.tags,
+                               limits=admin.parse_limits(_limits(args), "key"))
         _print({**key.public(), "key": secret}, args.json, lambda: [
             *_key_lines(key), f"  secret:   {secret}",
             "Store the secret now: it is not shown again (only its hash is kept)."])
@@ -220,7 +269,7 @@ def _keys(store: Store, args: argparse.Namespace) -> None:
             changes["metadata"] = _metadata(args.metadata)
         if args.tags is not None:
             changes["tags"] = args.tags
-        key = admin.update_key(store, args.key, **changes)
+        key = admin.update_key(store, args.key, limits=_limits(args), **changes)
     else:
         key = admin.revoke_key(store, args.key)
     _print(key.public(), args.json, lambda: _key_lines(key))

@@ -57,6 +57,9 @@ class Settings:
     cors_origins: tuple[str, ...] = ()
     metrics_auth: str = "auto"  # auto | token | none
     metrics_token: str | None = None
+    # Counters shared across replicas (gateway.counters); None: in the database.
+    redis_url: str | None = None
+    redis_failure: str = "closed"  # Redis unreachable: "closed" refuses limited keys (503), "open" counts per replica
 
     @property
     def max_body_bytes(self) -> int:
@@ -131,6 +134,8 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         cors_origins=_list(env, "GATEWAY_CORS_ORIGINS"),
         metrics_auth=_metrics_auth(env),
         metrics_token=env.get("GATEWAY_METRICS_TOKEN") or None,
+        redis_url=env.get("GATEWAY_REDIS_URL") or None,
+        redis_failure=_choice(env, "GATEWAY_REDIS_FAILURE", ("closed", "open")),
     )
 
 
@@ -149,3 +154,10 @@ def _metrics_auth(env: Mapping[str, str]) -> str:
     if mode == "token" and not env.get("GATEWAY_METRICS_TOKEN"):
         raise SettingsError("GATEWAY_METRICS_AUTH=token needs GATEWAY_METRICS_TOKEN")
     return mode
+
+
+def _choice(env: Mapping[str, str], name: str, choices: tuple[str, ...]) -> str:
+    raw = (env.get(name) or choices[0]).strip().lower()
+    if raw not in choices:
+        raise SettingsError(f"{name}={raw!r}: give one of {', '.join(choices)}")
+    return raw

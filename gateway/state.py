@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from gateway import metrics
 from gateway.accounting import CallRecord
@@ -28,4 +29,5 @@ class GatewayState:
     # Each finished call's one CallRecord goes to every sink, in order (gateway.proxy.exchange).
     sinks: list[Sink] = field(default_factory=_default_sinks)
     resolver: KeyResolver | None = None  # virtual keys; None: only the master key counts
+    admission: Any = None  # gateway.admission.runtime.Admission while virtual keys are in force
     ready: bool = False

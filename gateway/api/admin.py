@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
+import anyio.from_thread
 from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
 
+from gateway.admission.view import counters_view
 from gateway.answers import json_response
 from gateway.auth.edge import authenticate
 from gateway.auth.principal import Principal
@@ -49,13 +51,42 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class TeamCreate(_Body):
+class BudgetIn(_Body):
+    amount_usd: str | float | int = Field(description="USD, e.g. \"10\" or \"0.05\"")
+    period: Literal["total", "daily", "weekly", "monthly"] = Field(description="calendar periods in UTC")
+    allow_unpriced: bool = Field(default=False, description="let calls to models without a price through at $0")
+
+
+class _LimitFields(_Body):
+    budgets: list[str | BudgetIn] | None = Field(
+        default=None, description="e.g. [\"10/daily\", \"200/monthly\"] (AMOUNT/PERIOD[/allow-unpriced]) or objects; "
+        "on update the list replaces every budget")
+    rpm: int | None = Field(default=None, ge=1, description="requests per minute; null: no limit")
+    tpm: int | None = Field(default=None, ge=1, description="tokens (input + output) per minute; null: no limit")
+    max_parallel: int | None = Field(default=None, ge=1, description="requests in flight at once; null: no limit")
+
+
+_LIMIT_NAMES = ("budgets", "rpm", "tpm", "max_parallel")
+
+
+def _limits_sent(body: BaseModel) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the limit fields sent, the other fields sent)."""
+    sent = _sent(body)
+    limits = {name: sent.pop(name) for name in _LIMIT_NAMES if name in sent}
+    if limits.get("budgets") is not None:
+        limits["budgets"] = [b.model_dump() if isinstance(b, BudgetIn) else b for b in limits["budgets"]]
+    elif "budgets" in limits:
+        limits["budgets"] = []
+    return limits, sent
+
+
+class TeamCreate(_LimitFields):
     name: str = Field(min_length=1, max_length=200)
     models: list[str] | None = Field(default=None, description="registry keys, aliases or globs; null: every model")
     metadata: dict[str, Any] | None = None
 
 
-class TeamUpdate(_Body):
+class TeamUpdate(_LimitFields):
     """Only the fields sent change; `models: null` removes the list (every model)."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -63,7 +94,7 @@ class TeamUpdate(_Body):
     metadata: dict[str, Any] | None = None
 
 
-class KeyCreate(_Body):
+class KeyCreate(_LimitFields):
     name: str = Field(min_length=1, max_length=200)
     team: str | None = Field(default=None, description="team id or name")
     models: list[str] | None = Field(default=None, description="globs narrowing the team's; null: the team's")
@@ -72,7 +103,7 @@ class KeyCreate(_Body):
     tags: list[str] | None = None
 
 
-class KeyUpdate(_Body):
+class KeyUpdate(_LimitFields):
     """Only the fields sent change; null clears `team`, `models` and `expires_at`."""
 
     name: str | None = Field(default=None, min_length=1, max_length=200)
@@ -83,11 +114,19 @@ class KeyUpdate(_Body):
     tags: list[str] | None = None
 
 
+class LimitsOut(BaseModel):
+    budgets: list[BudgetIn]
+    rpm: int | None
+    tpm: int | None
+    max_parallel: int | None
+
+
 class TeamOut(BaseModel):
     id: str
     name: str
     models: list[str] | None
     metadata: dict[str, Any]
+    limits: LimitsOut
     created_at: str
     updated_at: str
 
@@ -104,6 +143,7 @@ class KeyOut(BaseModel):
     tags: list[str]
     revoked: bool
     revoked_at: str | None
+    limits: LimitsOut
     created_at: str
     updated_at: str
 
@@ -126,9 +166,32 @@ class SpendRow(BaseModel):
     cost_usd: str = Field(description="exact decimal USD")
 
 
+class BudgetState(BaseModel):
+    scope: Literal["key", "team"]
+    name: str
+    period: str
+    amount_usd: str
+    period_start: str
+    resets_at: str | None
+    spent_usd: str = Field(description="settled calls in this period, as the counters hold it")
+    reserved_usd: str = Field(description="held by calls in flight")
+    remaining_usd: str
+
+
+class RateState(BaseModel):
+    scope: Literal["key", "team"]
+    name: str
+    kind: Literal["requests", "tokens"]
+    limit_per_minute: int
+    remaining: int
+    reset: str
+
+
 class OwnKey(KeyOut):
     spend_usd: dict[str, str] = Field(description="this key's spend so far in each calendar period (UTC): "
                                                   "total, daily, weekly (from Monday), monthly")
+    budgets: list[BudgetState] = Field(default_factory=list, description="every budget that applies (key's, team's)")
+    rate_limits: list[RateState] = Field(default_factory=list)
 
 
 def _governance(request: Request) -> Governance | None:
@@ -179,8 +242,10 @@ def _sent(body: BaseModel) -> dict[str, Any]:
 @router.post("/admin/teams", tags=["admin"], status_code=201, response_model=TeamOut, responses=_ADMIN_ERRORS)
 def create_team(request: Request, body: TeamCreate) -> Response:
     store = _require_master(request)
+    limits, _ = _limits_sent(body)
     with _mapped():
-        team = store_admin.create_team(store, body.name, models=body.models, metadata=body.metadata)
+        team = store_admin.create_team(store, body.name, models=body.models, metadata=body.metadata,
+                                       limits=store_admin.parse_limits(limits, "team"))
     return json_response(team.public(), status=201)
 
 
@@ -202,7 +267,8 @@ def show_team(request: Request, team: str) -> Response:
 def update_team(request: Request, team: str, body: TeamUpdate) -> Response:
     store = _require_master(request)
     with _mapped():
-        return json_response(store_admin.update_team(store, team, **_sent(body)).public())
+        limits, fields = _limits_sent(body)
+        return json_response(store_admin.update_team(store, team, limits=limits, **fields).public())
 
 
 @router.delete("/admin/teams/{team}", tags=["admin"], response_model=TeamOut, responses=_ADMIN_ERRORS)
@@ -218,10 +284,12 @@ def delete_team(request: Request, team: str) -> Response:
 def create_key(request: Request, body: KeyCreate) -> Response:
     store = _require_master(request)
     secret = new_secret()
+    limits, _ = _limits_sent(body)
     with _mapped():
         key = store_admin.create_key(store, body.name, secret_hash=hash_secret(secret),
                                      prefix=display_prefix(secret), team=body.team, models=body.models,
-                                     expires_at=body.expires_at, metadata=body.metadata, tags=body.tags)
+                                     expires_at=body.expires_at, metadata=body.metadata, tags=body.tags,
+                                     limits=store_admin.parse_limits(limits, "key"))
     return json_response({**key.public(), "key": secret}, status=201)
 
 
@@ -243,7 +311,8 @@ def show_key(request: Request, key: str) -> Response:
 def update_key(request: Request, key: str, body: KeyUpdate) -> Response:
     store = _require_master(request)
     with _mapped():
-        return json_response(store_admin.update_key(store, key, **_sent(body)).public())
+        limits, fields = _limits_sent(body)
+        return json_response(store_admin.update_key(store, key, limits=limits, **fields).public())
 
 
 @router.delete("/admin/keys/{key}", tags=["admin"], response_model=KeyOut, responses=_ADMIN_ERRORS,
@@ -292,5 +361,7 @@ def own_key(request: Request) -> Response:
         now = datetime.now(UTC).replace(tzinfo=None)
         totals = {period: spend(store, (), start, None, key_id=key.id)
                   for period, start in period_starts(now).items()}
+    state_now = anyio.from_thread.run(counters_view, state.admission, principal)
     return json_response({**key.public(),
-                          "spend_usd": {period: rows[0]["cost_usd"] for period, rows in totals.items()}})
+                          "spend_usd": {period: rows[0]["cost_usd"] for period, rows in totals.items()},
+                          **state_now})

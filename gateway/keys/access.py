@@ -29,19 +29,21 @@ def compile_globs(globs: tuple[str, ...] | None) -> re.Pattern[str] | None:
 
 @dataclass(frozen=True, slots=True)
 class KeyLimits:
-    """What a virtual key's Principal carries in `limits`: its access lists and expiry
-    (budgets and rate limits join here in the next step)."""
+    """What a virtual key's Principal carries in `limits`: its access lists and expiry, and
+    the Quota (budgets, rate limits) of the key and its team for admission."""
 
     team_models: tuple[str, ...] | None
     key_models: tuple[str, ...] | None
     expires_at: datetime | None
     _team: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
     _key: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
+    quota: object | None = field(default=None, compare=False)  # gateway.admission.quota.Quota: budgets, rates
 
     @classmethod
     def build(cls, team_models: tuple[str, ...] | None, key_models: tuple[str, ...] | None,
-              expires_at: datetime | None) -> KeyLimits:
-        return cls(team_models, key_models, expires_at, compile_globs(team_models), compile_globs(key_models))
+              expires_at: datetime | None, quota: object | None = None) -> KeyLimits:
+        return cls(team_models, key_models, expires_at, compile_globs(team_models), compile_globs(key_models),
+                   quota)
 
     def allows(self, model: Model) -> bool:
         names = (model.key, *model.entry.aliases)

@@ -14,6 +14,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+from gateway.admission.quota import build as build_quota
 from gateway.auth.principal import Principal
 from gateway.errors import Unauthorized
 from gateway.keys.access import KeyLimits, effective_models
@@ -35,7 +36,8 @@ class _Entry:
 
 
 def _entry(key: Key) -> _Entry:
-    limits = KeyLimits.build(key.team_models if key.team_id else None, key.models, key.expires_at)
+    quota = build_quota(key.id, key.name, key.limits, key.team_id, key.team_name, key.team_limits)
+    limits = KeyLimits.build(key.team_models if key.team_id else None, key.models, key.expires_at, quota)
     principal = Principal("key", key.id, key.name, key.team_id, key.team_name,
                           effective_models(limits.team_models, key.models), limits)
     expires = key.expires_at.replace(tzinfo=UTC).timestamp() if key.expires_at is not None else None
@@ -64,6 +66,9 @@ class KeyCache:
             when = iso(datetime.fromtimestamp(entry.expires, UTC).replace(tzinfo=None))
             raise Unauthorized(f"The API key '{name}' expired at {when}.", code="invalid_api_key")
         return entry.principal
+
+    def principals(self) -> list[Principal]:
+        return [entry.principal for entry in self._by_id.values()]
 
     def principal(self, key_id: str) -> Principal | None:
         entry = self._by_id.get(key_id)

@@ -21,6 +21,8 @@ import logging
 import os
 import threading
 
+from gateway.admission.runtime import Admission
+from gateway.admission.setup import build as build_admission
 from gateway.keys import metrics as key_metrics
 from gateway.keys.cache import POLL_S, KeyCache
 from gateway.keys.ledger import LedgerWriter
@@ -41,6 +43,7 @@ class Governance:
         self._task: asyncio.Task[None] | None = None
         self._flusher: asyncio.Task[None] | None = None
         self._opening = threading.Lock()
+        self.admission: Admission | None = None  # budgets and rate limits (gateway.admission)
         if store is not None:
             self._attach(store)
 
@@ -83,9 +86,20 @@ class Governance:
         if cache.active and writer not in state.sinks:
             state.sinks.extend([writer, key_metrics.record])
 
+    async def _admission(self) -> None:
+        """Budgets and rate limits come into force with the keys (and leave with them)."""
+        state = self._state
+        if state is None or self.store is None or self.cache is None:
+            return
+        if self.admission is None and self.cache.active:
+            self.admission = build_admission(state.settings, self.store, self.cache, self.writer)
+            await self.admission.start()
+        state.admission = self.admission if self.cache.active else None
+
     async def start(self, state: GatewayState) -> None:
         self._state = state
         self._apply()
+        await self._admission()
         self._task = asyncio.create_task(self._poll(), name="gateway-keys-poll")
         if self.writer is not None:
             self._flusher = asyncio.create_task(self.writer.run(), name="gateway-ledger-flush")
@@ -112,6 +126,7 @@ class Governance:
         assert self.cache is not None
         if await asyncio.to_thread(self.cache.refresh):
             self._apply()
+            await self._admission()
 
     async def stop(self) -> None:
         for task in (self._task, self._flusher):
@@ -119,6 +134,8 @@ class Governance:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
+        if self.admission is not None:
+            await self.admission.stop()  # settlements still running finish first
         if self.writer is not None:
             await self.writer.close()
         if self.store is not None:

@@ -83,6 +83,7 @@ class Exchange:
     handovers: list[Handover] = field(default_factory=list)
     _noted: list[GatewayError] = field(default_factory=list)  # errors already in `failures`
     finished: bool = False
+    extra_headers: dict[str, str] | None = None  # set by admission: rate-limit headers, lowered max tokens
 
     def begin(self, model: Model, result: PolicyResult) -> Leg:
         """The next model takes the request (the first one, or a fallback)."""
@@ -105,10 +106,13 @@ class Exchange:
 
     def headers(self) -> dict[str, str]:
         if self.leg is None:
-            return {"x-request-id": self.request_id}
-        out = {"x-gateway-model": self.leg.model.key, "x-request-id": self.request_id}
-        if self.leg.result.dropped:
-            out["x-gateway-dropped-params"] = ",".join(self.leg.result.dropped)
+            out = {"x-request-id": self.request_id}
+        else:
+            out = {"x-gateway-model": self.leg.model.key, "x-request-id": self.request_id}
+            if self.leg.result.dropped:
+                out["x-gateway-dropped-params"] = ",".join(self.leg.result.dropped)
+        if self.extra_headers:
+            out.update(self.extra_headers)
         return out
 
     def note_usage(self, usage: Usage, final: bool) -> None:

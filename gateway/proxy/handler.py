@@ -17,6 +17,7 @@ from starlette.responses import Response
 
 from gateway import capabilities
 from gateway.accounting import cost_text
+from gateway.admission import stage as admission
 from gateway.answers import error_response
 from gateway.drain import DRAIN
 from gateway.errors import BadRequest, GatewayError, NotFound, ShuttingDown, UpstreamError
@@ -100,6 +101,13 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
     context = limits.ContextCheck(client_api, len(raw))
     ex.body_size = len(raw)
     leg = ex.begin(model, result)
+    grant = None
+    if state.admission is not None:  # a key's rate limits and budget; settled by the Exchange's sinks
+        try:
+            grant = await admission.admit(state.admission, req, ex, chain, result)
+        except GatewayError as refused:
+            ex.finish(refused.status, refused)
+            return error_response(refused, ex.headers())
     failure: GatewayError | None = None
     for i, candidate in enumerate(chain):
         if i:
@@ -109,6 +117,8 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
             except GatewayError as exc:
                 log.warning("fallback %s cannot take request %s: %s", candidate.key, ex.request_id, exc.message)
                 continue
+            if grant is not None:
+                grant.cap(result.params)
             leg = ex.begin(candidate, result)
         refusal = _admit(req, candidate, result)
         if refusal is not None:

@@ -13,6 +13,7 @@ from typing import Any
 
 from sqlalchemy import Connection, RowMapping, delete, func, insert, or_, select, update
 
+from gateway.counters.limits import Limits, LimitsError, check_limits, merge
 from gateway.store.core import Store, bump
 from gateway.store.errors import ConflictError, NotFoundError, StoreError
 from gateway.store.records import (
@@ -44,10 +45,12 @@ def _new_id(prefix: str) -> str:
 def _team(row: RowMapping) -> Team:
     models = row["models"]
     return Team(row["id"], row["name"], None if models is None else tuple(models),
-                dict(row["metadata"] or {}), row["created_at"], row["updated_at"])
+                dict(row["metadata"] or {}), row["created_at"], row["updated_at"],
+                check_limits(row["limits"], "team"))
 
 
-_KEY_COLUMNS = (*keys.c, teams.c.name.label("team_name"), teams.c.models.label("team_models"))
+_KEY_COLUMNS = (*keys.c, teams.c.name.label("team_name"), teams.c.models.label("team_models"),
+                teams.c.limits.label("team_limits"))
 
 
 def _key(row: RowMapping) -> Key:
@@ -55,7 +58,8 @@ def _key(row: RowMapping) -> Key:
     return Key(row["id"], row["name"], row["secret_hash"], row["prefix"], row["team_id"], row["team_name"],
                None if models is None else tuple(models), row["expires_at"], dict(row["metadata"] or {}),
                tuple(row["tags"] or ()), bool(row["revoked"]), row["revoked_at"], row["created_at"],
-               row["updated_at"], None if team_models is None else tuple(team_models))
+               row["updated_at"], None if team_models is None else tuple(team_models),
+               check_limits(row["limits"], "key"), check_limits(row["team_limits"], "team"))
 
 
 def _keys_query() -> Any:
@@ -85,11 +89,13 @@ def _key_row(connection: Connection, ref: str) -> RowMapping:
 
 # Teams
 
-def create_team(store: Store, name: str, *, models: Any = None, metadata: Any = None) -> Team:
+def create_team(store: Store, name: str, *, models: Any = None, metadata: Any = None,
+                limits: Limits | None = None) -> Team:
     name = check_name(name, "team")
     team_id = _new_id("team")
     values = {"id": team_id, "name": name, "models": _json_list(check_models(models, "team")),
-              "metadata": check_metadata(metadata, "team"), "created_at": now(), "updated_at": now()}
+              "metadata": check_metadata(metadata, "team"), "limits": limits.to_json() if limits else None,
+              "created_at": now(), "updated_at": now()}
     with store.begin() as connection:
         if _name_taken(connection, teams, name):
             raise ConflictError(f"a team named {name!r} already exists")
@@ -109,7 +115,8 @@ def get_team(store: Store, ref: str) -> Team:
 
 
 def update_team(store: Store, ref: str, *, name: Any = UNSET, models: Any = UNSET,
-                metadata: Any = UNSET) -> Team:
+                metadata: Any = UNSET, limits: dict[str, Any] | None = None) -> Team:
+    """`limits`: the limit fields to change (budgets, rpm, tpm, max_parallel; None clears one)."""
     changes: dict[str, Any] = {}
     if name is not UNSET:
         changes["name"] = check_name(name, "team")
@@ -121,6 +128,8 @@ def update_team(store: Store, ref: str, *, name: Any = UNSET, models: Any = UNSE
         row = _team_row(connection, ref)
         if "name" in changes and _name_taken(connection, teams, changes["name"], row["id"]):
             raise ConflictError(f"a team named {changes['name']!r} already exists")
+        if limits:
+            changes["limits"] = _merged(row["limits"], limits, "team")
         if changes:
             connection.execute(update(teams).where(teams.c.id == row["id"]).values(**changes, updated_at=now()))
             bump(connection)
@@ -147,7 +156,7 @@ def delete_team(store: Store, ref: str) -> Team:
 
 def create_key(store: Store, name: str, *, secret_hash: str, prefix: str, team: str | None = None,
                models: Any = None, expires_at: datetime | None = None, metadata: Any = None,
-               tags: Any = None) -> Key:
+               tags: Any = None, limits: Limits | None = None) -> Key:
     name = check_name(name, "key")
     values: dict[str, Any] = {
         "id": _new_id("key"), "name": name, "secret_hash": secret_hash, "prefix": prefix,
@@ -155,6 +164,7 @@ def create_key(store: Store, name: str, *, secret_hash: str, prefix: str, team: 
         "expires_at": None if expires_at is None else to_utc(expires_at),
         "metadata": check_metadata(metadata, "key"), "tags": list(check_tags(tags, "key")),
         "revoked": False, "revoked_at": None, "created_at": now(), "updated_at": now(),
+        "limits": limits.to_json() if limits else None,
     }
     with store.begin() as connection:
         if _name_taken(connection, keys, name):
@@ -179,7 +189,8 @@ def get_key(store: Store, ref: str) -> Key:
 
 
 def update_key(store: Store, ref: str, *, name: Any = UNSET, team: Any = UNSET, models: Any = UNSET,
-               expires_at: Any = UNSET, metadata: Any = UNSET, tags: Any = UNSET) -> Key:
+               expires_at: Any = UNSET, metadata: Any = UNSET, tags: Any = UNSET,
+               limits: dict[str, Any] | None = None) -> Key:
     """Change a key's fields; `team=None`, `models=None`, `expires_at=None` clear them."""
     changes: dict[str, Any] = {}
     if name is not UNSET:
@@ -198,6 +209,8 @@ def update_key(store: Store, ref: str, *, name: Any = UNSET, team: Any = UNSET, 
             raise ConflictError(f"a key named {changes['name']!r} already exists")
         if team is not UNSET:
             changes["team_id"] = None if team is None else _team_row(connection, team)["id"]
+        if limits:
+            changes["limits"] = _merged(row["limits"], limits, "key")
         if changes:
             connection.execute(update(keys).where(keys.c.id == row["id"]).values(**changes, updated_at=now()))
             bump(connection)
@@ -224,6 +237,21 @@ def snapshot(store: Store) -> tuple[int, list[Key], int]:
         rows = [_key(row) for row in connection.execute(_keys_query()).mappings()]
         team_count = int(connection.execute(select(func.count()).select_from(teams)).scalar_one())
         return version, rows, team_count
+
+
+def parse_limits(raw: Any, what: str) -> Limits:
+    """Budgets and rate limits as the CLI or the admin API gave them (a StoreError if bad)."""
+    try:
+        return check_limits(raw, what)
+    except LimitsError as exc:
+        raise StoreError(str(exc)) from None
+
+
+def _merged(stored: Any, changes: dict[str, Any], what: str) -> dict[str, Any] | None:
+    try:
+        return merge(check_limits(stored, what), changes, what).to_json()
+    except LimitsError as exc:
+        raise StoreError(str(exc)) from None
 
 
 def _json_list(values: tuple[str, ...] | None) -> list[str] | None:

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from gateway.counters.limits import NO_LIMITS, Limits
 from gateway.store.errors import StoreError
 
 MAX_NAME = 200
@@ -20,10 +21,11 @@ class Team:
     metadata: dict[str, Any]
     created_at: datetime
     updated_at: datetime
+    limits: Limits = NO_LIMITS
 
     def public(self) -> dict[str, Any]:
         return {"id": self.id, "name": self.name, "models": _list(self.models),
-                "metadata": self.metadata, "created_at": iso(self.created_at),
+                "metadata": self.metadata, "limits": self.limits.public(), "created_at": iso(self.created_at),
                 "updated_at": iso(self.updated_at)}
 
 
@@ -44,6 +46,8 @@ class Key:
     created_at: datetime
     updated_at: datetime
     team_models: tuple[str, ...] | None = field(default=None)  # the team's list, for the cache
+    limits: Limits = NO_LIMITS
+    team_limits: Limits = NO_LIMITS  # the team's, for the cache
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
@@ -53,7 +57,7 @@ class Key:
         return {"id": self.id, "name": self.name, "prefix": self.prefix, "team_id": self.team_id,
                 "team": self.team_name, "models": _list(self.models),
                 "expires_at": iso(self.expires_at), "metadata": self.metadata, "tags": list(self.tags),
-                "revoked": self.revoked, "revoked_at": iso(self.revoked_at),
+                "revoked": self.revoked, "revoked_at": iso(self.revoked_at), "limits": self.limits.public(),
                 "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
 
 

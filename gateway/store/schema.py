@@ -40,6 +40,7 @@ teams = Table(
     Column("name", String(200), nullable=False, unique=True),
     Column("models", JSON, nullable=True),  # list of globs; NULL = every model
     Column("metadata", JSON, nullable=False),
+    Column("limits", JSON, nullable=True),  # budgets and rate limits (gateway.counters.limits); migration 0002
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
 )
@@ -57,6 +58,7 @@ keys = Table(
     Column("tags", JSON, nullable=False),
     Column("revoked", Boolean, nullable=False),
     Column("revoked_at", DateTime, nullable=True),
+    Column("limits", JSON, nullable=True),  # budgets and rate limits (gateway.counters.limits); migration 0002
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
 )

@@ -1,0 +1,133 @@
+"""The admission stage, between the api edge (auth) and the upstream call: a key's rate
+limits and budget reservation before the call, settlement after it.
+
+The model access check (gateway.keys.access) runs first; then, for a key whose
+Principal carries a Quota (limits on the key or its team), one admission on the
+counters: every budget reserved for the call's worst case, the request and token
+windows counted, a concurrency slot taken, or nothing at all and a 429. The call's
+Exchange gets one more sink, which settles the reservation with the actual cost however
+the call ends (success, error, timeout, client gone mid-stream): the Exchange records
+every call exactly once. A request without such a key costs one attribute lookup.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from gateway.accounting import CallRecord
+from gateway.admission import answers
+from gateway.admission.quota import Quota
+from gateway.admission.worst import WorstCase, useful_output, worst_case
+from gateway.counters import metrics
+from gateway.counters.base import CountersUnavailable
+from gateway.counters.plan import Ask, Settlement
+from gateway.store.ledger import to_pusd
+
+if TYPE_CHECKING:
+    from gateway.admission.runtime import Admission
+    from gateway.policy import PolicyResult
+    from gateway.proxy.exchange import Exchange
+    from gateway.proxy.request import ClientRequest
+    from gateway.registry.snapshot import Model
+
+LOWERED = "x-gateway-max-output-tokens-lowered"
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    lowered_to: int | None  # the max output tokens every model of this call must keep to
+
+    def cap(self, params: dict[str, Any]) -> None:
+        """Apply to a fallback's freshly built parameters."""
+        if self.lowered_to is not None:
+            asked = params.get("max_output_tokens")
+            if not isinstance(asked, int) or asked > self.lowered_to:
+                params["max_output_tokens"] = self.lowered_to
+
+
+def _release(admission: Admission, ask: Ask, done: asyncio.Future[Any]) -> None:
+    """Give back what an admission reserved for a call that is gone before it began."""
+    if done.cancelled() or done.exception() is not None or not done.result().ok:
+        return
+    outcome = done.result()
+    metrics.reservations_outstanding.inc()
+    admission.settle_later(Settlement(ask.rid, time.time(), ask.now, ask.budgets,
+                                      tuple(line for line in ask.rates if line.kind == "tokens"), ask.slots,
+                                      outcome.cost, outcome.tokens, 0, 0))
+
+
+def quota_of(principal: Any) -> Quota | None:
+    quota = getattr(principal.limits, "quota", None)
+    return quota if isinstance(quota, Quota) else None
+
+
+async def admit(admission: Admission | None, req: ClientRequest, ex: Exchange, chain: list[Model],
+                result: PolicyResult) -> Grant | None:
+    """Admit the call or raise its refusal (a GatewayError). `chain` loses the fallbacks
+    a budget cannot pay for (unpriced ones)."""
+    quota = quota_of(req.principal)
+    if quota is None or admission is None:
+        return None
+    now = time.time()
+    lines = quota.lines(datetime.fromtimestamp(now, UTC).replace(tzinfo=None))
+    params = result.params
+    worst = worst_case(req.client_api, params, chain)
+    if isinstance(worst, str):
+        if lines.budgets:
+            metrics.refusals_total.labels("budget").inc()
+            raise answers.unbounded_refusal(worst)
+        worst = WorstCase(0, 0, 0, 0, 1, ())
+    if worst.unpriced and lines.budgets and not lines.allow_unpriced:
+        if chain[0].key in worst.unpriced:
+            metrics.refusals_total.labels("unpriced").inc()
+            raise answers.unpriced_refusal(chain[0].key, lines.budgets[0])
+        chain[:] = [model for model in chain if model.key not in worst.unpriced]
+    ask = Ask(f"{random.getrandbits(96):024x}", now, lines.budgets, lines.rates, lines.slots,
+              worst.input_pusd, worst.out_pusd, worst.max_out, useful_output(worst.max_out),
+              worst.input_tokens, worst.n)
+    pending = asyncio.ensure_future(admission.admit(ask))
+    try:
+        # Shielded: a client that leaves mid-admission must not leave a reservation behind.
+        outcome = await asyncio.shield(pending)
+    except CountersUnavailable:
+        metrics.refusals_total.labels("counters_unavailable").inc()
+        raise answers.unavailable() from None
+    except asyncio.CancelledError:
+        pending.add_done_callback(lambda done: _release(admission, ask, done))
+        raise
+    if not outcome.ok:
+        metrics.refusals_total.labels(outcome.reason or "budget").inc()
+        if outcome.reason == "budget":
+            raise answers.budget_refusal(ask, outcome)
+        refused = {}
+        if outcome.reason in ("requests", "tokens") and outcome.retry_after is not None:
+            line = ask.rates[outcome.line]
+            refused = {f"x-ratelimit-limit-{line.kind}": str(line.limit),
+                       f"x-ratelimit-remaining-{line.kind}": "0",
+                       f"x-ratelimit-reset-{line.kind}": answers.duration(outcome.retry_after)}
+        raise answers.rate_refusal(ask, outcome, refused)
+    headers = answers.rate_headers(ask.rates, outcome.rates)
+    grant = Grant(None)
+    if outcome.granted_out < ask.max_out:
+        params["max_output_tokens"] = outcome.granted_out
+        headers[LOWERED] = str(outcome.granted_out)
+        metrics.lowered_total.inc()
+        grant = Grant(outcome.granted_out)
+    if headers:
+        ex.extra_headers = headers
+    metrics.reservations_outstanding.inc()
+    token_rates = tuple(line for line in ask.rates if line.kind == "tokens")
+
+    def settle(record: CallRecord) -> None:
+        usage = record.usage
+        admission.settle_later(Settlement(
+            ask.rid, time.time(), ask.now, ask.budgets, token_rates, ask.slots, outcome.cost, outcome.tokens,
+            to_pusd(record.cost) or 0, usage.input + usage.output if usage is not None else 0))
+
+    ex.sinks = [*ex.sinks, settle]
+    return grant
