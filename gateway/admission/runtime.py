@@ -75,11 +75,21 @@ class Admission:
 
     # -- lifecycle ---------------------------------------------------------------------
 
-    async def start(self) -> None:
-        try:
-            await self._recover()
-        except CountersUnavailable as exc:
-            self._down(str(exc))
+    async def start(self, wait_s: float = 10.0) -> None:
+        """Find the counters before serving; wait (up to `wait_s`) for another replica
+        that is rebuilding them, so a fresh start does not refuse its first calls."""
+        deadline = time.monotonic() + wait_s
+        while True:
+            try:
+                await self._recover()
+            except CountersUnavailable as exc:
+                self._down(str(exc))
+                break
+            if self.epoch is not None or time.monotonic() >= deadline:
+                break
+            await asyncio.sleep(0.1)
+        if self.epoch is None:
+            self._down("not rebuilt yet")
         self._loop_task = asyncio.create_task(self._loop(), name="gateway-admission")
 
     async def stop(self) -> None:
@@ -156,9 +166,9 @@ class Admission:
     def _note(self, lines: Sequence[BudgetLine], values: Sequence[tuple[int, int]]) -> None:
         for line, (spent, reserved) in zip(lines, values, strict=False):
             self.last_spent[line.key] = spent
-            metrics.budget_spent_usd.labels(line.label.kind, line.label.name, line.period).set(spent / PICO)
-            metrics.budget_remaining_usd.labels(line.label.kind, line.label.name, line.period).set(
-                max(0, line.limit - spent - reserved) / PICO)
+            labels = (line.label.name, "") if line.label.kind == "key" else ("", line.label.name)
+            metrics.budget_spent_usd.labels(*labels, line.period).set(spent / PICO)
+            metrics.budget_remaining_usd.labels(*labels, line.period).set(max(0, line.limit - spent - reserved) / PICO)
 
     def _enqueue(self, settlement: Settlement) -> None:
         if len(self.queue) >= QUEUE_BOUND:

@@ -96,7 +96,7 @@ for i = 1, nr do
   local counts, keys = windows[i], rkeys[i]
   local last = nbuckets - 1
   redis.call('INCRBY', keys[last], int(rkinds[i]))
-  redis.call('EXPIRE', keys[last], bucket_s * (nbuckets + 1))
+  redis.call('EXPIRE', keys[last], math.ceil(bucket_s * (nbuckets + 1)))
   counts[last] = counts[last] + rkinds[i]
   local used, reset = 0, 0
   for j = 0, last do used = used + counts[j] end

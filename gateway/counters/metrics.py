@@ -1,6 +1,6 @@
 """Prometheus metrics of admission and the counters. Labels are bounded: refusal reasons
-are a fixed set, budgets are labelled by the operator's key and team names and the four
-periods, Redis operations by script name."""
+are a fixed set; a budget is labelled by the operator's name for its key (`team` empty)
+or its team (`key` empty) and one of the four periods, Redis operations by script name."""
 
 from __future__ import annotations
 
@@ -31,12 +31,12 @@ lowered_total = Counter(
 # mostrecent: every worker and replica reports what the shared counters said last.
 budget_spent_usd = Gauge(
     "gateway_budget_spent_usd", "Spend counted against a budget in its current period (settled calls).",
-    ["scope", "name", "period"], registry=REGISTRY, multiprocess_mode="mostrecent",
+    ["key", "team", "period"], registry=REGISTRY, multiprocess_mode="mostrecent",
 )
 budget_remaining_usd = Gauge(
     "gateway_budget_remaining_usd",
     "What a budget has left in its current period: limit - spent - reserved (calls in flight).",
-    ["scope", "name", "period"], registry=REGISTRY, multiprocess_mode="mostrecent",
+    ["key", "team", "period"], registry=REGISTRY, multiprocess_mode="mostrecent",
 )
 redis_seconds = Histogram(
     "gateway_redis_seconds", "Round-trip time of the counters' Redis scripts.", ["op"],

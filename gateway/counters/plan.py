@@ -6,17 +6,30 @@ Money is pico-USD, tokens and requests whole numbers, times unix seconds.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from gateway.counters.periods import stamp
 
-# Rate windows: a minute counted in buckets of BUCKET_S seconds. A check sums the
-# current bucket and the BUCKETS - 1 before it, which together always cover the last
-# 60 s (and up to BUCKET_S more): see gateway.counters.logic for the error bound.
-WINDOW_S = 60
-BUCKET_S = 10
-BUCKETS = WINDOW_S // BUCKET_S + 1
+
+def _window_s() -> float:
+    """GATEWAY_RATE_WINDOW_S: the rate limits' window, 60 s (per minute). Shorter only for
+    tests and experiments (the limits then count per that window); the same on every replica."""
+    raw = os.environ.get("GATEWAY_RATE_WINDOW_S", "")
+    try:
+        value = float(raw) if raw else 60.0
+    except ValueError:
+        value = 60.0
+    return value if value > 0 else 60.0
+
+
+# Rate windows: a minute counted in 6 buckets of BUCKET_S seconds. A check sums the
+# current bucket and the 6 before it, which together always cover the last 60 s (and up
+# to BUCKET_S more): see gateway.counters.logic for the error bound.
+WINDOW_S = _window_s()
+BUCKET_S = WINDOW_S / 6
+BUCKETS = 7
 # A reservation, a concurrency slot: released by settlement; if the process holding it
 # died, swept this long after it was made.
 LEASE_S = 3600

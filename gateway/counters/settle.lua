@@ -8,7 +8,7 @@ if redis.call('EXISTS', KEYS[1]) == 0 then return {'unseeded'} end
 local rid = ARGV[1]
 local actual, delta = ARGV[2], tonumber(ARGV[3])
 local nb, nr, ns = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
-local bucket_ttl = tonumber(ARGV[7])
+local bucket_ttl = math.ceil(tonumber(ARGV[7]))
 local lease = redis.call('GET', KEYS[3])
 local cost = '0'
 if lease then
@@ -22,7 +22,7 @@ if lease then out[1] = 'released' end
 for i = 1, nb do
   local key = KEYS[k]; k = k + 1
   local reserved = redis.call('HGET', key, 'reserved') or '0'
-  if lease then reserved = redis.call('HINCRBY', key, 'reserved', '-' .. cost) end
+  if lease and cost ~= '0' then reserved = redis.call('HINCRBY', key, 'reserved', '-' .. cost) end
   out[#out + 1] = tostring(redis.call('HINCRBY', key, 'spent', actual))
   out[#out + 1] = tostring(reserved)
   local ttl = tonumber(ARGV[7 + i])

@@ -6,7 +6,9 @@ for _, rid in ipairs(ids) do
   local lease = redis.call('GET', key)
   if lease then
     local data = cjson.decode(lease)
-    for _, b in ipairs(data.budgets) do redis.call('HINCRBY', b, 'reserved', '-' .. data.cost) end
+    if data.cost ~= '0' then  -- Redis refuses '-0' as an integer
+      for _, b in ipairs(data.budgets) do redis.call('HINCRBY', b, 'reserved', '-' .. data.cost) end
+    end
     for _, s in ipairs(data.slots) do redis.call('ZREM', s, rid) end
     redis.call('DEL', key)
   end

@@ -173,3 +173,14 @@ async def test_the_lua_script_decides_like_the_python_logic(counters: Any) -> No
             s = settle(done, 0, outcome.cost, rng.randint(0, outcome.cost), rng.randint(0, outcome.tokens),
                        outcome.tokens, now=now)
             assert await counters.settle(s) == await model.settle(s)
+
+
+async def test_a_free_call_reserves_and_settles_nothing(counters: Any) -> None:
+    """An unpriced model a budget lets through: a zero reservation (Redis refuses "-0")."""
+    line = budget(scope(), 1000)
+    free = ask("z1", budgets=(line,), slots=(SlotLine(line.scope, LABEL, 1),), input_pusd=0, out_pusd=0)
+    outcome = await counters.admit(free)
+    assert outcome.ok and outcome.cost == 0
+    assert await counters.settle(settle(free, 0, 0, 0)) == [(0, 0)]
+    assert await counters.sweep(T0 + LEASE_S + 1) == 0
+    assert (await counters.admit(ask("z2", budgets=(line,), slots=(SlotLine(line.scope, LABEL, 1),)))).ok

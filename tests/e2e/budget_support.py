@@ -66,7 +66,7 @@ class Fleet:
 
 
 def start(database: str, tmp: Path, *, redis: str | None = None, workers: int = 1,
-          failure: str | None = None, name: str = "gw") -> Gateway:
+          failure: str | None = None, name: str = "gw", window_s: float | None = None) -> Gateway:
     port = free_port()
     log = tmp / f"{name}-{port}.log"
     env = {**os.environ, "GATEWAY_DATABASE_URL": database, "GATEWAY_MASTER_KEY": MASTER,
@@ -76,6 +76,8 @@ def start(database: str, tmp: Path, *, redis: str | None = None, workers: int = 
         env["GATEWAY_REDIS_URL"] = redis
     if failure:
         env["GATEWAY_REDIS_FAILURE"] = failure
+    if window_s:
+        env["GATEWAY_RATE_WINDOW_S"] = str(window_s)
     with log.open("wb") as out:
         process = subprocess.Popen(
             [sys.executable, "-m", "gateway", "serve", "--workers", str(workers), "--port", str(port),

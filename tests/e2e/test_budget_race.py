@@ -41,6 +41,7 @@ from tests.e2e.budget_support import (
     wait_for_key,
 )
 from tests.e2e.budget_upstream import ANSWER_TOKENS, HonestUpstream, cost
+from tests.e2e.scrape import scrape, total
 from tests.servers import PostgresServer, ValkeyHandle
 
 BUDGET = Decimal("0.03")
@@ -133,7 +134,7 @@ def _ledger(database: str, key_id: str) -> dict[str, tuple[int, int, bool]]:
 
 
 def _check(calls: list[Call], rows: dict[str, tuple[int, int, bool]], counters: tuple[int, int],
-           metrics: Decimal, budget: Decimal) -> None:
+           metrics: Decimal, budget: Decimal) -> int:
     assert set(rows) == {call.rid for call in calls}, "every call has its one ledger row"
     spent_ledger = sum(c for _s, c, _d in rows.values())
     assert spent_ledger <= budget * PICO, (spent_ledger, budget)
@@ -171,6 +172,24 @@ def _check(calls: list[Call], rows: dict[str, tuple[int, int, bool]], counters: 
     assert refused < len(calls) // 2
     print(f"race: {len(calls)} calls, {refused} refused, {lowered} lowered, {left_mid_stream} left mid-stream, "
           f"spent {Decimal(spent_ledger) / PICO} of {budget}")
+    return refused
+
+
+def _admission_metrics(urls: list[str], name: str, refused: int, budget: Decimal, spent: int) -> None:
+    """Refusals by reason, reservations outstanding, the budget's spent and remaining gauges."""
+    pages = [scrape(url) for url in urls]
+    assert sum(total(p, "gateway_admission_refusals_total", reason="budget") for p in pages) == refused
+    assert sum(total(p, "gateway_reservations_outstanding") for p in pages) == 0
+    deadline = time.monotonic() + 5
+    while True:  # the gauges follow the last settlement each process saw
+        pages = [scrape(url) for url in urls]
+        seen = max(total(p, "gateway_budget_spent_usd", key=name, period="total") for p in pages)
+        if abs(Decimal(repr(seen)) - Decimal(spent) / PICO) < Decimal("1e-9") or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    assert abs(Decimal(repr(seen)) - Decimal(spent) / PICO) < Decimal("1e-9")
+    remaining = max(total(p, "gateway_budget_remaining_usd", key=name, period="total") for p in pages)
+    assert abs(Decimal(repr(remaining)) - (budget - Decimal(spent) / PICO)) < Decimal("1e-9")
 
 
 def _settled(read: Callable[[], tuple[int, int]], rows: Callable[[], dict[str, Any]], n: int) -> None:
@@ -201,7 +220,8 @@ def test_three_gateways_share_one_budget_through_valkey_and_postgres(
             return int(spent or 0), int(reserved or 0)
 
         _settled(read, lambda: _ledger(database, key["id"]), len(calls))
-        _check(calls, _ledger(database, key["id"]), read(), metric_cost(urls, name), BUDGET)
+        refused = _check(calls, _ledger(database, key["id"]), read(), metric_cost(urls, name), BUDGET)
+        _admission_metrics(urls, name, refused, BUDGET, read()[0])
         daily = r.hget(f"{{gw}}:b:k:{key['id']}:daily:{time.strftime('%Y-%m-%d', time.gmtime())}", "spent")
         assert int(daily or 0) == read()[0]  # both budgets counted every call
     finally:
@@ -229,7 +249,8 @@ def test_two_workers_share_one_budget_through_sqlite(honest: HonestUpstream, tmp
 
         try:
             _settled(read, lambda: _ledger(database, key["id"]), len(calls))
-            _check(calls, _ledger(database, key["id"]), read(), metric_cost([url], name), BUDGET)
+            refused = _check(calls, _ledger(database, key["id"]), read(), metric_cost([url], name), BUDGET)
+            _admission_metrics([url], name, refused, BUDGET, read()[0])
         finally:
             store.close()
     finally:
