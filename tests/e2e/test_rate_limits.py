@@ -18,8 +18,18 @@ import openai
 import pytest
 import redis
 
-from tests.e2e.budget_support import MODEL, Fleet, make_key, sdk, start, upstream, wait_for_key
+from tests.e2e.budget_support import (
+    MASTER,
+    MODEL,
+    Fleet,
+    make_key,
+    sdk,
+    start,
+    upstream,
+    wait_for_key,
+)
 from tests.e2e.budget_upstream import prompt_tokens
+from tests.e2e.keys_support import cli_json
 from tests.servers import ValkeyHandle
 
 WINDOW = 6.0
@@ -178,3 +188,34 @@ def test_unpriced_models_need_the_budget_switch_and_v1_key_reads_the_counters(
     assert own["spend_usd"]["daily"] == budget["spent_usd"]  # the ledger and the counters agree
     [rate] = own["rate_limits"]
     assert rate["kind"] == "requests" and rate["limit_per_minute"] == 100 and rate["remaining"] == 99  # the refused call never reached the counters
+
+
+def test_a_team_budget_binds_all_its_keys_and_the_admin_api_sets_limits(
+        replicas: tuple[str, list[str]]) -> None:
+    database, urls = replicas
+    team = f"team-{uuid.uuid4().hex[:6]}"
+    made = cli_json(database, "teams", "create", team, "--budget", "0.002/daily", "--rpm", "1000")
+    assert made["limits"]["budgets"] == [{"amount_usd": "0.002", "period": "daily", "allow_unpriced": False}]
+    first = _key(database, urls, "--team", team)
+    answer = httpx.post(f"{urls[0]}/admin/keys", timeout=10, headers={"authorization": f"Bearer {MASTER}"},
+                        json={"name": f"api-{uuid.uuid4().hex[:6]}", "team": team,
+                              "budgets": [{"amount_usd": "5", "period": "monthly"}], "max_parallel": 8})
+    assert answer.status_code == 201, answer.text
+    second = answer.json()
+    assert second["limits"] == {"budgets": [{"amount_usd": "5", "period": "monthly", "allow_unpriced": False}],
+                                "rpm": None, "tpm": None, "max_parallel": 8}
+    wait_for_key(urls, second["key"])
+    bad = httpx.patch(f"{urls[0]}/admin/keys/{second['id']}", timeout=10,
+                      headers={"authorization": f"Bearer {MASTER}"}, json={"budgets": ["5/hourly"]})
+    assert bad.status_code == 400 and "period" in bad.json()["error"]["message"]
+    statuses = []
+    for i in range(40):  # each call reserves up to ~0.00024 USD of the team's 0.002
+        response = _post(urls[i % 2], (first, second)[i % 2]["key"], max_tokens=30)
+        statuses.append(response.status_code)
+        if response.status_code == 429:
+            error = response.json()["error"]
+            assert error["code"] == "insufficient_quota" and f"the team '{team}'" in error["message"]
+            assert "resets at" in error["message"]
+            break
+    assert statuses[-1] == 429 and statuses.count(200) >= 8
+    assert set(statuses[:-1]) == {200}
