@@ -40,7 +40,14 @@ from tests.e2e.budget_support import (
     upstream,
     wait_for_key,
 )
-from tests.e2e.budget_upstream import ANSWER_TOKENS, HonestUpstream, cost
+from tests.e2e.budget_upstream import (
+    ANSWER_TOKENS,
+    INPUT_PRICE,
+    OUTPUT_PRICE,
+    HonestUpstream,
+    cost,
+    prompt_tokens,
+)
 from tests.e2e.scrape import scrape, total
 from tests.servers import PostgresServer, ValkeyHandle
 
@@ -152,8 +159,9 @@ def _check(calls: list[Call], rows: dict[str, tuple[int, int, bool]], counters: 
             assert call.status == 500 and recorded == 0
         elif call.kind == "leave" and disconnected:
             left_mid_stream += 1
-            worst = cost(call.messages, MAX_OUT) if call.max_tokens is None else cost(call.messages, call.max_tokens)
-            assert recorded <= (worst * PICO) * 2 + 1  # whatever the gateway billed, at most its worst case
+            cap = call.lowered if call.lowered is not None else call.max_tokens
+            worst = (prompt_tokens(call.messages) * INPUT_PRICE + (cap or MAX_OUT) * OUTPUT_PRICE) / 1_000_000
+            assert recorded <= worst * PICO  # whatever the gateway billed the hang-up, within its reservation
             hand += Decimal(recorded) / PICO
         else:
             assert call.status == 200 and status == 200, (call, status)
