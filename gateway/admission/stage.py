@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from gateway.accounting import CallRecord
 from gateway.admission import answers
 from gateway.admission.quota import Quota
-from gateway.admission.worst import WorstCase, useful_output, worst_case
+from gateway.admission.worst import WorstCase, input_tokens, useful_output, worst_case
 from gateway.counters import metrics
 from gateway.counters.base import CountersUnavailable
 from gateway.counters.plan import Ask, Settlement
@@ -81,7 +81,7 @@ async def admit(admission: Admission | None, req: ClientRequest, ex: Exchange, c
         if lines.budgets:
             metrics.refusals_total.labels("budget").inc()
             raise answers.unbounded_refusal(worst)
-        worst = WorstCase(0, 0, 0, 0, 1, ())
+        worst = WorstCase(input_tokens(req.client_api, params), 0, 0, 0, 1, ())  # rate limits only
     if worst.unpriced and lines.budgets and not lines.allow_unpriced:
         if chain[0].key in worst.unpriced:
             metrics.refusals_total.labels("unpriced").inc()

@@ -112,7 +112,11 @@ def wait_for_key(urls: list[str], secret: str, timeout: float = 10.0) -> None:
 
 
 def sdk(url: str, secret: str, retries: int = 0) -> openai.AsyncOpenAI:
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=retries, timeout=30)
+    # A connection per call: under load, reusing a kept-alive one races the server's
+    # keep-alive timeout ("server disconnected without sending a response"), and the
+    # race counts every call exactly, so it must not retry.
+    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=retries, timeout=60,
+                              default_headers={"connection": "close"})
 
 
 def metric_cost(urls: list[str], key: str) -> Decimal:
