@@ -40,14 +40,14 @@ LOWERED = "x-gateway-max-output-tokens-lowered"
 
 @dataclass(frozen=True, slots=True)
 class Grant:
-    lowered_to: int | None  # the max output tokens every model of this call must keep to
+    cap_to: int | None  # the max output tokens every model of this call must keep to
 
     def cap(self, params: dict[str, Any]) -> None:
         """Apply to a fallback's freshly built parameters."""
-        if self.lowered_to is not None:
+        if self.cap_to is not None:
             asked = params.get("max_output_tokens")
-            if not isinstance(asked, int) or asked > self.lowered_to:
-                params["max_output_tokens"] = self.lowered_to
+            if not isinstance(asked, int) or asked > self.cap_to:
+                params["max_output_tokens"] = self.cap_to
 
 
 def _release(admission: Admission, ask: Ask, done: asyncio.Future[Any]) -> None:
@@ -81,7 +81,7 @@ async def admit(admission: Admission | None, req: ClientRequest, ex: Exchange, c
         if lines.budgets:
             metrics.refusals_total.labels("budget").inc()
             raise answers.unbounded_refusal(worst)
-        worst = WorstCase(input_tokens(req.client_api, params), 0, 0, 0, 1, ())  # rate limits only
+        worst = WorstCase(input_tokens(req.client_api, params, chain), 0, 0, 0, 1, ())  # rate limits only
     if worst.unpriced and lines.budgets and not lines.allow_unpriced:
         if chain[0].key in worst.unpriced:
             metrics.refusals_total.labels("unpriced").inc()
@@ -113,11 +113,14 @@ async def admit(admission: Admission | None, req: ClientRequest, ex: Exchange, c
         raise answers.rate_refusal(ask, outcome, refused)
     headers = answers.rate_headers(ask.rates, outcome.rates)
     grant = Grant(None)
-    if outcome.granted_out < ask.max_out:
-        params["max_output_tokens"] = outcome.granted_out
-        headers[LOWERED] = str(outcome.granted_out)
-        metrics.lowered_total.inc()
-        grant = Grant(outcome.granted_out)
+    if lines.budgets and ask.max_out:
+        if outcome.granted_out < ask.max_out:
+            headers[LOWERED] = str(outcome.granted_out)
+            metrics.lowered_total.inc()
+        if outcome.granted_out < ask.max_out or not isinstance(params.get("max_output_tokens"), int):
+            # The upstream is held to what was reserved, also when the client set no limit.
+            params["max_output_tokens"] = outcome.granted_out
+            grant = Grant(outcome.granted_out)
     if headers:
         ex.extra_headers = headers
     metrics.reservations_outstanding.inc()

@@ -1,16 +1,15 @@
 """A call's worst-case cost, for the budget reservation: the one function admission asks.
 
-Input: the offline tokenizer's count of the request (gateway.tokens: exact for text on
-OpenAI's o200k models; images, audio and files at fixed allowances, Gemini's own
-vocabulary approximated), priced at the dearest input price that can bill it (cache
-writes included). Output: the request's max output tokens after policy, or the model's
-maximum when the request sets none, times `n`, at the dearest output price. "Dearest"
-is over the call's models (its fallbacks can answer instead) and over their service
-tiers and long-context tiers. Prices are per 1M tokens; pico-USD per token is the price
-times 10^6, rounded up when a price has more than six decimals, so the reservation is
-never below what the same tokens bill.
-
-When gateway/estimate.py (the one shared estimator) lands, this module asks it instead.
+Token counts come from the one estimator (gateway.estimate): the input by the offline
+tokenizer (exact for text on OpenAI's vocabularies, raised by its margin for other
+providers' tokenizers, images/audio/files at fixed allowances), the output as the
+request's max output tokens after policy, or the model's maximum when the request sets
+none (else what its context window leaves). The prices are the dearest that can bill
+those tokens: over the call's models (its fallbacks can answer instead) and over each
+one's service tiers and the long-context tier its input falls in, the input at the
+dearest of fresh, cached and cache-write prices. Prices are per 1M tokens; pico-USD per
+token is the price times 10^6, rounded up when a price has more than six decimals, so
+the reservation is never below what the same tokens bill.
 """
 
 from __future__ import annotations
@@ -19,12 +18,8 @@ from dataclasses import dataclass
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
+from gateway import estimate
 from gateway.registry.snapshot import Model
-from gateway.tokens import (
-    estimate_chat_tokens,
-    estimate_embedding_input_tokens,
-    estimate_responses_input_tokens,
-)
 
 MEGA = Decimal(10**6)
 
@@ -39,22 +34,9 @@ class WorstCase:
     unpriced: tuple[str, ...]  # the models among these that have no price
 
 
-def input_tokens(client_api: str, params: dict[str, Any]) -> int:
-    tools = params.get("tools")
-    tools = tools if isinstance(tools, list) else None
-    try:
-        if client_api == "chat":
-            messages = params.get("messages")
-            return estimate_chat_tokens(messages if isinstance(messages, list) else [], tools=tools)
-        if client_api == "responses":
-            instructions = params.get("instructions")
-            given = params.get("input")
-            return estimate_responses_input_tokens(
-                given if isinstance(given, str | list) else "", instructions if isinstance(instructions, str) else None,
-                tools=tools)
-        return sum(estimate_embedding_input_tokens(params.get("input") or ""))
-    except (TypeError, AttributeError):
-        return 0  # a shape the tokenizer cannot read: the upstream will refuse it
+def input_tokens(client_api: str, params: dict[str, Any], chain: list[Model]) -> int:
+    """The input's tokens by the estimator, the largest over the models that may answer."""
+    return max(estimate.input_tokens(client_api, model, params) for model in chain)  # type: ignore[arg-type]
 
 
 def _pusd(price: Any) -> int:
@@ -64,20 +46,14 @@ def _pusd(price: Any) -> int:
 
 
 def _prices(model: Model, tokens: int) -> tuple[int, int] | None:
-    """(input, output) pico-USD per token at the dearest level, or None: no price."""
+    """(input, output) pico-USD per token at the dearest level (output -1: no output
+    price), or None: the model has no price."""
     pricing = model.entry.pricing
     if pricing is None:
         return None
-    rates = getattr(pricing, "rates", None)
-    if rates is None:  # a registry schema without tiers: flat prices
-        if pricing.input_per_mm is None:
-            return None
-        output = pricing.output_per_mm
-        return _pusd(pricing.input_per_mm), -1 if output is None else _pusd(output)
-    levels = [None, *getattr(pricing, "service_tiers", {})]
     best: tuple[int, int] | None = None
-    for level in levels:
-        rate = rates(tokens, level)
+    for level in (None, *pricing.service_tiers):
+        rate = pricing.rates(tokens, level)
         if rate is None:
             continue
         inp = max(_pusd(rate.input), _pusd(rate.cache_write), _pusd(rate.cached_input))
@@ -86,23 +62,18 @@ def _prices(model: Model, tokens: int) -> tuple[int, int] | None:
     return best
 
 
-def max_output(params: dict[str, Any], model: Model) -> int | None:
-    asked = params.get("max_output_tokens")
-    if isinstance(asked, int) and not isinstance(asked, bool) and asked > 0:
-        return asked
-    return model.entry.limits.max_output_tokens or model.entry.max_output_tokens
-
-
 def worst_case(client_api: str, params: dict[str, Any], chain: list[Model]) -> WorstCase | str:
     """The worst case over the models that may answer, or a sentence saying why there is
     none (a model without a maximum output and a request without max_tokens)."""
-    tokens = input_tokens(client_api, params)
+    tokens = input_tokens(client_api, params, chain)
     n = params.get("n")
     n = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
     embeddings = client_api == "embeddings"
     max_out = 0
     if not embeddings:
-        limits = [max_output(params, model) for model in chain]
+        # The estimator's bound, else the registry's policy limit (which admission then sends).
+        limits = [estimate.max_output_tokens(model, params, tokens) or model.entry.limits.max_output_tokens
+                  for model in chain]
         if any(limit is None for limit in limits):
             return ("the model declares no maximum output tokens, so the budget cannot reserve for the answer: "
                     "send max_tokens (or max_output_tokens)")
@@ -124,4 +95,4 @@ def useful_output(max_out: int) -> int:
     return min(max_out, 64) if max_out else 0
 
 
-__all__ = ["WorstCase", "max_output", "useful_output", "worst_case"]
+__all__ = ["WorstCase", "input_tokens", "useful_output", "worst_case"]
