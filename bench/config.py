@@ -11,7 +11,7 @@ PROXY_CORE, LOAD_CORE = "0", "1"
 MASTER_KEY = "bench-master-key"
 MODEL = "bench:gpt-4o-mini"
 CHAT_PATH = "/v1/chat/completions"
-PHASES = ("upstream", "startup", "latency", "throughput", "ttft", "soak", "held_streams", "workers")
+PHASES = ("upstream", "startup", "latency", "throughput", "ttft", "soak", "held_streams", "workers", "governance")
 # held_streams runs only when asked for (--phases ...,held_streams): thousands of held
 # connections for tens of seconds do not fit the default run's three minutes.
 DEFAULT_PHASES = tuple(p for p in PHASES if p != "held_streams")

@@ -22,6 +22,7 @@ Phases, each bounded in time:
                worker: success, RSS per stream, added time, a probe's TTFT meanwhile
                (bench/held.py; only when named in --phases)
   workers      `--workers 2`, every process on both cores: req/s at 32 and 128
+  governance   a key with a budget and limits (SQLite, then Valkey counters) vs no keys, 32 connections
 
 Everything is on loopback. wrk (Debian's) is installed with apt-get when missing.
 Prints a table and writes bench/results/latest.json (and a timestamped copy).
@@ -42,6 +43,7 @@ from pathlib import Path
 from config import CHAT_BODY, DEFAULT_PHASES, LOAD_CORE, MODEL, PHASES, RESULTS
 from phases import (
     Session,
+    governance,
     held_streams,
     latency,
     soak,
@@ -137,6 +139,8 @@ def run(args: argparse.Namespace) -> dict:
         held_streams.measure(s)
     if "workers" in phases:
         workers.measure(s)
+    if "governance" in phases:
+        governance.measure(s)
 
     stop(r.upstream)
     report["elapsed_s"] = round(time.perf_counter() - t_start, 1)

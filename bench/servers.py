@@ -75,15 +75,16 @@ class Runner:
         })
         return env
 
-    def start_gateway(self, cores: str = PROXY_CORE, workers: int = 1,
-                      source: Path = ROOT, log: str = "gateway.log") -> tuple[subprocess.Popen, int, float]:
+    def start_gateway(self, cores: str = PROXY_CORE, workers: int = 1, source: Path = ROOT,
+                      log: str = "gateway.log", extra_env: dict[str, str] | None = None,
+                      ) -> tuple[subprocess.Popen, int, float]:
         """`python -m gateway serve` run from `source`, so it imports `source`/gateway."""
         port = free_port()
         argv = [sys.executable, "-m", "gateway", "serve", "--port", str(port)]
         if workers > 1:
             argv += ["--workers", str(workers)]
         started = time.perf_counter()
-        proc = spawn(pinned(cores, argv), RESULTS / log, self.gateway_env(port), cwd=source)
+        proc = spawn(pinned(cores, argv), RESULTS / log, {**self.gateway_env(port), **(extra_env or {})}, cwd=source)
         ready = wait_ready(port, "/readyz", proc, started)
         return proc, port, ready
 
@@ -97,10 +98,10 @@ class Runner:
     # ------------------------------------------------------------ load
 
     def wrk(self, port: int, connections: int, duration: float, body: str = "chat",
-            cores: str = LOAD_CORE, watch: dict[str, list[int]] | None = None) -> dict:
+            cores: str = LOAD_CORE, watch: dict[str, list[int]] | None = None, auth: str | None = None) -> dict:
         """Run wrk against 127.0.0.1:port; `watch` names process groups whose CPU use to record."""
         duration = max(1, round(duration))  # wrk takes whole seconds
-        env = {**os.environ, "BENCH_BODY_FILE": str(self.bodies[body]), "BENCH_AUTH": f"Bearer {MASTER_KEY}"}
+        env = {**os.environ, "BENCH_BODY_FILE": str(self.bodies[body]), "BENCH_AUTH": auth or f"Bearer {MASTER_KEY}"}
         argv = pinned(cores, ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s",
                               "-s", str(BENCH / "wrk_post.lua"), f"http://127.0.0.1:{port}{CHAT_PATH}"])
         quiet_before = self.foreign.quiet() if watch else None
