@@ -14,27 +14,69 @@ The store is synchronous; these run in a worker thread, off the event loop.
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, delete, func, insert, select, text, update
+from sqlalchemy import (
+    Connection,
+    and_,
+    create_engine,
+    delete,
+    event,
+    func,
+    insert,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.pool import QueuePool
 
 from gateway.counters.base import CountersUnavailable
 from gateway.counters.logic import bucket, decide, reset_s
 from gateway.counters.plan import BUCKETS, LEASE_S, Ask, BudgetLine, Outcome, RateLine, Settlement
 from gateway.counters.tables import budget_counters, rate_buckets, reservations, slots
 from gateway.store import Store, StoreError
+from gateway.store.engine import SQLITE_BUSY_MS
+
+
+def _pooled_sqlite(store: Store) -> Store:
+    """The store's SQLite file behind a small pool of kept-open connections, for the
+    counters' two transactions per call. The store's own engine opens a connection per
+    transaction (right for its background writes); here that costs ~20 ms a call: each
+    commit on a fresh connection and each close (the last one checkpoints the WAL)
+    wait on the disk. Same pragmas, same BEGIN IMMEDIATE."""
+    engine = create_engine(store.engine.url, poolclass=QueuePool, pool_size=2, max_overflow=6,
+                           connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_MS}")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Any) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return Store(store.url, engine)
 
 
 class SqlCounters:
     kind = "sql"
 
     def __init__(self, store: Store) -> None:
+        if store.dialect == "sqlite":
+            store = _pooled_sqlite(store)
         self.store = store
         self.pg = store.dialect == "postgresql"
         self._insert: Any = pg_insert if self.pg else sqlite_insert
+        self._serial: threading.Lock | None = None if self.pg else threading.Lock()
 
     async def admit(self, ask: Ask) -> Outcome:
         return await asyncio.to_thread(self._guard, self._admit, ask)
@@ -50,12 +92,18 @@ class SqlCounters:
         return await asyncio.to_thread(self._guard, self._sweep, now)
 
     async def close(self) -> None:
-        return None  # the store is the keys runtime's; it closes it
+        if not self.pg:
+            self.store.close()  # our own pool (the keys runtime closes its store)
 
-    @staticmethod
-    def _guard(work: Any, *args: Any) -> Any:
+    def _guard(self, work: Any, *args: Any) -> Any:
         try:
-            return work(*args)
+            if self._serial is None:
+                return work(*args)
+            # SQLite: one writer at a time anyway. Threads of this process queue here, a
+            # fast hand-over, instead of in SQLite's busy handler, which sleeps up to
+            # 100 ms between tries; only other processes' transactions wait there.
+            with self._serial:
+                return work(*args)
         except StoreError as exc:
             raise CountersUnavailable(str(exc)) from None
 
