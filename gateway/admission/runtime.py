@@ -165,6 +165,8 @@ class Admission:
 
     def _note(self, lines: Sequence[BudgetLine], values: Sequence[tuple[int, int]]) -> None:
         for line, (spent, reserved) in zip(lines, values, strict=False):
+            if spent < self.last_spent.get(line.key, 0):
+                continue  # an older answer resumed after a newer one: spend only grows in a period
             self.last_spent[line.key] = spent
             labels = (line.label.name, "") if line.label.kind == "key" else ("", line.label.name)
             metrics.budget_spent_usd.labels(*labels, line.period).set(spent / PICO)
