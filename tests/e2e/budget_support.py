@@ -70,7 +70,7 @@ def start(database: str, tmp: Path, *, redis: str | None = None, workers: int = 
     port = free_port()
     log = tmp / f"{name}-{port}.log"
     env = {**os.environ, "GATEWAY_DATABASE_URL": database, "GATEWAY_MASTER_KEY": MASTER,
-           "GATEWAY_LOG_LEVEL": "warning", "GATEWAY_WATCH": "0"}
+           "GATEWAY_LOG_LEVEL": "warning", "GATEWAY_WATCH": "0", "GATEWAY_METRICS_AUTH": "none"}
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     if redis:
         env["GATEWAY_REDIS_URL"] = redis
