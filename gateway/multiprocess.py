@@ -71,7 +71,7 @@ def collector_registry() -> CollectorRegistry | None:
         from prometheus_client.multiprocess import MultiProcessCollector
 
         registry = CollectorRegistry()
-        MultiProcessCollector(registry)
+        MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
         _collector = registry
     return _collector
 
@@ -102,7 +102,7 @@ def reap_dead_workers() -> None:
         if match and not _alive(int(match.group(1))):
             # Workers start together: another one may have removed it first.
             with contextlib.suppress(FileNotFoundError):
-                mark_process_dead(int(match.group(1)), path)
+                mark_process_dead(int(match.group(1)), path)  # type: ignore[no-untyped-call]
 
 
 def mark_exited() -> None:
@@ -112,4 +112,4 @@ def mark_exited() -> None:
         return
     from prometheus_client.multiprocess import mark_process_dead
 
-    mark_process_dead(os.getpid(), path)
+    mark_process_dead(os.getpid(), path)  # type: ignore[no-untyped-call]

@@ -95,12 +95,12 @@ def parse_time(raw: str, what: str) -> datetime:
 def check_name(name: Any, what: str) -> str:
     if not isinstance(name, str) or not name.strip():
         raise StoreError(f"a {what} needs a name")
-    name = name.strip()
-    if len(name) > MAX_NAME or not name.isprintable():
-        raise StoreError(f"{what} name {name[:40]!r}: at most {MAX_NAME} printable characters")
-    if name.startswith(("key_", "team_")):
-        raise StoreError(f"{what} name {name!r}: names starting with key_ or team_ are kept for ids")
-    return name
+    clean = name.strip()
+    if len(clean) > MAX_NAME or not clean.isprintable():
+        raise StoreError(f"{what} name {clean[:40]!r}: at most {MAX_NAME} printable characters")
+    if clean.startswith(("key_", "team_")):
+        raise StoreError(f"{what} name {clean!r}: names starting with key_ or team_ are kept for ids")
+    return clean
 
 
 def check_models(models: Any, what: str) -> tuple[str, ...] | None:

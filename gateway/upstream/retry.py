@@ -103,7 +103,7 @@ def retry_after_s(error: GatewayError, now: float | None = None) -> float | None
 
 def backoff_s(attempt: int, rand: Callable[[], float]) -> float:
     """Full jitter: uniform in [0, min(cap, base x 2^attempt))."""
-    return rand() * min(MAX_BACKOFF_S, BASE_BACKOFF_S * (2**attempt))
+    return float(rand() * min(MAX_BACKOFF_S, BASE_BACKOFF_S * (2**attempt)))
 
 
 async def run(
