@@ -50,7 +50,9 @@ async def chat(request: Request) -> Response:
     assert client is not None
     raw = await request.body()
     body = orjson.loads(raw)
-    upstream = client.build_request("POST", UPSTREAM + "/chat/completions", content=raw, headers=HEADERS)
+    upstream = client.build_request(
+        "POST", UPSTREAM + "/chat/completions", content=raw, headers=HEADERS
+    )
     if body.get("stream") is True:
         response = await client.send(upstream, stream=True)
 
@@ -61,13 +63,19 @@ async def chat(request: Request) -> Response:
             finally:
                 await response.aclose()
 
-        return StreamingResponse(relay(), status_code=response.status_code, media_type="text/event-stream")
+        return StreamingResponse(
+            relay(), status_code=response.status_code, media_type="text/event-stream"
+        )
     response = await client.send(upstream)
-    return Response(response.content, status_code=response.status_code, media_type="application/json")
+    return Response(
+        response.content, status_code=response.status_code, media_type="application/json"
+    )
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description="bare FastAPI + httpx proxy (the benchmark's floor)")
+    parser = argparse.ArgumentParser(
+        description="bare FastAPI + httpx proxy (the benchmark's floor)"
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9102)
     parser.add_argument("--upstream", default=None, help="upstream base URL (env BARE_UPSTREAM)")

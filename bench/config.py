@@ -11,7 +11,17 @@ PROXY_CORE, LOAD_CORE = "0", "1"
 MASTER_KEY = "bench-master-key"
 MODEL = "bench:gpt-4o-mini"
 CHAT_PATH = "/v1/chat/completions"
-PHASES = ("upstream", "startup", "latency", "throughput", "ttft", "soak", "held_streams", "workers", "governance")
+PHASES = (
+    "upstream",
+    "startup",
+    "latency",
+    "throughput",
+    "ttft",
+    "soak",
+    "held_streams",
+    "workers",
+    "governance",
+)
 # held_streams runs only when asked for (--phases ...,held_streams): thousands of held
 # connections for tens of seconds do not fit the default run's three minutes.
 DEFAULT_PHASES = tuple(p for p in PHASES if p != "held_streams")
@@ -28,5 +38,11 @@ _MESSAGES = [
     {"role": "system", "content": "You are a helpful assistant. Answer briefly and precisely."},
     {"role": "user", "content": "Write one friendly sentence greeting a new user of our service."},
 ]
-CHAT_BODY = {"model": MODEL, "messages": _MESSAGES, "max_tokens": 4096, "temperature": 0.2, "user": "bench"}
+CHAT_BODY = {
+    "model": MODEL,
+    "messages": _MESSAGES,
+    "max_tokens": 4096,
+    "temperature": 0.2,
+    "user": "bench",
+}
 STREAM_BODY = {**CHAT_BODY, "stream": True}

@@ -40,28 +40,57 @@ USAGE = {
     "completion_tokens": 9,
     "total_tokens": 40,
     "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
-    "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0,
-                                  "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+    "completion_tokens_details": {
+        "reasoning_tokens": 0,
+        "audio_tokens": 0,
+        "accepted_prediction_tokens": 0,
+        "rejected_prediction_tokens": 0,
+    },
 }
 CREATED = 1_732_000_000
 ID = "chatcmpl-bench0000000000000000000000"
 
 
 def _completion() -> bytes:
-    return orjson.dumps({
-        "id": ID, "object": "chat.completion", "created": CREATED, "model": MODEL,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": CONTENT,
-                                              "refusal": None, "annotations": []},
-                     "logprobs": None, "finish_reason": "stop"}],
-        "usage": USAGE, "service_tier": "default", "system_fingerprint": "fp_bench",
-    })
+    return orjson.dumps(
+        {
+            "id": ID,
+            "object": "chat.completion",
+            "created": CREATED,
+            "model": MODEL,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {
+                        "role": "assistant",
+                        "content": CONTENT,
+                        "refusal": None,
+                        "annotations": [],
+                    },
+                    "logprobs": None,
+                    "finish_reason": "stop",
+                }
+            ],
+            "usage": USAGE,
+            "service_tier": "default",
+            "system_fingerprint": "fp_bench",
+        }
+    )
 
 
-def _chunk(delta: dict, finish: str | None = None, usage: dict | None = None, choices: bool = True) -> bytes:
-    payload = {"id": ID, "object": "chat.completion.chunk", "created": CREATED, "model": MODEL,
-               "system_fingerprint": "fp_bench",
-               "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
-               if choices else []}
+def _chunk(
+    delta: dict, finish: str | None = None, usage: dict | None = None, choices: bool = True
+) -> bytes:
+    payload = {
+        "id": ID,
+        "object": "chat.completion.chunk",
+        "created": CREATED,
+        "model": MODEL,
+        "system_fingerprint": "fp_bench",
+        "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]
+        if choices
+        else [],
+    }
     if usage is not None or not choices:
         payload["usage"] = usage
     return b"data: " + orjson.dumps(payload) + b"\n\n"
@@ -72,20 +101,26 @@ def _chunked(data: bytes) -> bytes:
 
 
 JSON_BODY = _completion()
-JSON_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-             b"x-request-id: req_bench\r\nopenai-processing-ms: 1\r\n"
-             b"content-length: %d\r\n\r\n" % len(JSON_BODY))
+JSON_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+    b"x-request-id: req_bench\r\nopenai-processing-ms: 1\r\n"
+    b"content-length: %d\r\n\r\n" % len(JSON_BODY)
+)
 JSON_RESPONSE = JSON_HEAD + JSON_BODY
-STREAM_HEAD = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
-               b"x-request-id: req_bench\r\ntransfer-encoding: chunked\r\n\r\n")
+STREAM_HEAD = (
+    b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream; charset=utf-8\r\n"
+    b"x-request-id: req_bench\r\ntransfer-encoding: chunked\r\n\r\n"
+)
 FIRST = _chunked(_chunk({"role": "assistant", "content": PIECES[0], "refusal": None}))
 REST = b"".join(_chunked(_chunk({"content": p})) for p in PIECES[1:]) + _chunked(_chunk({}, "stop"))
 USAGE_FRAME = _chunked(_chunk({}, usage=USAGE, choices=False))
 END = _chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n"
-HEALTH = b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\r\n{\"status\":\"ok\"}"
+HEALTH = b'HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 15\r\n\r\n{"status":"ok"}'
 _NOT_FOUND_BODY = b'{"error":{"message":"not found","type":"invalid_request_error","code":null}}'
-NOT_FOUND = (b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"
-             b"content-length: %d\r\n\r\n%s" % (len(_NOT_FOUND_BODY), _NOT_FOUND_BODY))
+NOT_FOUND = (
+    b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\n"
+    b"content-length: %d\r\n\r\n%s" % (len(_NOT_FOUND_BODY), _NOT_FOUND_BODY)
+)
 
 
 class Upstream(asyncio.Protocol):
@@ -153,8 +188,9 @@ class Upstream(asyncio.Protocol):
 
 async def serve(host: str, port: int, gap: float, held_gap: float) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: Upstream(gap, held_gap), host, port, backlog=4096,
-                                      reuse_address=True)
+    server = await loop.create_server(
+        lambda: Upstream(gap, held_gap), host, port, backlog=4096, reuse_address=True
+    )
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -167,10 +203,18 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=9101)
-    parser.add_argument("--stream-gap-ms", type=float, default=5.0,
-                        help="pause between the first streamed chunk and the rest")
-    parser.add_argument("--held-gap-ms", type=float, default=10_000.0,
-                        help="the same pause for a request with \"user\": \"held\"")
+    parser.add_argument(
+        "--stream-gap-ms",
+        type=float,
+        default=5.0,
+        help="pause between the first streamed chunk and the rest",
+    )
+    parser.add_argument(
+        "--held-gap-ms",
+        type=float,
+        default=10_000.0,
+        help='the same pause for a request with "user": "held"',
+    )
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:  # a held stream is a connection: thousands of them

@@ -42,7 +42,9 @@ def rss_mb(pid: int | None) -> dict[str, float]:
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith(("VmRSS:", "VmHWM:")):
-                out["rss_mb" if line.startswith("VmRSS") else "hwm_mb"] = int(line.split()[1]) / 1024
+                out["rss_mb" if line.startswith("VmRSS") else "hwm_mb"] = (
+                    int(line.split()[1]) / 1024
+                )
     return out
 
 
@@ -59,8 +61,16 @@ class Held:
         self.done = False
 
 
-async def _hold(host: str, port: int, request: bytes, call: Held, burst: asyncio.Semaphore,
-                held: asyncio.Event, counter: list[int], n: int) -> None:
+async def _hold(
+    host: str,
+    port: int,
+    request: bytes,
+    call: Held,
+    burst: asyncio.Semaphore,
+    held: asyncio.Event,
+    counter: list[int],
+    n: int,
+) -> None:
     start = time.perf_counter()
     writer = None
     try:
@@ -125,9 +135,15 @@ async def _probes(url: str, body: bytes, auth: str | None, count: int) -> dict:
     writer.close()
     if not firsts:
         return {"requests": 0, "errors": errors}
-    return {"requests": len(firsts), "errors": errors,
-            "ttft_ms": {"mean": round(statistics.fmean(firsts) * 1000, 3), "p50": _ms(firsts, 0.5),
-                        "p90": _ms(firsts, 0.9)}}
+    return {
+        "requests": len(firsts),
+        "errors": errors,
+        "ttft_ms": {
+            "mean": round(statistics.fmean(firsts) * 1000, 3),
+            "p50": _ms(firsts, 0.5),
+            "p90": _ms(firsts, 0.9),
+        },
+    }
 
 
 async def measure(args: argparse.Namespace, held_body: bytes, probe_body: bytes) -> dict:
@@ -140,7 +156,10 @@ async def measure(args: argparse.Namespace, held_body: bytes, probe_body: bytes)
     all_held = asyncio.Event()
     counter = [0]
     started = time.perf_counter()
-    tasks = [asyncio.create_task(_hold(host, port, request, c, burst, all_held, counter, args.n)) for c in calls]
+    tasks = [
+        asyncio.create_task(_hold(host, port, request, c, burst, all_held, counter, args.n))
+        for c in calls
+    ]
     with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(all_held.wait(), args.ready_timeout)
     ramp_s = time.perf_counter() - started
@@ -159,29 +178,40 @@ async def measure(args: argparse.Namespace, held_body: bytes, probe_body: bytes)
         "held_at_probe_start": holding,
         "held_at_probe_end": still,
         "total_ms": {"p50": _ms(totals, 0.5), "p99": _ms(totals, 0.99), "max": _ms(totals, 1.0)}
-        if totals else {},
+        if totals
+        else {},
         "probe_idle": idle,
         "probe_held": during,
     }
     if args.pid is not None:
-        out["rss_mb"] = {"before": round(before["rss_mb"], 1), "held": round(at_held["rss_mb"], 1),
-                         "after": round(after["rss_mb"], 1), "peak": round(after["hwm_mb"], 1)}
+        out["rss_mb"] = {
+            "before": round(before["rss_mb"], 1),
+            "held": round(at_held["rss_mb"], 1),
+            "after": round(after["rss_mb"], 1),
+            "peak": round(after["hwm_mb"], 1),
+        }
         if holding:
-            out["rss_kb_per_held_stream"] = round((at_held["rss_mb"] - before["rss_mb"]) * 1024 / holding, 1)
+            out["rss_kb_per_held_stream"] = round(
+                (at_held["rss_mb"] - before["rss_mb"]) * 1024 / holding, 1
+            )
     return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="held streams and a probe's TTFT meanwhile")
     parser.add_argument("url")
-    parser.add_argument("--body", required=True, help="the held calls' JSON body (\"user\": \"held\")")
+    parser.add_argument("--body", required=True, help='the held calls\' JSON body ("user": "held")')
     parser.add_argument("--probe-body", required=True, help="the probes' JSON body")
     parser.add_argument("--auth", default=None)
     parser.add_argument("--n", type=int, default=1000)
     parser.add_argument("--probes", type=int, default=50)
     parser.add_argument("--pid", type=int, default=None, help="the process whose RSS to sample")
-    parser.add_argument("--connect-burst", type=int, default=256, help="connections opened at a time")
-    parser.add_argument("--ready-timeout", type=float, default=120.0, help="the most to wait for all to be held")
+    parser.add_argument(
+        "--connect-burst", type=int, default=256, help="connections opened at a time"
+    )
+    parser.add_argument(
+        "--ready-timeout", type=float, default=120.0, help="the most to wait for all to be held"
+    )
     args = parser.parse_args()
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft < hard:  # one descriptor per held call, and a few

@@ -20,7 +20,6 @@ from config import LOAD_CORE, PROXY_CORE, RESULTS, ROOT
 _started: list[subprocess.Popen] = []
 
 
-
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -31,7 +30,9 @@ def pinned(cores: str, argv: list[str]) -> list[str]:
     return ["taskset", "-c", cores, *argv]
 
 
-def spawn(argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.Popen:
+def spawn(
+    argv: list[str], log: Path, env: dict[str, str] | None = None, cwd: Path = ROOT
+) -> subprocess.Popen:
     out = open(log, "ab")  # noqa: SIM115 - kept open for the process's life
     proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
     _started.append(proc)
@@ -65,11 +66,15 @@ def http_get(port: int, path: str, timeout: float = 1.0) -> tuple[int, bytes]:
     return int(head.split(b" ", 2)[1]), body
 
 
-def wait_ready(port: int, path: str, proc: subprocess.Popen, started: float, limit: float = 20.0) -> float:
+def wait_ready(
+    port: int, path: str, proc: subprocess.Popen, started: float, limit: float = 20.0
+) -> float:
     """Seconds from `started` to the first 200 on `path`; polls every 2 ms."""
     while time.perf_counter() - started < limit:
         if proc.poll() is not None:
-            raise RuntimeError(f"process exited with {proc.returncode} before it was ready (see bench/results/*.log)")
+            raise RuntimeError(
+                f"process exited with {proc.returncode} before it was ready (see bench/results/*.log)"
+            )
         try:
             status, _ = http_get(port, path, timeout=0.5)
             if status == 200:
@@ -115,7 +120,9 @@ def system_busy_seconds() -> float:
     """CPU seconds all cores have spent busy since boot (user+nice+system+irq+softirq+steal)."""
     with open("/proc/stat") as f:
         fields = [int(x) for x in f.readline().split()[1:]]
-    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]) / os.sysconf("SC_CLK_TCK")
+    return (fields[0] + fields[1] + fields[2] + fields[5] + fields[6] + fields[7]) / os.sysconf(
+        "SC_CLK_TCK"
+    )
 
 
 def ours_seconds() -> float:
@@ -180,8 +187,13 @@ def keep_awake(on: bool) -> Iterator[None]:
     if not on or not shutil.which("chrt"):
         yield
         return
-    spinners = [spawn(["chrt", "-i", "0", "taskset", "-c", core, "sh", "-c", "while :; do :; done"],
-                      RESULTS / "spinner.log") for core in (PROXY_CORE, LOAD_CORE)]
+    spinners = [
+        spawn(
+            ["chrt", "-i", "0", "taskset", "-c", core, "sh", "-c", "while :; do :; done"],
+            RESULTS / "spinner.log",
+        )
+        for core in (PROXY_CORE, LOAD_CORE)
+    ]
     time.sleep(0.2)
     try:
         yield
@@ -215,11 +227,12 @@ def merge_rounds(rounds: list[dict], quiet_pct: float) -> dict:
         out["rounds_proxy_cpu_us_per_req"] = [x.get("proxy_cpu_us_per_req") for x in rounds]
         # Best of the rounds: contention only ever adds, so on a shared machine the least
         # CPU per request is the closest to the code's own cost.
-        out["proxy_cpu_us_per_req_min"] = min(x["proxy_cpu_us_per_req"] for x in rounds if "proxy_cpu_us_per_req" in x)
+        out["proxy_cpu_us_per_req_min"] = min(
+            x["proxy_cpu_us_per_req"] for x in rounds if "proxy_cpu_us_per_req" in x
+        )
     cpu = [x["cpu_pct"] for x in clean if "cpu_pct" in x]
     if cpu:
         out["cpu_pct"] = {k: round(statistics.median(c[k] for c in cpu)) for k in cpu[0]}
         out["rounds_others_pct"] = [x["cpu_pct"]["others"] for x in rounds if "cpu_pct" in x]
         out["noisy_rounds"] = len(rounds) - len(clean) if len(clean) < len(rounds) else 0
     return out
-

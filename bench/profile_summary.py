@@ -43,7 +43,13 @@ PACKAGES = (
 
 
 # The process's entry frames sit under every sample: not a package's cost.
-_ENTRY = ("gateway/cli.py", "gateway/__main__.py", "<frozen runpy>", "uvicorn/main.py", "uvicorn/_compat.py")
+_ENTRY = (
+    "gateway/cli.py",
+    "gateway/__main__.py",
+    "<frozen runpy>",
+    "uvicorn/main.py",
+    "uvicorn/_compat.py",
+)
 
 
 def package_of(path: str) -> str:
@@ -105,12 +111,16 @@ def summarize(path: str, top: int = 25) -> dict:
 
 
 def render(summary: dict) -> str:
-    lines = [f"{summary['samples']} samples on the main thread "
-             f"({summary['other_thread_samples']} on other threads, not counted)"]
-    for title, key in (("inclusive time by package", "inclusive_by_package_pct"),
-                       ("self time by package", "self_by_package_pct"),
-                       ("top self time", "top_self_pct"),
-                       ("top inclusive time", "top_inclusive_pct")):
+    lines = [
+        f"{summary['samples']} samples on the main thread "
+        f"({summary['other_thread_samples']} on other threads, not counted)"
+    ]
+    for title, key in (
+        ("inclusive time by package", "inclusive_by_package_pct"),
+        ("self time by package", "self_by_package_pct"),
+        ("top self time", "top_self_pct"),
+        ("top inclusive time", "top_inclusive_pct"),
+    ):
         lines.append(f"\n{title}:")
         lines.extend(f"  {pct:5.1f}%  {name}" for name, pct in summary[key])
     return "\n".join(lines)

@@ -69,8 +69,10 @@ def _start_targets(s: Session) -> dict:
     bare, bare_port = r.start_bare() if not args.no_bare else (None, None)
     bare_pids = [bare.pid] if bare else []
 
-    targets = {"direct": (r.upstream_port, {"upstream": s.upstream_pids}),
-               "gateway": (gw_port, {"proxy": s.gw_pids, "upstream": s.upstream_pids})}
+    targets = {
+        "direct": (r.upstream_port, {"upstream": s.upstream_pids}),
+        "gateway": (gw_port, {"proxy": s.gw_pids, "upstream": s.upstream_pids}),
+    }
     if bare:
         targets["bare"] = (bare_port, {"proxy": bare_pids, "upstream": s.upstream_pids})
     candidates = {}
@@ -83,7 +85,10 @@ def _start_targets(s: Session) -> dict:
         candidates[name] = proc
         targets[name] = (port, {"proxy": [proc.pid], "upstream": s.upstream_pids})
         report.setdefault("candidates", {})[name] = {
-            "source": str(path), "ready_s": round(ready, 3), "rss_after_start": memory_mb([proc.pid])}
+            "source": str(path),
+            "ready_s": round(ready, 3),
+            "rss_after_start": memory_mb([proc.pid]),
+        }
     s.targets = targets
     s.order = [t for t in ("direct", "bare", "gateway", *candidates) if t in targets]
     report["targets_measured"] = s.order
@@ -97,9 +102,16 @@ def _start_targets(s: Session) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     phases = set(args.phases)
-    report: dict = {"environment": environment(), "settings": {
-        "duration_s": args.duration, "soak_requests": args.soak_requests, "stream_gap_ms": args.stream_gap_ms,
-        "model": MODEL, "request": CHAT_BODY}}
+    report: dict = {
+        "environment": environment(),
+        "settings": {
+            "duration_s": args.duration,
+            "soak_requests": args.soak_requests,
+            "stream_gap_ms": args.stream_gap_ms,
+            "model": MODEL,
+            "request": CHAT_BODY,
+        },
+    }
     r = Runner(args)
     t_start = time.perf_counter()
 
@@ -151,37 +163,84 @@ def run(args: argparse.Namespace) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--phases", default=",".join(DEFAULT_PHASES), help=f"comma list of: {', '.join(PHASES)}")
+    parser.add_argument(
+        "--phases", default=",".join(DEFAULT_PHASES), help=f"comma list of: {', '.join(PHASES)}"
+    )
     parser.add_argument("--duration", type=float, default=5.0, help="seconds per measured phase")
-    parser.add_argument("--quick", action="store_true", help="one round of 2 s per phase, a 30k-request soak")
+    parser.add_argument(
+        "--quick", action="store_true", help="one round of 2 s per phase, a 30k-request soak"
+    )
     parser.add_argument("--soak-requests", type=int, default=100_000)
     parser.add_argument("--soak-slice-s", type=float, default=8.0)
     parser.add_argument("--soak-limit-s", type=float, default=75.0)
-    parser.add_argument("--budget-s", type=float, default=178.0,
-                        help="the soak stops early so the whole run ends within about this")
-    parser.add_argument("--stream-gap-ms", type=float, default=5.0,
-                        help="the fake upstream's pause between the first streamed chunk and the rest")
+    parser.add_argument(
+        "--budget-s",
+        type=float,
+        default=178.0,
+        help="the soak stops early so the whole run ends within about this",
+    )
+    parser.add_argument(
+        "--stream-gap-ms",
+        type=float,
+        default=5.0,
+        help="the fake upstream's pause between the first streamed chunk and the rest",
+    )
     parser.add_argument("--no-bare", action="store_true", help="skip the bare-proxy floor")
-    parser.add_argument("--quiet-pct", type=float, default=15.0,
-                        help="before a measurement, wait while other processes use more than this %% of a core")
-    parser.add_argument("--quiet-wait-s", type=float, default=10.0,
-                        help="the most the whole run waits for a quiet machine")
-    parser.add_argument("--candidate", metavar="DIR", action="append", default=[],
-                        help="also measure the gateway in this source tree (a copy with a proposed "
-                             "change), named by the folder's name; may be repeated")
-    parser.add_argument("--conns", default="32,128", help="connection counts of the throughput phase")
-    parser.add_argument("--rounds", type=int, default=3,
-                        help="interleaved rounds of the 1-connection phases (latency, ttft)")
-    parser.add_argument("--no-keep-awake", dest="keep_awake", action="store_false",
-                        help="no SCHED_IDLE busy loops on the cores during the 1-connection phases")
-    parser.add_argument("--profile", action="store_true", help="py-spy the gateway under load (pip install py-spy)")
+    parser.add_argument(
+        "--quiet-pct",
+        type=float,
+        default=15.0,
+        help="before a measurement, wait while other processes use more than this %% of a core",
+    )
+    parser.add_argument(
+        "--quiet-wait-s",
+        type=float,
+        default=10.0,
+        help="the most the whole run waits for a quiet machine",
+    )
+    parser.add_argument(
+        "--candidate",
+        metavar="DIR",
+        action="append",
+        default=[],
+        help="also measure the gateway in this source tree (a copy with a proposed "
+        "change), named by the folder's name; may be repeated",
+    )
+    parser.add_argument(
+        "--conns", default="32,128", help="connection counts of the throughput phase"
+    )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="interleaved rounds of the 1-connection phases (latency, ttft)",
+    )
+    parser.add_argument(
+        "--no-keep-awake",
+        dest="keep_awake",
+        action="store_false",
+        help="no SCHED_IDLE busy loops on the cores during the 1-connection phases",
+    )
+    parser.add_argument(
+        "--profile", action="store_true", help="py-spy the gateway under load (pip install py-spy)"
+    )
     parser.add_argument("--profile-s", type=int, default=8)
-    parser.add_argument("--speedscope", action="store_true", help="with --profile, also a speedscope JSON")
+    parser.add_argument(
+        "--speedscope", action="store_true", help="with --profile, also a speedscope JSON"
+    )
     parser.add_argument("--held", type=int, default=8000, help="held_streams: streams held at once")
-    parser.add_argument("--held-gap-s", type=float, default=20.0,
-                        help="held_streams: how long the upstream holds each stream after its first chunk")
-    parser.add_argument("--held-probes", type=int, default=50, help="held_streams: probe calls, idle and held")
-    parser.add_argument("--held-rounds", type=int, default=2, help="held_streams: rounds through the gateway")
+    parser.add_argument(
+        "--held-gap-s",
+        type=float,
+        default=20.0,
+        help="held_streams: how long the upstream holds each stream after its first chunk",
+    )
+    parser.add_argument(
+        "--held-probes", type=int, default=50, help="held_streams: probe calls, idle and held"
+    )
+    parser.add_argument(
+        "--held-rounds", type=int, default=2, help="held_streams: rounds through the gateway"
+    )
     parser.add_argument("--out", default=str(RESULTS / "latest.json"))
     args = parser.parse_args()
     args.phases = [p.strip() for p in args.phases.split(",") if p.strip()]

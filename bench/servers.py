@@ -56,54 +56,107 @@ class Runner:
         return f"http://127.0.0.1:{self.upstream_port}/v1"
 
     def start_upstream(self, cores: str = LOAD_CORE) -> None:
-        argv = [sys.executable, str(BENCH / "fake_upstream.py"), "--port", str(self.upstream_port),
-                "--stream-gap-ms", str(self.args.stream_gap_ms),
-                "--held-gap-ms", str(getattr(self.args, "held_gap_s", 10.0) * 1000)]
+        argv = [
+            sys.executable,
+            str(BENCH / "fake_upstream.py"),
+            "--port",
+            str(self.upstream_port),
+            "--stream-gap-ms",
+            str(self.args.stream_gap_ms),
+            "--held-gap-ms",
+            str(getattr(self.args, "held_gap_s", 10.0) * 1000),
+        ]
         self.upstream = spawn(pinned(cores, argv), RESULTS / "upstream.log")
         wait_ready(self.upstream_port, "/health", self.upstream, time.perf_counter())
 
     def gateway_env(self, port: int) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("GATEWAY_", "OPENAI_", "GEMINI_")) and k != "CUSTOM_REGISTRY_PATH"}
-        env.update({
-            "GATEWAY_REGISTRY": str(BENCH / "registry"),
-            "GATEWAY_PORT": str(port),
-            "GATEWAY_MASTER_KEY": MASTER_KEY,
-            "BENCH_UPSTREAM_URL": self.upstream_base,
-            "BENCH_UPSTREAM_KEY": "sk-bench-not-a-real-key",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("GATEWAY_", "OPENAI_", "GEMINI_")) and k != "CUSTOM_REGISTRY_PATH"
+        }
+        env.update(
+            {
+                "GATEWAY_REGISTRY": str(BENCH / "registry"),
+                "GATEWAY_PORT": str(port),
+                "GATEWAY_MASTER_KEY": MASTER_KEY,
+                "BENCH_UPSTREAM_URL": self.upstream_base,
+                "BENCH_UPSTREAM_KEY": "sk-bench-not-a-real-key",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         return env
 
-    def start_gateway(self, cores: str = PROXY_CORE, workers: int = 1, source: Path = ROOT,
-                      log: str = "gateway.log", extra_env: dict[str, str] | None = None,
-                      ) -> tuple[subprocess.Popen, int, float]:
+    def start_gateway(
+        self,
+        cores: str = PROXY_CORE,
+        workers: int = 1,
+        source: Path = ROOT,
+        log: str = "gateway.log",
+        extra_env: dict[str, str] | None = None,
+    ) -> tuple[subprocess.Popen, int, float]:
         """`python -m gateway serve` run from `source`, so it imports `source`/gateway."""
         port = free_port()
         argv = [sys.executable, "-m", "gateway", "serve", "--port", str(port)]
         if workers > 1:
             argv += ["--workers", str(workers)]
         started = time.perf_counter()
-        proc = spawn(pinned(cores, argv), RESULTS / log, {**self.gateway_env(port), **(extra_env or {})}, cwd=source)
+        proc = spawn(
+            pinned(cores, argv),
+            RESULTS / log,
+            {**self.gateway_env(port), **(extra_env or {})},
+            cwd=source,
+        )
         ready = wait_ready(port, "/readyz", proc, started)
         return proc, port, ready
 
     def start_bare(self) -> tuple[subprocess.Popen, int]:
         port = free_port()
-        argv = [sys.executable, str(BENCH / "bare_proxy.py"), "--port", str(port), "--upstream", self.upstream_base]
+        argv = [
+            sys.executable,
+            str(BENCH / "bare_proxy.py"),
+            "--port",
+            str(port),
+            "--upstream",
+            self.upstream_base,
+        ]
         proc = spawn(pinned(PROXY_CORE, argv), RESULTS / "bare.log")
         wait_ready(port, "/readyz", proc, time.perf_counter())
         return proc, port
 
     # ------------------------------------------------------------ load
 
-    def wrk(self, port: int, connections: int, duration: float, body: str = "chat",
-            cores: str = LOAD_CORE, watch: dict[str, list[int]] | None = None, auth: str | None = None) -> dict:
+    def wrk(
+        self,
+        port: int,
+        connections: int,
+        duration: float,
+        body: str = "chat",
+        cores: str = LOAD_CORE,
+        watch: dict[str, list[int]] | None = None,
+        auth: str | None = None,
+    ) -> dict:
         """Run wrk against 127.0.0.1:port; `watch` names process groups whose CPU use to record."""
         duration = max(1, round(duration))  # wrk takes whole seconds
-        env = {**os.environ, "BENCH_BODY_FILE": str(self.bodies[body]), "BENCH_AUTH": auth or f"Bearer {MASTER_KEY}"}
-        argv = pinned(cores, ["wrk", "-t1", f"-c{connections}", f"-d{duration:g}s", "--timeout", "5s",
-                              "-s", str(BENCH / "wrk_post.lua"), f"http://127.0.0.1:{port}{CHAT_PATH}"])
+        env = {
+            **os.environ,
+            "BENCH_BODY_FILE": str(self.bodies[body]),
+            "BENCH_AUTH": auth or f"Bearer {MASTER_KEY}",
+        }
+        argv = pinned(
+            cores,
+            [
+                "wrk",
+                "-t1",
+                f"-c{connections}",
+                f"-d{duration:g}s",
+                "--timeout",
+                "5s",
+                "-s",
+                str(BENCH / "wrk_post.lua"),
+                f"http://127.0.0.1:{port}{CHAT_PATH}",
+            ],
+        )
         quiet_before = self.foreign.quiet() if watch else None
         before = {name: cpu_seconds(pids) for name, pids in (watch or {}).items()}
         sys0, ours0 = system_busy_seconds(), ours_seconds()
@@ -123,15 +176,20 @@ class Runner:
             "requests": result["requests"],
             "errors": errors,
             "rps": round(result["requests"] / seconds, 1),
-            "p50_ms": lat["p50"] / 1000, "p90_ms": lat["p90"] / 1000,
-            "p99_ms": lat["p99"] / 1000, "p999_ms": lat["p999"] / 1000, "max_ms": lat["max"] / 1000,
+            "p50_ms": lat["p50"] / 1000,
+            "p90_ms": lat["p90"] / 1000,
+            "p99_ms": lat["p99"] / 1000,
+            "p999_ms": lat["p999"] / 1000,
+            "max_ms": lat["max"] / 1000,
             "mean_ms": round(lat["mean"] / 1000, 3),
         }
         if errors:
             summary["error_detail"] = result["errors"]
         if watch:
-            summary["cpu_pct"] = {name: round(100 * (cpu_seconds(pids) - before[name]) / wall)
-                                  for name, pids in watch.items()}
+            summary["cpu_pct"] = {
+                name: round(100 * (cpu_seconds(pids) - before[name]) / wall)
+                for name, pids in watch.items()
+            }
             summary["cpu_pct"]["others"] = max(0, round(foreign))
             if "proxy" in watch and result["requests"]:
                 # The proxy's CPU per request: what it costs, even when it had to share its
@@ -142,9 +200,20 @@ class Runner:
         return summary
 
     def ttft(self, port: int, duration: float) -> dict:
-        argv = pinned(LOAD_CORE, [sys.executable, str(BENCH / "ttft.py"), f"http://127.0.0.1:{port}{CHAT_PATH}",
-                                  "--body", str(self.bodies["stream"]), "--duration", f"{duration:g}",
-                                  "--auth", f"Bearer {MASTER_KEY}"])
+        argv = pinned(
+            LOAD_CORE,
+            [
+                sys.executable,
+                str(BENCH / "ttft.py"),
+                f"http://127.0.0.1:{port}{CHAT_PATH}",
+                "--body",
+                str(self.bodies["stream"]),
+                "--duration",
+                f"{duration:g}",
+                "--auth",
+                f"Bearer {MASTER_KEY}",
+            ],
+        )
         out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 60)
         if out.returncode != 0:
             raise RuntimeError(f"ttft client failed: {out.stderr}")
@@ -165,7 +234,13 @@ def ensure_wrk() -> None:
 def metrics_totals(port: int) -> dict[str, float]:
     """Sum the gateway's request and cost counters, to show the features really ran."""
     _status, body = http_get(port, "/metrics", timeout=5)
-    totals: dict = {"requests": 0.0, "requests_200": 0.0, "cost_usd": 0.0, "tokens": 0.0, "by_status": {}}
+    totals: dict = {
+        "requests": 0.0,
+        "requests_200": 0.0,
+        "cost_usd": 0.0,
+        "tokens": 0.0,
+        "by_status": {},
+    }
     for line in body.decode().splitlines():
         if line.startswith("gateway_requests_total{"):
             value = float(line.rsplit(" ", 1)[1])
@@ -184,20 +259,42 @@ def metrics_totals(port: int) -> dict[str, float]:
 
 def environment() -> dict:
     versions = {}
-    for name in ("gateway", "fastapi", "starlette", "uvicorn", "uvloop", "httptools", "httpx",
-                 "httpx-aiohttp", "aiohttp", "orjson", "prometheus-client", "pydantic"):
+    for name in (
+        "gateway",
+        "fastapi",
+        "starlette",
+        "uvicorn",
+        "uvloop",
+        "httptools",
+        "httpx",
+        "httpx-aiohttp",
+        "aiohttp",
+        "orjson",
+        "prometheus-client",
+        "pydantic",
+    ):
         with contextlib.suppress(metadata.PackageNotFoundError):
             versions[name] = metadata.version(name)
     cpu = ""
     with contextlib.suppress(OSError), open("/proc/cpuinfo") as f:
-        cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), "")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
-    dirty = bool(subprocess.run(["git", "status", "--porcelain", "gateway"], cwd=ROOT, capture_output=True,
-                                text=True).stdout.strip())
+        cpu = next(
+            (line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), ""
+        )
+    commit = subprocess.run(
+        ["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True
+    ).stdout.strip()
+    dirty = bool(
+        subprocess.run(
+            ["git", "status", "--porcelain", "gateway"], cwd=ROOT, capture_output=True, text=True
+        ).stdout.strip()
+    )
     wrk_version = subprocess.run(["wrk", "-v"], capture_output=True, text=True)
-    source = subprocess.run([sys.executable, "-c", "import gateway, os; print(os.path.dirname(gateway.__file__))"],
-                            cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    source = subprocess.run(
+        [sys.executable, "-c", "import gateway, os; print(os.path.dirname(gateway.__file__))"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "commit": commit + ("+dirty" if dirty else ""),
@@ -207,9 +304,10 @@ def environment() -> dict:
         "cores": os.cpu_count(),
         "wrk": (wrk_version.stdout + wrk_version.stderr).split("\n")[0].strip(),
         "packages": versions,
-        "layout": {"proxy (gateway or bare)": f"core {PROXY_CORE}",
-                   "fake upstream, wrk, ttft client": f"core {LOAD_CORE}",
-                   "upstream-alone phase": f"upstream core {LOAD_CORE}, wrk core {PROXY_CORE}",
-                   "workers phase": "every process on cores 0,1"},
+        "layout": {
+            "proxy (gateway or bare)": f"core {PROXY_CORE}",
+            "fake upstream, wrk, ttft client": f"core {LOAD_CORE}",
+            "upstream-alone phase": f"upstream core {LOAD_CORE}, wrk core {PROXY_CORE}",
+            "workers phase": "every process on cores 0,1",
+        },
     }
-

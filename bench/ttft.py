@@ -68,9 +68,11 @@ class _Conn:
 def _request(url: str, body: bytes, auth: str | None) -> tuple[str, int, bytes]:
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 80
-    head = (f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\n"
-            f"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
-            f"Content-Length: {len(body)}\r\n")
+    head = (
+        f"POST {parts.path or '/'} HTTP/1.1\r\nHost: {host}:{port}\r\n"
+        f"Content-Type: application/json\r\nAccept: text/event-stream\r\n"
+        f"Content-Length: {len(body)}\r\n"
+    )
     if auth:
         head += f"Authorization: {auth}\r\n"
     return host, port, head.encode() + b"\r\n" + body
@@ -81,8 +83,9 @@ def _ms(values: list[float], q: float) -> float:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))] * 1000, 3)
 
 
-async def measure(url: str, body: bytes, auth: str | None, duration: float, limit: int,
-                  warmup: int) -> dict:
+async def measure(
+    url: str, body: bytes, auth: str | None, duration: float, limit: int, warmup: int
+) -> dict:
     host, port, request = _request(url, body, auth)
     reader, writer = await asyncio.open_connection(host, port)
     conn = _Conn(reader, writer)
@@ -105,8 +108,12 @@ async def measure(url: str, body: bytes, auth: str | None, duration: float, limi
     return {
         "requests": len(firsts),
         "errors": errors,
-        "ttft_ms": {"mean": round(statistics.fmean(firsts) * 1000, 3), "p50": _ms(firsts, 0.5),
-                    "p90": _ms(firsts, 0.9), "p99": _ms(firsts, 0.99)},
+        "ttft_ms": {
+            "mean": round(statistics.fmean(firsts) * 1000, 3),
+            "p50": _ms(firsts, 0.5),
+            "p90": _ms(firsts, 0.9),
+            "p99": _ms(firsts, 0.99),
+        },
         "total_ms": {"p50": _ms(totals, 0.5), "p99": _ms(totals, 0.99)},
     }
 
@@ -124,7 +131,9 @@ def main() -> None:
         uvloop.install()
     with open(args.body, "rb") as f:
         body = f.read()
-    result = asyncio.run(measure(args.url, body, args.auth, args.duration, args.requests, args.warmup))
+    result = asyncio.run(
+        measure(args.url, body, args.auth, args.duration, args.requests, args.warmup)
+    )
     print(json.dumps(result))
 
 

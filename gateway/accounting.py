@@ -31,7 +31,9 @@ class Usage:
     cached_input: int = 0
     output: int = 0  # includes reasoning
     reasoning: int = 0
-    cache_write: int = 0  # input tokens written to a prompt cache (part of input, not of cached_input)
+    cache_write: int = (
+        0  # input tokens written to a prompt cache (part of input, not of cached_input)
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,9 +63,13 @@ class CallRecord:
     principal: Principal
     route: str
     client_api: ClientAPI
-    model: str | None  # the registry key the client asked for (aliases resolved); None if unresolved
+    model: (
+        str | None
+    )  # the registry key the client asked for (aliases resolved); None if unresolved
     provider: str | None  # the provider of the model that answered
-    answered_by: str | None  # the registry key of the model that answered (differs after a fallback)
+    answered_by: (
+        str | None
+    )  # the registry key of the model that answered (differs after a fallback)
     status: int
     usage: Usage | None
     cost: Decimal | None  # USD, exact, from cost_usd; None when there is no usage or no price
@@ -76,7 +82,9 @@ class CallRecord:
     estimated: bool  # usage counted by the gateway (offline tokenizer), not reported upstream
     failures: tuple[UpstreamFailure, ...] = ()
     handovers: tuple[Handover, ...] = ()
-    served: Model | None = None  # the answering model itself, for labels that need more than its key
+    served: Model | None = (
+        None  # the answering model itself, for labels that need more than its key
+    )
 
 
 def _int(value: Any) -> int:
@@ -149,9 +157,13 @@ def usage_from_gemini_compat(usage: Any) -> Usage | None:
     else:
         reasoning = reported if isinstance(reported, int) else 0
     details = usage.get("prompt_tokens_details") or {}
-    return Usage(input=prompt, cached_input=min(_int(details.get("cached_tokens")), prompt),
-                 output=completion, reasoning=_int(reasoning),
-                 cache_write=_int(details.get("cache_write_tokens")))
+    return Usage(
+        input=prompt,
+        cached_input=min(_int(details.get("cached_tokens")), prompt),
+        output=completion,
+        reasoning=_int(reasoning),
+        cache_write=_int(details.get("cache_write_tokens")),
+    )
 
 
 # Rendering: translators write usage in a client's shape from `Usage`, never from another
@@ -176,7 +188,10 @@ def responses_usage(usage: Usage) -> dict[str, Any]:
     """`Usage` as Responses usage (current SDKs require cache_write_tokens)."""
     return {
         "input_tokens": usage.input,
-        "input_tokens_details": {"cached_tokens": usage.cached_input, "cache_write_tokens": usage.cache_write},
+        "input_tokens_details": {
+            "cached_tokens": usage.cached_input,
+            "cache_write_tokens": usage.cache_write,
+        },
         "output_tokens": usage.output,
         "output_tokens_details": {"reasoning_tokens": usage.reasoning},
         "total_tokens": usage.input + usage.output,
@@ -195,7 +210,9 @@ def cost_text(cost: Decimal) -> str:
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
-def cost_usd(usage: Usage, pricing: Pricing | None, service_tier: str | None = None) -> Decimal | None:
+def cost_usd(
+    usage: Usage, pricing: Pricing | None, service_tier: str | None = None
+) -> Decimal | None:
     """The exact cost of one call in USD, or None when the model has no input price (or
     output was billed and it has no output price). The prices are the ones the call was
     billed at: its long-context tier (by its input tokens, cached included) and its
@@ -207,6 +224,10 @@ def cost_usd(usage: Usage, pricing: Pricing | None, service_tier: str | None = N
         return None
     written = min(usage.cache_write, usage.input - usage.cached_input)
     fresh = usage.input - usage.cached_input - written
-    total = (fresh * rates.input + usage.cached_input * rates.cached_input + written * rates.cache_write
-             + usage.output * (rates.output or 0))
+    total = (
+        fresh * rates.input
+        + usage.cached_input * rates.cached_input
+        + written * rates.cache_write
+        + usage.output * (rates.output or 0)
+    )
     return total.scaleb(-6)  # per 1M tokens: a shift of the exponent, exact

@@ -12,7 +12,9 @@ from gateway.errors import GatewayError
 JSON = "application/json"
 
 
-def json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+def json_response(
+    payload: Any, status: int = 200, headers: dict[str, str] | None = None
+) -> Response:
     return Response(orjson.dumps(payload), status_code=status, headers=headers, media_type=JSON)
 
 

@@ -43,18 +43,29 @@ class GatewayApp(FastAPI):
     health, metrics, docs, 404/405, any route once middleware is added) is FastAPI's.
     """
 
-    guarded: Settings | None = None  # no master key: Host and content-type are checked (gateway.exposure)
+    guarded: Settings | None = (
+        None  # no master key: Host and content-type are checked (gateway.exposure)
+    )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self.guarded is not None and scope["type"] == "http":
             headers = scope["headers"]
-            refusal = edge_refusal(scope["method"], scope["path"], header(headers, b"host"),
-                                   header(headers, b"content-type"), self.guarded)
+            refusal = edge_refusal(
+                scope["method"],
+                scope["path"],
+                header(headers, b"host"),
+                header(headers, b"content-type"),
+                self.guarded,
+            )
             if refusal is not None:
                 await error_response(refusal)(scope, receive, send)
                 return
-        if (scope["type"] == "http" and scope["method"] == "POST" and not self.root_path
-                and not self.user_middleware):  # added middleware must see every request
+        if (
+            scope["type"] == "http"
+            and scope["method"] == "POST"
+            and not self.root_path
+            and not self.user_middleware
+        ):  # added middleware must see every request
             route = PROXY_ROUTES.get(scope["path"])
             if route is not None:
                 scope["app"] = self
@@ -63,8 +74,11 @@ class GatewayApp(FastAPI):
                     response = await serve_call(request, *route)
                 except Exception:
                     log.exception("unexpected error on %s", scope["path"])
-                    error = GatewayError("The gateway failed to handle this request.", status=500,
-                                         code="internal_error")
+                    error = GatewayError(
+                        "The gateway failed to handle this request.",
+                        status=500,
+                        code="internal_error",
+                    )
                     response = error_response(error, {"x-request-id": request_id(request)})
                 await response(scope, receive, send)
                 return
@@ -95,7 +109,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Every worker process watches the registry itself (hot reload, docs/registry.md).
         watcher = None
         if settings.watch:
-            watcher = RegistryWatcher(registry_path, settings.custom_registry, lambda: state.registry, swap)
+            watcher = RegistryWatcher(
+                registry_path, settings.custom_registry, lambda: state.registry, swap
+            )
             await watcher.start()
         if governance is not None:
             await governance.start(state)  # key cache polling, ledger writes: off the hot path
@@ -105,7 +121,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # thousand requests under load (bench/run.py).
         gc.collect()
         gc.freeze()
-        DRAIN.install(settings.drain_s, settings.grace_s)  # SIGTERM: not ready, then stop (gateway.drain)
+        DRAIN.install(
+            settings.drain_s, settings.grace_s
+        )  # SIGTERM: not ready, then stop (gateway.drain)
         state.ready = True
         try:
             yield
@@ -131,9 +149,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if not settings.master_key:
         app.guarded = settings
     if settings.cors_origins:  # off unless configured; then FastAPI's stack serves every route
-        app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins), allow_methods=["*"],
-                           allow_headers=["*"], expose_headers=["x-request-id", "x-gateway-model",
-                                                                "x-gateway-cost-usd"])
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(settings.cors_origins),
+            allow_methods=["*"],
+            allow_headers=["*"],
+            expose_headers=["x-request-id", "x-gateway-model", "x-gateway-cost-usd"],
+        )
 
     @app.exception_handler(GatewayError)
     async def _gateway_error(request: Request, exc: GatewayError) -> Response:
@@ -144,19 +166,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         message = "Not found." if exc.status_code == 404 else str(exc.detail)
         if exc.status_code == 405:
             message = f"Method {request.method} is not allowed on {request.url.path}."
-        return error_response(GatewayError(message, status=exc.status_code), {"x-request-id": request_id(request)})
+        return error_response(
+            GatewayError(message, status=exc.status_code), {"x-request-id": request_id(request)}
+        )
 
     @app.exception_handler(RequestValidationError)
     async def _validation_error(request: Request, exc: RequestValidationError) -> Response:
         first = exc.errors()[0] if exc.errors() else {}
         param = ".".join(str(p) for p in first.get("loc", ()) if p != "body") or None
-        error = GatewayError(f"Invalid request: {first.get('msg', 'bad input')}.", status=400, param=param)
+        error = GatewayError(
+            f"Invalid request: {first.get('msg', 'bad input')}.", status=400, param=param
+        )
         return error_response(error, {"x-request-id": request_id(request)})
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> Response:
         log.exception("unexpected error on %s", request.url.path)
-        error = GatewayError("The gateway failed to handle this request.", status=500, code="internal_error")
+        error = GatewayError(
+            "The gateway failed to handle this request.", status=500, code="internal_error"
+        )
         return error_response(error, {"x-request-id": request_id(request)})
 
     return app

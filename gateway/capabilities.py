@@ -43,7 +43,11 @@ def needed(client_api: ClientAPI, result: PolicyResult) -> tuple[str, ...]:
         out.append("audio")
     if _json_format(client_api, params):
         out.append("json_mode")
-    if result.effort_asked and result.effort not in (None, "none") and "reasoning_effort" not in result.dropped:
+    if (
+        result.effort_asked
+        and result.effort not in (None, "none")
+        and "reasoning_effort" not in result.dropped
+    ):
         out.append("reasoning")
     return tuple(out)
 
@@ -80,7 +84,8 @@ def capability_error(model: Model, name: str) -> BadRequest:
     what, param = _WHAT.get(name, (f"needs {name}", None))
     return BadRequest(
         f"The request {what}, but model '{model.key}' does not declare the '{name}' capability.",
-        param=param, code="model_capability_missing",
+        param=param,
+        code="model_capability_missing",
     )
 
 

@@ -58,9 +58,14 @@ def stream_capacity(descriptors: int | None = None) -> int:
 
 
 def log_capacity(descriptors: int, workers: int) -> None:
-    log.info("open-file limit %d: up to %d held streams per worker (%d in all with %d worker%s)",
-             descriptors, stream_capacity(descriptors), workers * stream_capacity(descriptors),
-             workers, "" if workers == 1 else "s")
+    log.info(
+        "open-file limit %d: up to %d held streams per worker (%d in all with %d worker%s)",
+        descriptors,
+        stream_capacity(descriptors),
+        workers * stream_capacity(descriptors),
+        workers,
+        "" if workers == 1 else "s",
+    )
 
 
 def overloaded(limit: Limit, what: str) -> GatewayError:
@@ -71,6 +76,9 @@ def overloaded(limit: Limit, what: str) -> GatewayError:
     return GatewayError(
         f"The gateway is at its own limit ({what}); the upstream was not called. "
         f"Try again in {RETRY_AFTER_S} s.",
-        status=503, code="gateway_overloaded", reason="gateway_overloaded",
-        headers={"retry-after": str(RETRY_AFTER_S)}, upstream=False,
+        status=503,
+        code="gateway_overloaded",
+        reason="gateway_overloaded",
+        headers={"retry-after": str(RETRY_AFTER_S)},
+        upstream=False,
     )

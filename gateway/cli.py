@@ -30,12 +30,20 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--registry", help="registry folder (env GATEWAY_REGISTRY)")
     serve.add_argument("--host", help="listen address (env GATEWAY_HOST, default 127.0.0.1)")
     serve.add_argument("--port", type=int, help="port (env GATEWAY_PORT, default 8080)")
-    serve.add_argument("--workers", type=int, help="worker processes (env GATEWAY_WORKERS, default 1)")
-    serve.add_argument("--max-connections", type=int,
-                       help="client connections per worker (env GATEWAY_MAX_CONNECTIONS, default: "
-                            "what the open-file limit allows, docs/scale.md)")
-    serve.add_argument("--log-level", default=os.environ.get("GATEWAY_LOG_LEVEL", "info"),
-                       choices=["critical", "error", "warning", "info", "debug"])
+    serve.add_argument(
+        "--workers", type=int, help="worker processes (env GATEWAY_WORKERS, default 1)"
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=int,
+        help="client connections per worker (env GATEWAY_MAX_CONNECTIONS, default: "
+        "what the open-file limit allows, docs/scale.md)",
+    )
+    serve.add_argument(
+        "--log-level",
+        default=os.environ.get("GATEWAY_LOG_LEVEL", "info"),
+        choices=["critical", "error", "warning", "info", "debug"],
+    )
 
     check = commands.add_parser("check", help="validate a registry and exit 0 or 1")
     check.add_argument("path", nargs="?", help="registry folder (default: as serve)")
@@ -43,8 +51,12 @@ def _parser() -> argparse.ArgumentParser:
     models = commands.add_parser("models", help="list the registry's models")
     models.add_argument("path", nargs="?", help="registry folder (default: as serve)")
 
-    imports = commands.add_parser("import-registry", help="an llm-adapter Python registry as YAML on stdout")
-    imports.add_argument("file", help="the llm-adapter registry, e.g. custom_registry.py (never executed)")
+    imports = commands.add_parser(
+        "import-registry", help="an llm-adapter Python registry as YAML on stdout"
+    )
+    imports.add_argument(
+        "file", help="the llm-adapter registry, e.g. custom_registry.py (never executed)"
+    )
 
     from gateway.verify import add_parser
 
@@ -76,22 +88,33 @@ def _models(path: str | None) -> None:
     rows = [("KEY", "PROVIDER", "ENDPOINT", "MODEL", "IN/1M", "CACHED/1M", "OUT/1M")]
     for key, model in sorted(registry.models.items()):
         p = model.entry.pricing
-        rows.append((
-            key, model.provider_name, model.endpoint, model.native_id,
-            _price(p.input_per_mm if p else None),
-            _price(p.cached_input_per_mm if p else None),
-            _price(p.output_per_mm if p else None),
-        ))
+        rows.append(
+            (
+                key,
+                model.provider_name,
+                model.endpoint,
+                model.native_id,
+                _price(p.input_per_mm if p else None),
+                _price(p.cached_input_per_mm if p else None),
+                _price(p.output_per_mm if p else None),
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     for row in rows:
-        print("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip())
+        print(
+            "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        )
 
 
 def _serve(args: argparse.Namespace) -> None:
     # Flags become environment so every worker process builds the same settings.
-    for flag, env in (("registry", "GATEWAY_REGISTRY"), ("host", "GATEWAY_HOST"),
-                      ("port", "GATEWAY_PORT"), ("workers", "GATEWAY_WORKERS"),
-                      ("max_connections", "GATEWAY_MAX_CONNECTIONS")):
+    for flag, env in (
+        ("registry", "GATEWAY_REGISTRY"),
+        ("host", "GATEWAY_HOST"),
+        ("port", "GATEWAY_PORT"),
+        ("workers", "GATEWAY_WORKERS"),
+        ("max_connections", "GATEWAY_MAX_CONNECTIONS"),
+    ):
         value = getattr(args, flag)
         if value is not None:
             os.environ[env] = str(value)
@@ -105,21 +128,30 @@ def _serve(args: argparse.Namespace) -> None:
         _fail(f"{settings.registry}: no such registry folder")
     registry = _load(None)  # validate before any worker starts: one clear line, exit 1
     cli_admin.check_database(settings.database_url)  # likewise, and migrated once
-    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
     logging.getLogger("gateway").info(
-        "serving %d models from %s on http://%s:%d", len(registry), os.environ["GATEWAY_REGISTRY"],
-        settings.host, settings.port,
+        "serving %d models from %s on http://%s:%d",
+        len(registry),
+        os.environ["GATEWAY_REGISTRY"],
+        settings.host,
+        settings.port,
     )
     # Before any worker starts (or anything imports prometheus-client): N workers share metrics.
     cleanup = multiprocess.prepare(settings.workers)
     # Every worker inherits the raised limit: room for as many held streams as it allows.
     descriptors = capacity.raise_descriptor_limit()
     capacity.log_capacity(descriptors, settings.workers)
-    if settings.max_connections and settings.max_connections > capacity.stream_capacity(descriptors):
+    if settings.max_connections and settings.max_connections > capacity.stream_capacity(
+        descriptors
+    ):
         logging.getLogger("gateway").warning(
             "GATEWAY_MAX_CONNECTIONS=%d is more than the open-file limit leaves room for (%d): past "
-            "that, calls are refused with 503 gateway_overloaded", settings.max_connections,
-            capacity.stream_capacity(descriptors))
+            "that, calls are refused with 503 gateway_overloaded",
+            settings.max_connections,
+            capacity.stream_capacity(descriptors),
+        )
     import uvicorn
 
     from gateway.server import PROTOCOL
@@ -151,12 +183,21 @@ def _logging_config(level: str) -> dict[str, Any]:
     (workers are fresh processes: the basicConfig above reaches only this one)."""
     from uvicorn.config import LOGGING_CONFIG
 
-    config: dict[str, Any] = {key: dict(value) if isinstance(value, dict) else value
-                              for key, value in LOGGING_CONFIG.items()}
+    config: dict[str, Any] = {
+        key: dict(value) if isinstance(value, dict) else value
+        for key, value in LOGGING_CONFIG.items()
+    }
     config["formatters"]["gateway"] = {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}
-    config["handlers"]["gateway"] = {"class": "logging.StreamHandler", "formatter": "gateway",
-                                     "stream": "ext://sys.stderr"}
-    config["loggers"]["gateway"] = {"handlers": ["gateway"], "level": level.upper(), "propagate": False}
+    config["handlers"]["gateway"] = {
+        "class": "logging.StreamHandler",
+        "formatter": "gateway",
+        "stream": "ext://sys.stderr",
+    }
+    config["loggers"]["gateway"] = {
+        "handlers": ["gateway"],
+        "level": level.upper(),
+        "propagate": False,
+    }
     # httpx logs every request it sends at INFO ("HTTP Request: POST ..."): a line per
     # proxied call and 5% of a worker's CPU under load. Its warnings still show.
     config["loggers"]["httpx"] = {"level": "WARNING"}

@@ -26,10 +26,12 @@ COMMANDS = ("teams", "keys", "spend")
 
 def register(commands: Any) -> None:
     """Add the admin subcommands to the main parser's subparsers."""
-    teams = commands.add_parser("teams", help="create, list, show, update, delete teams").add_subparsers(
-        dest="action", required=True, parser_class=commands._parser_class)
-    keys = commands.add_parser("keys", help="create, list, show, update, revoke virtual keys").add_subparsers(
-        dest="action", required=True, parser_class=commands._parser_class)
+    teams = commands.add_parser(
+        "teams", help="create, list, show, update, delete teams"
+    ).add_subparsers(dest="action", required=True, parser_class=commands._parser_class)
+    keys = commands.add_parser(
+        "keys", help="create, list, show, update, revoke virtual keys"
+    ).add_subparsers(dest="action", required=True, parser_class=commands._parser_class)
 
     create = teams.add_parser("create", help="a new team")
     create.add_argument("name")
@@ -49,7 +51,9 @@ def register(commands: Any) -> None:
     _json_flag(delete)
 
     create = keys.add_parser("create", help="a new key; its secret is printed once")
-    create.add_argument("--name", required=True, help="a display name, unique (also the metric label)")
+    create.add_argument(
+        "--name", required=True, help="a display name, unique (also the metric label)"
+    )
     create.add_argument("--team", help="the team it belongs to (id or name)")
     _key_fields(create)
     _json_flag(create)
@@ -71,8 +75,13 @@ def register(commands: Any) -> None:
     _json_flag(revoke)
 
     report = commands.add_parser("spend", help="spend from the ledger, summed")
-    report.add_argument("--by", action="append", choices=GROUPS, default=[],
-                        help="group by this field; repeat for several (e.g. --by team --by day)")
+    report.add_argument(
+        "--by",
+        action="append",
+        choices=GROUPS,
+        default=[],
+        help="group by this field; repeat for several (e.g. --by team --by day)",
+    )
     report.add_argument("--since", help="from this date or time (UTC, inclusive)")
     report.add_argument("--until", help="up to this date (inclusive) or time (exclusive), UTC")
     report.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -83,20 +92,34 @@ def _json_flag(parser: argparse.ArgumentParser) -> None:
 
 
 def _team_fields(parser: argparse.ArgumentParser, clearing: bool = False) -> None:
-    parser.add_argument("--models", help="allowed models: registry keys, aliases or globs, comma-separated")
+    parser.add_argument(
+        "--models", help="allowed models: registry keys, aliases or globs, comma-separated"
+    )
     if clearing:
-        parser.add_argument("--all-models", action="store_true", help="remove the model list (every model)")
-    parser.add_argument("--metadata", action="append", metavar="KEY=VALUE", default=None,
-                        help="metadata (e.g. cost_centre=CC-12); repeat for several" +
-                        ("; replaces all of it" if clearing else ""))
+        parser.add_argument(
+            "--all-models", action="store_true", help="remove the model list (every model)"
+        )
+    parser.add_argument(
+        "--metadata",
+        action="append",
+        metavar="KEY=VALUE",
+        default=None,
+        help="metadata (e.g. cost_centre=CC-12); repeat for several"
+        + ("; replaces all of it" if clearing else ""),
+    )
     _limit_fields(parser, clearing)
 
 
 def _limit_fields(parser: argparse.ArgumentParser, clearing: bool) -> None:
-    parser.add_argument("--budget", action="append", metavar="AMOUNT/PERIOD", default=None,
-                        help="a budget in USD per total|daily|weekly|monthly (calendar, UTC), e.g. 10/daily; "
-                        "repeat for several; add /allow-unpriced to let unpriced models through at $0"
-                        + ("; replaces all budgets" if clearing else ""))
+    parser.add_argument(
+        "--budget",
+        action="append",
+        metavar="AMOUNT/PERIOD",
+        default=None,
+        help="a budget in USD per total|daily|weekly|monthly (calendar, UTC), e.g. 10/daily; "
+        "repeat for several; add /allow-unpriced to let unpriced models through at $0"
+        + ("; replaces all budgets" if clearing else ""),
+    )
     if clearing:
         parser.add_argument("--no-budgets", action="store_true", help="remove every budget")
     hint = " (none: no limit)" if clearing else ""
@@ -129,10 +152,14 @@ def _limits(args: argparse.Namespace, clearing: bool = False) -> dict[str, Any]:
 
 def _key_fields(parser: argparse.ArgumentParser, clearing: bool = False) -> None:
     _team_fields(parser, clearing)
-    parser.add_argument("--expires", help="expiry, ISO-8601 (e.g. 2026-12-31 or 2026-12-31T18:00:00Z)")
+    parser.add_argument(
+        "--expires", help="expiry, ISO-8601 (e.g. 2026-12-31 or 2026-12-31T18:00:00Z)"
+    )
     if clearing:
         parser.add_argument("--no-expiry", action="store_true", help="remove the expiry")
-    parser.add_argument("--tags", help="tags, comma-separated" + ("; replaces them" if clearing else ""))
+    parser.add_argument(
+        "--tags", help="tags, comma-separated" + ("; replaces them" if clearing else "")
+    )
 
 
 def _fail(message: str) -> NoReturn:
@@ -153,7 +180,9 @@ def _metadata(pairs: list[str] | None) -> dict[str, str] | None:
 
 
 def _models(text: str | None) -> list[str] | None:
-    return None if text is None else [part.strip() for part in text.split(",")] if text.strip() else []
+    return (
+        None if text is None else [part.strip() for part in text.split(",")] if text.strip() else []
+    )
 
 
 def _print(value: Any, as_json: bool, lines: Callable[[], list[str]]) -> None:
@@ -166,8 +195,10 @@ def _print(value: Any, as_json: bool, lines: Callable[[], list[str]]) -> None:
 def _table(rows: Sequence[Sequence[Any]]) -> list[str]:
     cells = [["-" if cell is None else str(cell) for cell in row] for row in rows]
     widths = [max(len(row[i]) for row in cells) for i in range(len(cells[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
-            for row in cells]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip()
+        for row in cells
+    ]
 
 
 def _globs(models: tuple[str, ...] | None) -> str:
@@ -177,37 +208,66 @@ def _globs(models: tuple[str, ...] | None) -> str:
 def _limit_lines(limits: Limits) -> list[str]:
     if limits.empty:
         return ["  limits:   -"]
-    parts = [*(b.spec() for b in limits.budgets),
-             *(f"{name}={value}" for name, value in (("rpm", limits.rpm), ("tpm", limits.tpm),
-                                                     ("max_parallel", limits.max_parallel)) if value is not None)]
+    parts = [
+        *(b.spec() for b in limits.budgets),
+        *(
+            f"{name}={value}"
+            for name, value in (
+                ("rpm", limits.rpm),
+                ("tpm", limits.tpm),
+                ("max_parallel", limits.max_parallel),
+            )
+            if value is not None
+        ),
+    ]
     return [f"  limits:   {' '.join(parts)}"]
 
 
 def _team_lines(team: Team) -> list[str]:
     meta = ", ".join(f"{k}={v}" for k, v in team.metadata.items()) or "-"
-    return [f"team {team.name} ({team.id})", f"  models:   {_globs(team.models)}", f"  metadata: {meta}",
-            *_limit_lines(team.limits)]
+    return [
+        f"team {team.name} ({team.id})",
+        f"  models:   {_globs(team.models)}",
+        f"  metadata: {meta}",
+        *_limit_lines(team.limits),
+    ]
 
 
 def _key_lines(key: Key) -> list[str]:
     meta = ", ".join(f"{k}={v}" for k, v in key.metadata.items()) or "-"
     public = key.public()
     state = "revoked" if key.revoked else "active"
-    return [f"key {key.name} ({key.id}) {state}", f"  prefix:   {key.prefix}...",
-            f"  team:     {key.team_name or '-'}", f"  models:   {_globs(key.models)}",
-            f"  expires:  {public['expires_at'] or 'never'}", f"  tags:     {','.join(key.tags) or '-'}",
-            f"  metadata: {meta}", *_limit_lines(key.limits)]
+    return [
+        f"key {key.name} ({key.id}) {state}",
+        f"  prefix:   {key.prefix}...",
+        f"  team:     {key.team_name or '-'}",
+        f"  models:   {_globs(key.models)}",
+        f"  expires:  {public['expires_at'] or 'never'}",
+        f"  tags:     {','.join(key.tags) or '-'}",
+        f"  metadata: {meta}",
+        *_limit_lines(key.limits),
+    ]
 
 
 def _teams(store: Store, args: argparse.Namespace) -> None:
     if args.action == "list":
         teams = admin.list_teams(store)
-        _print([t.public() for t in teams], args.json, lambda: _table(
-            [("NAME", "ID", "MODELS"), *((t.name, t.id, _globs(t.models)) for t in teams)]))
+        _print(
+            [t.public() for t in teams],
+            args.json,
+            lambda: _table(
+                [("NAME", "ID", "MODELS"), *((t.name, t.id, _globs(t.models)) for t in teams)]
+            ),
+        )
         return
     if args.action == "create":
-        team = admin.create_team(store, args.name, models=_models(args.models), metadata=_metadata(args.metadata),
-                                 limits=admin.parse_limits(_limits(args), "team"))
+        team = admin.create_team(
+            store,
+            args.name,
+            models=_models(args.models),
+            metadata=_metadata(args.metadata),
+            limits=admin.parse_limits(_limits(args), "team"),
+        )
     elif args.action == "show":
         team = admin.get_team(store, args.team)
     elif args.action == "update":
@@ -231,21 +291,51 @@ def _teams(store: Store, args: argparse.Namespace) -> None:
 def _keys(store: Store, args: argparse.Namespace) -> None:
     if args.action == "list":
         keys = admin.list_keys(store, args.team)
-        _print([k.public() for k in keys], args.json, lambda: _table(
-            [("NAME", "ID", "PREFIX", "TEAM", "MODELS", "EXPIRES", "STATE"),
-             *((k.name, k.id, k.prefix + "...", k.team_name, _globs(k.models), k.public()["expires_at"],
-                "revoked" if k.revoked else "active") for k in keys)]))
+        _print(
+            [k.public() for k in keys],
+            args.json,
+            lambda: _table(
+                [
+                    ("NAME", "ID", "PREFIX", "TEAM", "MODELS", "EXPIRES", "STATE"),
+                    *(
+                        (
+                            k.name,
+                            k.id,
+                            k.prefix + "...",
+                            k.team_name,
+                            _globs(k.models),
+                            k.public()["expires_at"],
+                            "revoked" if k.revoked else "active",
+                        )
+                        for k in keys
+                    ),
+                ]
+            ),
+        )
         return
     if args.action == "create":
         secret = new_secret()
-        key = admin.create_key(store, args.name, secret_hash=hash_secret(secret), prefix=display_prefix(secret),
-                               team=args.team, models=_models(args.models),
-                               expires_at=_time(args.expires, "--expires"),
-                               metadata=_metadata(args.metadata), tags=args.tags,
-                               limits=admin.parse_limits(_limits(args), "key"))
-        _print({**key.public(), "key": secret}, args.json, lambda: [
-            *_key_lines(key), f"  secret:   {secret}",
-            "Store the secret now: it is not shown again (only its hash is kept)."])
+        key = admin.create_key(
+            store,
+            args.name,
+            secret_hash=hash_secret(secret),
+            prefix=display_prefix(secret),
+            team=args.team,
+            models=_models(args.models),
+            expires_at=_time(args.expires, "--expires"),
+            metadata=_metadata(args.metadata),
+            tags=args.tags,
+            limits=admin.parse_limits(_limits(args), "key"),
+        )
+        _print(
+            {**key.public(), "key": secret},
+            args.json,
+            lambda: [
+                *_key_lines(key),
+                f"  secret:   {secret}",
+                "Store the secret now: it is not shown again (only its hash is kept).",
+            ],
+        )
         return
     if args.action == "show":
         key = admin.get_key(store, args.key)
@@ -285,8 +375,15 @@ def _spend(store: Store, args: argparse.Namespace) -> None:
     if args.format == "json":
         print(json.dumps(rows, indent=2))
         return
-    fields = [*dict.fromkeys(args.by), "requests", "input_tokens", "cached_input_tokens", "output_tokens",
-              "reasoning_tokens", "cost_usd"]
+    fields = [
+        *dict.fromkeys(args.by),
+        "requests",
+        "input_tokens",
+        "cached_input_tokens",
+        "output_tokens",
+        "reasoning_tokens",
+        "cost_usd",
+    ]
     if args.format == "csv":
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(fields)
@@ -296,7 +393,11 @@ def _spend(store: Store, args: argparse.Namespace) -> None:
     if not rows:
         print("no calls in the ledger for this range")
         return
-    print("\n".join(_table([[f.upper() for f in fields], *([row[f] for f in fields] for row in rows)])))
+    print(
+        "\n".join(
+            _table([[f.upper() for f in fields], *([row[f] for f in fields] for row in rows)])
+        )
+    )
 
 
 def check_database(url: str | None) -> None:

@@ -63,7 +63,9 @@ class Drain:
     def cut_streams(self) -> None:
         self.grace_over = True
         if self.streams:
-            log.warning("grace period over: ending %d stream(s) with an error frame", len(self.streams))
+            log.warning(
+                "grace period over: ending %d stream(s) with an error frame", len(self.streams)
+            )
         for task in list(self.streams):
             task.cancel(GRACE_OVER)
 

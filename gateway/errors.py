@@ -57,20 +57,64 @@ _TYPE_BY_STATUS: dict[int, str] = {
 # their class, so the label set stays fixed whatever an upstream answers.
 Reason = Literal[
     # transport (gateway.upstream.client.transport_error)
-    "timeout", "connect_timeout", "connect_error", "connection_error", "invalid_response",
+    "timeout",
+    "connect_timeout",
+    "connect_error",
+    "connection_error",
+    "invalid_response",
     # answers the gateway will not take
-    "stream_truncated", "response_too_large", "upstream_error", "circuit_open",
+    "stream_truncated",
+    "response_too_large",
+    "upstream_error",
+    "circuit_open",
     # the upstream's HTTP status
-    "http_3xx", "http_400", "http_401", "http_403", "http_404", "http_408", "http_409", "http_413",
-    "http_422", "http_429", "http_4xx", "http_500", "http_501", "http_502", "http_503", "http_504",
-    "http_529", "http_5xx", "http_other",
+    "http_3xx",
+    "http_400",
+    "http_401",
+    "http_403",
+    "http_404",
+    "http_408",
+    "http_409",
+    "http_413",
+    "http_422",
+    "http_429",
+    "http_4xx",
+    "http_500",
+    "http_501",
+    "http_502",
+    "http_503",
+    "http_504",
+    "http_529",
+    "http_5xx",
+    "http_other",
     # the gateway's own refusals (their codes), as call records and labels carry them
-    "invalid_request", "internal_error", "provider_key_missing", "context_length_exceeded",
-    "model_not_found", "model_not_supported", "model_not_allowed", "model_capability_missing",
-    "invalid_json", "invalid_type", "invalid_value", "invalid_request_body", "unsupported_parameter",
-    "missing_required_parameter", "too_many_items", "request_too_large", "request_timeout",
-    "request_header_too_large", "invalid_api_key", "rate_limit_exceeded", "insufficient_quota",
-    "cost_limit_exceeded", "admin_only", "admin_disabled", "not_found", "conflict", "database_unavailable",
+    "invalid_request",
+    "internal_error",
+    "provider_key_missing",
+    "context_length_exceeded",
+    "model_not_found",
+    "model_not_supported",
+    "model_not_allowed",
+    "model_capability_missing",
+    "invalid_json",
+    "invalid_type",
+    "invalid_value",
+    "invalid_request_body",
+    "unsupported_parameter",
+    "missing_required_parameter",
+    "too_many_items",
+    "request_too_large",
+    "request_timeout",
+    "request_header_too_large",
+    "invalid_api_key",
+    "rate_limit_exceeded",
+    "insufficient_quota",
+    "cost_limit_exceeded",
+    "admin_only",
+    "admin_disabled",
+    "not_found",
+    "conflict",
+    "database_unavailable",
     "server_shutting_down",
     "gateway_overloaded",
 ]
@@ -193,8 +237,11 @@ class ShuttingDown(GatewayError):
     status = 503
 
     def __init__(self) -> None:
-        super().__init__("The gateway is shutting down and its grace period for this stream is over; "
-                         "retry the request.", code="server_shutting_down")
+        super().__init__(
+            "The gateway is shutting down and its grace period for this stream is over; "
+            "retry the request.",
+            code="server_shutting_down",
+        )
 
 
 class UpstreamError(GatewayError):

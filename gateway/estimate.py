@@ -64,7 +64,12 @@ def estimate(client_api: ClientAPI, model: Model, result: PolicyResult) -> Estim
     else:
         out = max_output_tokens(model, params, tokens)
         choices = params.get("n")
-        if out is not None and isinstance(choices, int) and not isinstance(choices, bool) and choices > 1:
+        if (
+            out is not None
+            and isinstance(choices, int)
+            and not isinstance(choices, bool)
+            and choices > 1
+        ):
             out *= choices  # chat's `n` answers, each up to the limit
     tier = params.get("service_tier")
     tier = tier if isinstance(tier, str) else None
@@ -80,7 +85,11 @@ def input_tokens(client_api: ClientAPI, model: Model, params: dict[str, Any]) ->
     if client_api == "embeddings":
         try:
             # The same count the gateway records for Gemini's native embeddings.
-            return sum(estimate_embedding_input_tokens(params.get("input") or "", encoding=_encoding(model)))
+            return sum(
+                estimate_embedding_input_tokens(
+                    params.get("input") or "", encoding=_encoding(model)
+                )
+            )
         except TypeError:
             return 0  # an input of another shape: the upstream judges it
     if client_api == "chat":
@@ -90,7 +99,8 @@ def input_tokens(client_api: ClientAPI, model: Model, params: dict[str, Any]) ->
         instructions = params.get("instructions")
         raw = params.get("input")
         count = estimate_responses_input_tokens(
-            raw if isinstance(raw, str | list) else "", instructions if isinstance(instructions, str) else None,
+            raw if isinstance(raw, str | list) else "",
+            instructions if isinstance(instructions, str) else None,
             tools=tools,
         )
     if not model.wire.openai_tokens:
@@ -131,8 +141,11 @@ def max_cost_header(headers: Mapping[str, str]) -> Decimal | None:
     except InvalidOperation:
         value = Decimal("NaN")
     if not value.is_finite() or value < 0:
-        raise BadRequest(f"The {MAX_COST_HEADER} header must be a non-negative number of USD, not {raw[:40]!r}.",
-                         param=MAX_COST_HEADER, code="invalid_request_header")
+        raise BadRequest(
+            f"The {MAX_COST_HEADER} header must be a non-negative number of USD, not {raw[:40]!r}.",
+            param=MAX_COST_HEADER,
+            code="invalid_request_header",
+        )
     return value
 
 
@@ -141,11 +154,16 @@ def cost_refusal(e: Estimate, cap: Decimal) -> BadRequest | None:
     if e.max_cost is not None and e.max_cost <= cap:
         return None
     if e.max_cost is None:
-        why = ("its output has no bound (set max_output_tokens)" if e.min_cost is not None
-               else "the model has no price in the registry")
+        why = (
+            "its output has no bound (set max_output_tokens)"
+            if e.min_cost is not None
+            else "the model has no price in the registry"
+        )
         message = f"The worst-case cost of this call on '{e.model}' is unknown: {why}."
     else:
-        message = (f"The worst-case cost of this call on '{e.model}' is {cost_text(e.max_cost)} USD "
-                   f"({e.input_tokens} input tokens, up to {e.max_output_tokens} output tokens), "
-                   f"above the {MAX_COST_HEADER} limit of {cost_text(cap)} USD.")
+        message = (
+            f"The worst-case cost of this call on '{e.model}' is {cost_text(e.max_cost)} USD "
+            f"({e.input_tokens} input tokens, up to {e.max_output_tokens} output tokens), "
+            f"above the {MAX_COST_HEADER} limit of {cost_text(cap)} USD."
+        )
     return BadRequest(message, param=MAX_COST_HEADER, code="cost_limit_exceeded")

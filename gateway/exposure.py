@@ -51,22 +51,30 @@ def host_allowed(host: str | None, allowed: Iterable[str]) -> bool:
 
 def _json_type(content_type: str | None) -> bool:
     media = (content_type or "").split(";", 1)[0].strip().lower()
-    return media == "application/json" or (media.startswith("application/") and media.endswith("+json"))
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
 
 
-def edge_refusal(method: str, path: str, host: str | None, content_type: str | None,
-                 settings: Settings) -> GatewayError | None:
+def edge_refusal(
+    method: str, path: str, host: str | None, content_type: str | None, settings: Settings
+) -> GatewayError | None:
     """Why a request to a gateway without a master key is refused, or None."""
     if settings.master_key or path in EXEMPT_PATHS:
         return None
     if not host_allowed(host, settings.allowed_hosts):
         return GatewayError(
             f"The Host '{host or ''}' is not served: without GATEWAY_MASTER_KEY this gateway answers only "
-            "loopback names and those in GATEWAY_ALLOWED_HOSTS.", status=403, code="host_not_allowed")
+            "loopback names and those in GATEWAY_ALLOWED_HOSTS.",
+            status=403,
+            code="host_not_allowed",
+        )
     if method in ("POST", "PUT", "PATCH") and not _json_type(content_type):
         return GatewayError(
             "The request body must be sent as 'content-type: application/json'.",
-            status=415, code="unsupported_media_type")
+            status=415,
+            code="unsupported_media_type",
+        )
     return None
 
 
@@ -83,7 +91,7 @@ def metrics_refusal(token: str | None, settings: Settings) -> GatewayError | Non
 
     `auto` (default): open without a master key; with one, the scrape must send the
     metrics token (GATEWAY_METRICS_TOKEN) or the master key. `token`: the metrics token
-    only. `none`: open (for a scrape on a private network). """
+    only. `none`: open (for a scrape on a private network)."""
     mode = settings.metrics_auth
     if mode == "none" or (mode == "auto" and not settings.master_key):
         return None
@@ -92,5 +100,8 @@ def metrics_refusal(token: str | None, settings: Settings) -> GatewayError | Non
         accepted.append(settings.master_key)
     if token and any(hmac.compare_digest(token.encode(), key.encode()) for key in accepted):
         return None
-    return GatewayError("/metrics needs 'Authorization: Bearer <GATEWAY_METRICS_TOKEN>' (or the master key).",
-                        status=401, code="invalid_api_key")
+    return GatewayError(
+        "/metrics needs 'Authorization: Bearer <GATEWAY_METRICS_TOKEN>' (or the master key).",
+        status=401,
+        code="invalid_api_key",
+    )

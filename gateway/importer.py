@@ -44,13 +44,17 @@ class NotLiteral(Exception):
 class Imported:
     models: dict[str, dict[str, Any]] = field(default_factory=dict)
     providers: dict[str, dict[str, Any]] = field(default_factory=dict)
-    problems: list[tuple[int, str]] = field(default_factory=list)  # (line, what was left out and why)
+    problems: list[tuple[int, str]] = field(
+        default_factory=list
+    )  # (line, what was left out and why)
 
     def to_yaml(self, source: str) -> str:
-        head = (f"# Converted by `gateway import-registry {source}` from an llm-adapter registry.\n"
-                "# providers: the shipped definitions of the providers these models use, so the file\n"
-                "# checks on its own (`gateway check FILE`); as CUSTOM_REGISTRY_PATH it replaces the\n"
-                "# registry's own entries of the same name, so delete them if yours differ.\n")
+        head = (
+            f"# Converted by `gateway import-registry {source}` from an llm-adapter registry.\n"
+            "# providers: the shipped definitions of the providers these models use, so the file\n"
+            "# checks on its own (`gateway check FILE`); as CUSTOM_REGISTRY_PATH it replaces the\n"
+            "# registry's own entries of the same name, so delete them if yours differ.\n"
+        )
         body = {"providers": self.providers, "models": self.models}
         return head + yaml.safe_dump(body, sort_keys=False, allow_unicode=True, width=100)
 
@@ -86,7 +90,9 @@ class _Reader:
             value: ast.expr | None = None
             if isinstance(stmt, ast.Assign):
                 targets, value = stmt.targets, stmt.value
-            elif (isinstance(stmt, ast.AnnAssign) and stmt.value is not None) or isinstance(stmt, ast.AugAssign):
+            elif (isinstance(stmt, ast.AnnAssign) and stmt.value is not None) or isinstance(
+                stmt, ast.AugAssign
+            ):
                 targets, value = [stmt.target], stmt.value
             for target in targets:
                 if isinstance(target, ast.Name) and value is not None:
@@ -118,12 +124,16 @@ class _Reader:
             return out
         if isinstance(node, ast.Name):
             if node.id in seen or node.id not in self.names:
-                raise NotLiteral(node, f"the name '{node.id}' is not bound once, at module level, to a literal")
+                raise NotLiteral(
+                    node, f"the name '{node.id}' is not bound once, at module level, to a literal"
+                )
             try:
                 return self.literal(self.names[node.id], seen | {node.id})
             except NotLiteral as exc:
                 line = getattr(exc.node, "lineno", "?")
-                raise NotLiteral(node, f"'{node.id}' is bound on line {line} to {exc.why}") from None
+                raise NotLiteral(
+                    node, f"'{node.id}' is bound on line {line} to {exc.why}"
+                ) from None
         if isinstance(node, ast.Call):
             return self._call(node, seen)
         raise NotLiteral(node)
@@ -137,7 +147,11 @@ class _Reader:
 
     def _call(self, node: ast.Call, seen: frozenset[str]) -> Any:
         name = _callee(node)
-        if name in ("set", "frozenset", "list", "tuple") and not node.keywords and len(node.args) <= 1:
+        if (
+            name in ("set", "frozenset", "list", "tuple")
+            and not node.keywords
+            and len(node.args) <= 1
+        ):
             items = self.literal(node.args[0], seen) if node.args else []
             if isinstance(items, dict):
                 items = list(items)
@@ -160,17 +174,29 @@ class _Reader:
         """One ModelInfo(...) as a registry entry; what cannot be read is reported."""
         where = f"models.{key}"
         if call.args:
-            self.problems.append((call.lineno, f"{where}: positional arguments of ModelInfo "
-                                 "are left out (give them by name)"))
+            self.problems.append(
+                (
+                    call.lineno,
+                    f"{where}: positional arguments of ModelInfo are left out (give them by name)",
+                )
+            )
         out: dict[str, Any] = {}
         for keyword in call.keywords:
             if keyword.arg is None:
-                self.problems.append((keyword.value.lineno, f"{where}: '**{_show(keyword.value)}' "
-                                     "is code, not a literal: left out"))
+                self.problems.append(
+                    (
+                        keyword.value.lineno,
+                        f"{where}: '**{_show(keyword.value)}' is code, not a literal: left out",
+                    )
+                )
                 continue
             if keyword.arg not in FIELDS:
-                self.problems.append((keyword.value.lineno, f"{where}.{keyword.arg}: "
-                                     "not a field the gateway's registry has: left out"))
+                self.problems.append(
+                    (
+                        keyword.value.lineno,
+                        f"{where}.{keyword.arg}: not a field the gateway's registry has: left out",
+                    )
+                )
                 continue
             value = self.partial(keyword.value, f"{where}.{keyword.arg}")
             if value is not _MISSING:
@@ -187,7 +213,9 @@ class _Reader:
                 assert isinstance(node, ast.Call)
                 pairs = [(ast.Constant(k.arg) if k.arg else None, k.value) for k in node.keywords]
                 if node.args:
-                    self.problems.append((node.lineno, f"{where}: positional arguments are left out"))
+                    self.problems.append(
+                        (node.lineno, f"{where}: positional arguments are left out")
+                    )
             out: dict[Any, Any] = {}
             for key_node, value_node in pairs:
                 try:
@@ -233,9 +261,14 @@ def _registry_dicts(tree: ast.Module, reader: _Reader) -> list[tuple[str, ast.Ca
                 continue
             assert isinstance(value, ast.Call)
             read.add(id(value))
-            if key_node is None or not isinstance(key_node, ast.Constant) or not isinstance(key_node.value, str):
-                reader.problems.append((value.lineno, "a ModelInfo whose key is not a string "
-                                       "literal: left out"))
+            if (
+                key_node is None
+                or not isinstance(key_node, ast.Constant)
+                or not isinstance(key_node.value, str)
+            ):
+                reader.problems.append(
+                    (value.lineno, "a ModelInfo whose key is not a string literal: left out")
+                )
                 continue
             found.append((key_node.value, value, value.lineno))
 
@@ -246,8 +279,12 @@ def _registry_dicts(tree: ast.Module, reader: _Reader) -> list[tuple[str, ast.Ca
             targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target]
             for target in targets:
                 # REGISTRY["key"] = ModelInfo(...)
-                if (isinstance(target, ast.Subscript) and _callee(stmt.value) == "ModelInfo"
-                        and isinstance(target.slice, ast.Constant) and isinstance(target.slice.value, str)):
+                if (
+                    isinstance(target, ast.Subscript)
+                    and _callee(stmt.value) == "ModelInfo"
+                    and isinstance(target.slice, ast.Constant)
+                    and isinstance(target.slice.value, str)
+                ):
                     assert isinstance(stmt.value, ast.Call)
                     read.add(id(stmt.value))
                     found.append((target.slice.value, stmt.value, stmt.lineno))
@@ -261,8 +298,13 @@ def _registry_dicts(tree: ast.Module, reader: _Reader) -> list[tuple[str, ast.Ca
     # Whatever ModelInfo is left was somewhere the importer does not read (an if, a function...).
     for node in ast.walk(tree):
         if _callee(node) == "ModelInfo" and id(node) not in read:
-            reader.problems.append((node.lineno, "a ModelInfo outside a module-level "  # type: ignore[attr-defined]
-                                   "registry dict (in a function, an if, a loop...): left out"))
+            reader.problems.append(
+                (
+                    node.lineno,  # type: ignore[attr-defined]
+                    "a ModelInfo outside a module-level "
+                    "registry dict (in a function, an if, a loop...): left out",
+                )
+            )
     return found
 
 
@@ -274,7 +316,9 @@ def _shipped_providers() -> dict[str, dict[str, Any]]:
     return {name: cfg.model_dump(exclude_defaults=True) for name, cfg in registry.providers.items()}
 
 
-def _validated(key: str, entry: dict[str, Any], problems: list[tuple[int, str]], line: int) -> dict[str, Any] | None:
+def _validated(
+    key: str, entry: dict[str, Any], problems: list[tuple[int, str]], line: int
+) -> dict[str, Any] | None:
     """The entry as the schema takes it, leaving out (and reporting) fields it refuses."""
     for _ in range(len(entry) + 1):
         try:
@@ -292,11 +336,16 @@ def _validated(key: str, entry: dict[str, Any], problems: list[tuple[int, str]],
                 problems.append((line, f"{where}: {message}: the model is left out"))
                 return None
             if top in ("provider", "model", "model_id"):
-                problems.append((line, f"models.{key}.{'.'.join(map(str, loc))}: {message}: "
-                                "the model is left out"))
+                problems.append(
+                    (
+                        line,
+                        f"models.{key}.{'.'.join(map(str, loc))}: {message}: the model is left out",
+                    )
+                )
                 return None
-            problems.append((line, f"models.{key}.{'.'.join(map(str, loc))}: {message}: "
-                            f"'{top}' is left out"))
+            problems.append(
+                (line, f"models.{key}.{'.'.join(map(str, loc))}: {message}: '{top}' is left out")
+            )
             del entry[top]
     return None
 
@@ -312,8 +361,13 @@ def import_registry(source: str, filename: str = "<registry>") -> Imported:
     lines: dict[str, int] = {}
     for key, call, line in _registry_dicts(tree, reader):
         if key in result.models:
-            reader.problems.append((line, f"models.{key}: defined again (first on line {lines[key]}); "
-                                   "the later one is kept, as in Python"))
+            reader.problems.append(
+                (
+                    line,
+                    f"models.{key}: defined again (first on line {lines[key]}); "
+                    "the later one is kept, as in Python",
+                )
+            )
         entry = reader.entry(key, call)
         checked = _validated(key, entry, reader.problems, line)
         if checked is not None:
@@ -325,11 +379,13 @@ def import_registry(source: str, filename: str = "<registry>") -> Imported:
         if name in shipped:
             result.providers.setdefault(name, shipped[name])
         elif name not in result.providers:
-            reader.problems.append((
-                lines[key],
-                f"models.{key}.provider: '{name}' is not a provider the gateway ships "
-                f"({', '.join(shipped)}): add it under providers: with its kind, base_url and api_key_env",
-            ))
+            reader.problems.append(
+                (
+                    lines[key],
+                    f"models.{key}.provider: '{name}' is not a provider the gateway ships "
+                    f"({', '.join(shipped)}): add it under providers: with its kind, base_url and api_key_env",
+                )
+            )
             result.providers[name] = {}
     result.providers = {k: v for k, v in result.providers.items() if v}
     result.problems = reader.problems

@@ -36,94 +36,173 @@ OVERHEAD_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0
 # SHOULD use (gen_ai.client.token.usage, gen_ai.client.operation.duration,
 # gen_ai.server.time_to_first_token), so these histograms merge with other GenAI
 # instrumentation's.
-GENAI_TOKEN_BUCKETS = (1, 4, 16, 64, 256, 1024, 4096, 16384, 65536, 262144, 1048576, 4194304,
-                       16777216, 67108864)
-GENAI_DURATION_BUCKETS = (0.01, 0.02, 0.04, 0.08, 0.16, 0.32, 0.64, 1.28, 2.56, 5.12, 10.24, 20.48,
-                          40.96, 81.92)
-GENAI_TTFT_BUCKETS = (0.001, 0.005, 0.01, 0.02, 0.04, 0.06, 0.08, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0,
-                      7.5, 10.0)
+GENAI_TOKEN_BUCKETS = (
+    1,
+    4,
+    16,
+    64,
+    256,
+    1024,
+    4096,
+    16384,
+    65536,
+    262144,
+    1048576,
+    4194304,
+    16777216,
+    67108864,
+)
+GENAI_DURATION_BUCKETS = (
+    0.01,
+    0.02,
+    0.04,
+    0.08,
+    0.16,
+    0.32,
+    0.64,
+    1.28,
+    2.56,
+    5.12,
+    10.24,
+    20.48,
+    40.96,
+    81.92,
+)
+GENAI_TTFT_BUCKETS = (
+    0.001,
+    0.005,
+    0.01,
+    0.02,
+    0.04,
+    0.06,
+    0.08,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
+)
 
 _ROUTED = ["route", "model", "provider"]
 _GENAI = ["gen_ai_operation_name", "gen_ai_provider_name", "gen_ai_request_model"]
 
 requests_total = Counter(
-    "gateway_requests_total", "Requests by route, model, provider and status.",
-    ["route", "model", "provider", "status"], registry=REGISTRY,
+    "gateway_requests_total",
+    "Requests by route, model, provider and status.",
+    ["route", "model", "provider", "status"],
+    registry=REGISTRY,
 )
 tokens_total = Counter(
-    "gateway_tokens_total", "Tokens by type (input includes cached_input, output includes reasoning).",
-    ["model", "provider", "type"], registry=REGISTRY,
+    "gateway_tokens_total",
+    "Tokens by type (input includes cached_input, output includes reasoning).",
+    ["model", "provider", "type"],
+    registry=REGISTRY,
 )
 cost_usd_total = Counter(
-    "gateway_cost_usd_total", "Spend in USD computed from the registry's prices.",
-    ["model", "provider"], registry=REGISTRY,
+    "gateway_cost_usd_total",
+    "Spend in USD computed from the registry's prices.",
+    ["model", "provider"],
+    registry=REGISTRY,
 )
 # Calls the upstream never reported usage for (the client left, the stream broke), billed
 # from the gateway's own count: their cost is in gateway_cost_usd_total too, this says how much.
 estimated_calls_total = Counter(
     "gateway_estimated_calls_total",
     "Calls billed from the gateway's token estimate because the upstream never reported their usage.",
-    ["model", "provider"], registry=REGISTRY,
+    ["model", "provider"],
+    registry=REGISTRY,
 )
 estimated_cost_usd_total = Counter(
     "gateway_estimated_cost_usd_total",
     "The part of gateway_cost_usd_total billed from estimates (gateway_estimated_calls_total).",
-    ["model", "provider"], registry=REGISTRY,
+    ["model", "provider"],
+    registry=REGISTRY,
 )
 request_duration_seconds = Histogram(
-    "gateway_request_duration_seconds", "Time from request to last byte.",
-    _ROUTED, buckets=LATENCY_BUCKETS, registry=REGISTRY,
+    "gateway_request_duration_seconds",
+    "Time from request to last byte.",
+    _ROUTED,
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 time_to_first_token_seconds = Histogram(
-    "gateway_time_to_first_token_seconds", "Time from request to the first streamed token.",
-    _ROUTED, buckets=LATENCY_BUCKETS, registry=REGISTRY,
+    "gateway_time_to_first_token_seconds",
+    "Time from request to the first streamed token.",
+    _ROUTED,
+    buckets=LATENCY_BUCKETS,
+    registry=REGISTRY,
 )
 overhead_seconds = Histogram(
     "gateway_overhead_seconds",
     "Time spent in the gateway itself: the whole call minus the waits on the upstream and on the client.",
-    _ROUTED, buckets=OVERHEAD_BUCKETS, registry=REGISTRY,
+    _ROUTED,
+    buckets=OVERHEAD_BUCKETS,
+    registry=REGISTRY,
 )
 upstream_errors_total = Counter(
-    "gateway_upstream_errors_total", "Upstream failures by reason.",
-    ["model", "provider", "reason"], registry=REGISTRY,
+    "gateway_upstream_errors_total",
+    "Upstream failures by reason.",
+    ["model", "provider", "reason"],
+    registry=REGISTRY,
 )
 # livesum: the requests in flight now in the live workers; a dead worker's are not.
 in_flight_requests = Gauge(
-    "gateway_in_flight_requests", "Requests being served now.", registry=REGISTRY,
+    "gateway_in_flight_requests",
+    "Requests being served now.",
+    registry=REGISTRY,
     multiprocess_mode="livesum",
 )
 # mostrecent: every worker reloads the same folder; the latest value is the live registry's
 # (max would keep a shrunk registry's old size forever).
 registry_models = Gauge(
-    "gateway_registry_models", "Models in the live registry.", registry=REGISTRY,
+    "gateway_registry_models",
+    "Models in the live registry.",
+    registry=REGISTRY,
     multiprocess_mode="mostrecent",
 )
 registry_reloads_total = Counter(
-    "gateway_registry_reloads_total", "Registry reloads by result (counted by each worker process).",
-    ["result"], registry=REGISTRY,
+    "gateway_registry_reloads_total",
+    "Registry reloads by result (counted by each worker process).",
+    ["result"],
+    registry=REGISTRY,
 )
 # Refusals at one of the gateway's own limits (gateway.capacity): never an upstream error.
 local_limit_total = Counter(
-    "gateway_local_limit_total", "Calls answered 503 gateway_overloaded, by the local limit reached.",
-    ["limit"], registry=REGISTRY,
+    "gateway_local_limit_total",
+    "Calls answered 503 gateway_overloaded, by the local limit reached.",
+    ["limit"],
+    registry=REGISTRY,
 )
 unpriced_requests_total = Counter(
-    "gateway_unpriced_requests_total", "Calls to a model the registry has no price for.",
-    ["model"], registry=REGISTRY,
+    "gateway_unpriced_requests_total",
+    "Calls to a model the registry has no price for.",
+    ["model"],
+    registry=REGISTRY,
 )
 genai_token_usage = Histogram(
-    "gen_ai_client_token_usage", "OpenTelemetry gen_ai.client.token.usage: input and output tokens per call.",
-    [*_GENAI, "gen_ai_token_type"], buckets=GENAI_TOKEN_BUCKETS, registry=REGISTRY,
+    "gen_ai_client_token_usage",
+    "OpenTelemetry gen_ai.client.token.usage: input and output tokens per call.",
+    [*_GENAI, "gen_ai_token_type"],
+    buckets=GENAI_TOKEN_BUCKETS,
+    registry=REGISTRY,
 )
 genai_operation_duration_seconds = Histogram(
     "gen_ai_client_operation_duration_seconds",
     "OpenTelemetry gen_ai.client.operation.duration: the whole call; error_type is empty on success.",
-    [*_GENAI, "error_type"], buckets=GENAI_DURATION_BUCKETS, registry=REGISTRY,
+    [*_GENAI, "error_type"],
+    buckets=GENAI_DURATION_BUCKETS,
+    registry=REGISTRY,
 )
 genai_time_to_first_token_seconds = Histogram(
     "gen_ai_server_time_to_first_token_seconds",
     "OpenTelemetry gen_ai.server.time_to_first_token: successful streamed calls.",
-    _GENAI, buckets=GENAI_TTFT_BUCKETS, registry=REGISTRY,
+    _GENAI,
+    buckets=GENAI_TTFT_BUCKETS,
+    registry=REGISTRY,
 )
 
 # Both results exist from the start, so increase() sees the first refused reload.
@@ -186,9 +265,12 @@ def _call_series(route: str, model: Model) -> _CallSeries:
         key, provider = model.key, model.provider_name
         genai = genai_labels(model)
         series = _CallSeries(
-            {}, request_duration_seconds.labels(route, key, provider),
-            overhead_seconds.labels(route, key, provider), time_to_first_token_seconds.labels(route, key, provider),
-            genai, genai_operation_duration_seconds.labels(*genai, ""),
+            {},
+            request_duration_seconds.labels(route, key, provider),
+            overhead_seconds.labels(route, key, provider),
+            time_to_first_token_seconds.labels(route, key, provider),
+            genai,
+            genai_operation_duration_seconds.labels(*genai, ""),
             genai_time_to_first_token_seconds.labels(*genai),
         )
         _calls[cache_key] = series
@@ -202,9 +284,12 @@ def _usage_series(model: Model) -> _UsageSeries:
         key, provider = model.key, model.provider_name
         genai = genai_labels(model)
         series = _UsageSeries(
-            tuple(tokens_total.labels(key, provider, kind)  # type: ignore[arg-type]
-                  for kind in ("input", "cached_input", "output", "reasoning")),
-            cost_usd_total.labels(key, provider), unpriced_requests_total.labels(key),
+            tuple(
+                tokens_total.labels(key, provider, kind)  # type: ignore[arg-type]
+                for kind in ("input", "cached_input", "output", "reasoning")
+            ),
+            cost_usd_total.labels(key, provider),
+            unpriced_requests_total.labels(key),
             genai_token_usage.labels(*genai, "input"),
             None if model.is_embedding else genai_token_usage.labels(*genai, "output"),
         )
@@ -228,10 +313,14 @@ def record(call: CallRecord) -> None:
         if call.estimated:  # rare (hang-ups, broken streams): no cached children needed
             estimated_calls_total.labels(model.key, model.provider_name).inc()
             if call.cost is not None:
-                estimated_cost_usd_total.labels(model.key, model.provider_name).inc(float(call.cost))
+                estimated_cost_usd_total.labels(model.key, model.provider_name).inc(
+                    float(call.cost)
+                )
         if call.cost is None and model.key not in _warned_unpriced:
             _warned_unpriced.add(model.key)
-            log.warning("model %s has no price in the registry: its spend is not counted", model.key)
+            log.warning(
+                "model %s has no price in the registry: its spend is not counted", model.key
+            )
 
 
 def _record_call(call: CallRecord, model: Model) -> None:
@@ -239,8 +328,9 @@ def _record_call(call: CallRecord, model: Model) -> None:
     status = call.status
     counter = series.requests.get(status)
     if counter is None:
-        counter = series.requests[status] = requests_total.labels(call.route, model.key, model.provider_name,
-                                                                  str(status))
+        counter = series.requests[status] = requests_total.labels(
+            call.route, model.key, model.provider_name, str(status)
+        )
     counter.inc()
     duration, ttft, error_reason = call.duration_s, call.ttft_s, call.error_reason
     series.duration.observe(duration)
@@ -257,8 +347,9 @@ def _record_call(call: CallRecord, model: Model) -> None:
 
 def _record_usage(model: Model, usage: Usage, cost: Decimal | None) -> None:
     series = _usage_series(model)
-    for child, count in zip(series.tokens, (usage.input, usage.cached_input, usage.output, usage.reasoning),
-                            strict=True):
+    for child, count in zip(
+        series.tokens, (usage.input, usage.cached_input, usage.output, usage.reasoning), strict=True
+    ):
         if count:
             child.inc(count)
     if cost is not None:
@@ -274,12 +365,18 @@ def render_metrics() -> bytes:
     """The text exposition: this process's registry, or all workers' files in multiprocess mode."""
     return generate_latest(multiprocess.collector_registry() or REGISTRY)
 
+
 # Reliability (gateway.upstream.breaker, gateway.proxy.handler): each worker has its own breakers.
 deployment_state = Gauge(
-    "gateway_deployment_state", "Circuit breaker of a model's deployment: 0 closed, 1 open, 2 half-open.",
-    ["model", "deployment"], registry=REGISTRY, multiprocess_mode="livemax",
+    "gateway_deployment_state",
+    "Circuit breaker of a model's deployment: 0 closed, 1 open, 2 half-open.",
+    ["model", "deployment"],
+    registry=REGISTRY,
+    multiprocess_mode="livemax",
 )
 fallbacks_total = Counter(
-    "gateway_fallbacks_total", "Requests handed from a model to its fallback.",
-    ["model", "fallback", "reason"], registry=REGISTRY,
+    "gateway_fallbacks_total",
+    "Requests handed from a model to its fallback.",
+    ["model", "fallback", "reason"],
+    registry=REGISTRY,
 )

@@ -45,7 +45,9 @@ class PolicyResult:
     effort_asked: bool = False  # the client set the effort (a policy default is not asking)
 
 
-def apply_policy(client_api: ClientAPI, body: dict[str, Any], model: Model, strict: bool = False) -> PolicyResult:
+def apply_policy(
+    client_api: ClientAPI, body: dict[str, Any], model: Model, strict: bool = False
+) -> PolicyResult:
     """Rewrite `body` (in place; it is the request's own dict) by the model's policy."""
     params = body
     result = PolicyResult(params)
@@ -189,7 +191,9 @@ def _reasoning(result: PolicyResult, model: Model) -> None:
         params.pop("include_thoughts", None)
 
 
-def _gemini_level(result: PolicyResult, rp: ReasoningPolicy, effort: str | None, model: Model) -> None:
+def _gemini_level(
+    result: PolicyResult, rp: ReasoningPolicy, effort: str | None, model: Model
+) -> None:
     params = result.params
     params.pop("thinking_budget", None)
     if "thinking_level" not in params and effort is not None:

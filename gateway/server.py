@@ -47,15 +47,21 @@ class ServerLimits:
 
     @classmethod
     def of(cls, settings: Settings) -> ServerLimits:
-        return cls(settings.max_header_bytes, settings.header_timeout_s, settings.body_timeout_s,
-                   settings.max_connections or stream_capacity())
+        return cls(
+            settings.max_header_bytes,
+            settings.header_timeout_s,
+            settings.body_timeout_s,
+            settings.max_connections or stream_capacity(),
+        )
 
 
 def _response(status: int, reason: bytes, error: GatewayError) -> bytes:
     body = orjson.dumps(error.body())
     extra = b"".join(b"%s: %s\r\n" % (k.encode(), v.encode()) for k, v in error.headers.items())
-    return (b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
-            b"%sconnection: close\r\n\r\n" % (status, reason, len(body), extra)) + body
+    return (
+        b"HTTP/1.1 %d %s\r\ncontent-type: application/json\r\ncontent-length: %d\r\n"
+        b"%sconnection: close\r\n\r\n" % (status, reason, len(body), extra)
+    ) + body
 
 
 class GatewayHttpProtocol(HttpToolsProtocol):
@@ -85,8 +91,10 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         if len(self.connections) > self._limits.max_connections:
             oldest = next(iter(self._waiting), None)
             if oldest is None:  # every connection is serving a request: this one is refused
-                error = overloaded("client_connections",
-                                   f"{self._limits.max_connections} client connections per worker")
+                error = overloaded(
+                    "client_connections",
+                    f"{self._limits.max_connections} client connections per worker",
+                )
                 transport.write(_response(503, b"Service Unavailable", error))
                 transport.close()
                 return
@@ -94,7 +102,9 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._waiting[self] = None
         self._arm(self._limits.header_timeout_s)
         if self._shared.sweeper is None:
-            self._shared.sweeper = self.loop.call_later(SWEEP_S, self._shared.sweep, self.loop, self.connections)
+            self._shared.sweeper = self.loop.call_later(
+                SWEEP_S, self._shared.sweep, self.loop, self.connections
+            )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
@@ -120,10 +130,16 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             self._too_large()
 
     def _too_large(self) -> None:
-        self._refuse(431, b"Request Header Fields Too Large", GatewayError(
-            f"The request line and headers are larger than the gateway's limit of "
-            f"{self._limits.max_header_bytes // 1024} KB (GATEWAY_MAX_HEADER_KB).",
-            status=431, code="request_header_too_large"))
+        self._refuse(
+            431,
+            b"Request Header Fields Too Large",
+            GatewayError(
+                f"The request line and headers are larger than the gateway's limit of "
+                f"{self._limits.max_header_bytes // 1024} KB (GATEWAY_MAX_HEADER_KB).",
+                status=431,
+                code="request_header_too_large",
+            ),
+        )
 
     def on_body(self, body: bytes) -> None:
         if not self._refused:
@@ -187,8 +203,13 @@ class GatewayHttpProtocol(HttpToolsProtocol):
             self._drop()  # answered before its body came (a refusal): nothing more to say
             return
         what = "headers" if self._in_head else "body"
-        self._refuse(408, b"Request Timeout", GatewayError(
-            f"The request's {what} did not arrive in time.", status=408, code="request_timeout"))
+        self._refuse(
+            408,
+            b"Request Timeout",
+            GatewayError(
+                f"The request's {what} did not arrive in time.", status=408, code="request_timeout"
+            ),
+        )
 
 
 class _Shared:
@@ -207,9 +228,13 @@ class _Shared:
             if deadline is not None and now >= deadline:
                 conn._timed_out()
         # Kept running while connections exist; the next connection starts it again.
-        self.sweeper = loop.call_later(SWEEP_S, self.sweep, loop, connections) if connections else None
+        self.sweeper = (
+            loop.call_later(SWEEP_S, self.sweep, loop, connections) if connections else None
+        )
 
 
 def protocol_for(settings: Settings) -> type[GatewayHttpProtocol]:
     """The protocol class with these settings' limits (for a server run in-process)."""
-    return type("GatewayHttpProtocolBound", (GatewayHttpProtocol,), {"limits": ServerLimits.of(settings)})
+    return type(
+        "GatewayHttpProtocolBound", (GatewayHttpProtocol,), {"limits": ServerLimits.of(settings)}
+    )

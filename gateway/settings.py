@@ -41,7 +41,9 @@ class Settings:
     master_key: str | None = None
     max_body_mb: float = DEFAULT_MAX_BODY_MB
     watch: bool = True
-    grace_s: float = DEFAULT_GRACE_S  # on SIGTERM, how long in-flight requests and streams may finish
+    grace_s: float = (
+        DEFAULT_GRACE_S  # on SIGTERM, how long in-flight requests and streams may finish
+    )
     max_upstream_body_mb: float = DEFAULT_MAX_UPSTREAM_BODY_MB
     max_upstream_event_mb: float = DEFAULT_MAX_UPSTREAM_EVENT_MB
     max_header_kb: float = DEFAULT_MAX_HEADER_KB
@@ -122,8 +124,12 @@ def from_env(env: Mapping[str, str] | None = None) -> Settings:
         max_body_mb=_float(env, "GATEWAY_MAX_BODY_MB", DEFAULT_MAX_BODY_MB),
         watch=env.get("GATEWAY_WATCH", "1") not in ("0", "false", "no"),
         grace_s=_float(env, "GATEWAY_GRACE_S", DEFAULT_GRACE_S),
-        max_upstream_body_mb=_float(env, "GATEWAY_MAX_UPSTREAM_BODY_MB", DEFAULT_MAX_UPSTREAM_BODY_MB),
-        max_upstream_event_mb=_float(env, "GATEWAY_MAX_UPSTREAM_EVENT_MB", DEFAULT_MAX_UPSTREAM_EVENT_MB),
+        max_upstream_body_mb=_float(
+            env, "GATEWAY_MAX_UPSTREAM_BODY_MB", DEFAULT_MAX_UPSTREAM_BODY_MB
+        ),
+        max_upstream_event_mb=_float(
+            env, "GATEWAY_MAX_UPSTREAM_EVENT_MB", DEFAULT_MAX_UPSTREAM_EVENT_MB
+        ),
         max_header_kb=_float(env, "GATEWAY_MAX_HEADER_KB", DEFAULT_MAX_HEADER_KB),
         header_timeout_s=_float(env, "GATEWAY_HEADER_TIMEOUT_S", DEFAULT_HEADER_TIMEOUT_S),
         body_timeout_s=_float(env, "GATEWAY_BODY_TIMEOUT_S", DEFAULT_BODY_TIMEOUT_S),
@@ -150,7 +156,9 @@ METRICS_AUTH = ("auto", "token", "none")
 def _metrics_auth(env: Mapping[str, str]) -> str:
     mode = (env.get("GATEWAY_METRICS_AUTH") or "auto").strip().lower()
     if mode not in METRICS_AUTH:
-        raise SettingsError(f"GATEWAY_METRICS_AUTH={mode!r} must be one of {', '.join(METRICS_AUTH)}")
+        raise SettingsError(
+            f"GATEWAY_METRICS_AUTH={mode!r} must be one of {', '.join(METRICS_AUTH)}"
+        )
     if mode == "token" and not env.get("GATEWAY_METRICS_TOKEN"):
         raise SettingsError("GATEWAY_METRICS_AUTH=token needs GATEWAY_METRICS_TOKEN")
     return mode

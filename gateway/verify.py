@@ -32,14 +32,32 @@ if TYPE_CHECKING:
     import httpx
 
 # A 1x1 red PNG: the smallest image a vision model must read.
-PIXEL = ("data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg==")
-RECORD_TOOL = {"type": "function", "function": {
-    "name": "record", "description": "Record one word.",
-    "parameters": {"type": "object", "properties": {"word": {"type": "string"}}, "required": ["word"]}}}
-ANSWER_SCHEMA = {"type": "json_schema", "json_schema": {
-    "name": "answer", "strict": True,
-    "schema": {"type": "object", "properties": {"answer": {"type": "string"}}, "required": ["answer"],
-               "additionalProperties": False}}}
+PIXEL = "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAFBQIAX8jx0gAAAABJRU5ErkJggg=="
+RECORD_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "record",
+        "description": "Record one word.",
+        "parameters": {
+            "type": "object",
+            "properties": {"word": {"type": "string"}},
+            "required": ["word"],
+        },
+    },
+}
+ANSWER_SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "answer",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"answer": {"type": "string"}},
+            "required": ["answer"],
+            "additionalProperties": False,
+        },
+    },
+}
 SAY_OK = [{"role": "user", "content": "Reply with the single word: ok"}]
 
 
@@ -72,16 +90,30 @@ def _probe_body(model: Model, capability: str) -> tuple[ClientAPI, dict[str, Any
     if capability == "streaming":
         return "chat", _chat(key, stream=True, stream_options={"include_usage": True})
     if capability == "tools":
-        return "chat", _chat(key, max_tokens=64, tools=[RECORD_TOOL],
-                             tool_choice={"type": "function", "function": {"name": "record"}})
+        return "chat", _chat(
+            key,
+            max_tokens=64,
+            tools=[RECORD_TOOL],
+            tool_choice={"type": "function", "function": {"name": "record"}},
+        )
     if capability == "vision":
-        messages = [{"role": "user", "content": [
-            {"type": "text", "text": "What colour is this pixel? One word."},
-            {"type": "image_url", "image_url": {"url": PIXEL, "detail": "low"}}]}]
+        messages = [
+            {
+                "role": "user",
+                "content": [
+                    {"type": "text", "text": "What colour is this pixel? One word."},
+                    {"type": "image_url", "image_url": {"url": PIXEL, "detail": "low"}},
+                ],
+            }
+        ]
         return "chat", {"model": key, "messages": messages, "max_tokens": 16}
     if capability == "json_mode":
-        return "chat", _chat(key, max_tokens=32, response_format=ANSWER_SCHEMA,
-                             messages=[{"role": "user", "content": 'Answer "ok" as JSON: {"answer": "ok"}'}])
+        return "chat", _chat(
+            key,
+            max_tokens=32,
+            response_format=ANSWER_SCHEMA,
+            messages=[{"role": "user", "content": 'Answer "ok" as JSON: {"answer": "ok"}'}],
+        )
     if capability == "reasoning":
         return "chat", _chat(key, max_tokens=512, reasoning_effort="low")
     if capability == "embeddings":
@@ -96,7 +128,11 @@ def plan(registry: Registry, keys: Sequence[str]) -> tuple[list[Probe], list[Out
     for key in keys:
         model = registry.models[key]
         declared = model.entry.capabilities
-        flags = list(declared) if not isinstance(declared, dict) else sorted(model.entry.capability_flags())
+        flags = (
+            list(declared)
+            if not isinstance(declared, dict)
+            else sorted(model.entry.capability_flags())
+        )
         for capability in flags:
             made = _probe_body(model, capability)
             if made is None:
@@ -152,42 +188,70 @@ def check(probe: Probe, model: Model, response: httpx.Response) -> str | None:
             parsed = json.loads(message.get("content") or "")
         except ValueError:
             return "the answer is not JSON"
-        return None if isinstance(parsed, dict) and "answer" in parsed else "the JSON lacks the schema's field"
+        return (
+            None
+            if isinstance(parsed, dict) and "answer" in parsed
+            else "the JSON lacks the schema's field"
+        )
     if probe.capability == "reasoning":
         details = (data.get("usage") or {}).get("completion_tokens_details") or {}
-        return None if (details.get("reasoning_tokens") or 0) > 0 else "no reasoning tokens in the usage"
+        return (
+            None
+            if (details.get("reasoning_tokens") or 0) > 0
+            else "no reasoning tokens in the usage"
+        )
     return None if message.get("content") else "an empty answer"
 
 
-async def run(settings: Settings, registry_path: str, probes: Sequence[Probe],
-              on_result: Callable[[Outcome], None] | None = None) -> list[Outcome]:
+async def run(
+    settings: Settings,
+    registry_path: str,
+    probes: Sequence[Probe],
+    on_result: Callable[[Outcome], None] | None = None,
+) -> list[Outcome]:
     """Send the probes through an in-process gateway, one after another."""
     import httpx
 
     from gateway.app import create_app  # the whole app only when probing
 
     records: dict[str, CallRecord] = {}
-    app = create_app(dataclasses.replace(settings, registry=registry_path, watch=False, master_key=None))
+    app = create_app(
+        dataclasses.replace(settings, registry=registry_path, watch=False, master_key=None)
+    )
     outcomes: list[Outcome] = []
     async with app.router.lifespan_context(app):
-        app.state.gateway.sinks.append(lambda record: records.__setitem__(record.request_id, record))
+        app.state.gateway.sinks.append(
+            lambda record: records.__setitem__(record.request_id, record)
+        )
         app.state.gateway.resolver = None  # the probes are the operator's own, not a client key's
         transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://localhost", timeout=None) as client:
+        async with httpx.AsyncClient(
+            transport=transport, base_url="http://localhost", timeout=None
+        ) as client:
             registry = app.state.gateway.registry
             for n, probe in enumerate(probes):
                 rid = f"verify-{n}"
-                path = "/v1/embeddings" if probe.client_api == "embeddings" else "/v1/chat/completions"
+                path = (
+                    "/v1/embeddings" if probe.client_api == "embeddings" else "/v1/chat/completions"
+                )
                 started = time.perf_counter()
                 try:
-                    response = await client.post(path, json=probe.body, headers={"x-request-id": rid})
+                    response = await client.post(
+                        path, json=probe.body, headers={"x-request-id": rid}
+                    )
                     failure = check(probe, registry.models[probe.model], response)
                 except httpx.HTTPError as exc:
                     failure = f"{type(exc).__name__}: {exc}"
                 latency = time.perf_counter() - started
                 record = records.get(rid)
-                outcome = Outcome(probe.model, probe.capability, "failed" if failure else "verified",
-                                  failure or "", latency, record.cost if record is not None else None)
+                outcome = Outcome(
+                    probe.model,
+                    probe.capability,
+                    "failed" if failure else "verified",
+                    failure or "",
+                    latency,
+                    record.cost if record is not None else None,
+                )
                 outcomes.append(outcome)
                 if on_result is not None:
                     on_result(outcome)
@@ -197,12 +261,21 @@ async def run(settings: Settings, registry_path: str, probes: Sequence[Probe],
 def table(outcomes: Sequence[Outcome]) -> str:
     rows = [("MODEL", "CAPABILITY", "RESULT", "LATENCY", "COST USD", "DETAIL")]
     for o in outcomes:
-        rows.append((o.model, o.capability, o.status,
-                     "-" if o.latency_s is None else f"{o.latency_s * 1000:.0f} ms",
-                     "-" if o.cost is None else cost_text(o.cost), o.detail))
+        rows.append(
+            (
+                o.model,
+                o.capability,
+                o.status,
+                "-" if o.latency_s is None else f"{o.latency_s * 1000:.0f} ms",
+                "-" if o.cost is None else cost_text(o.cost),
+                o.detail,
+            )
+        )
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-                     for row in rows)
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
 
 
 def probe_all(settings: Settings, registry_path: str, probes: Sequence[Probe]) -> list[Outcome]:
@@ -210,12 +283,21 @@ def probe_all(settings: Settings, registry_path: str, probes: Sequence[Probe]) -
 
 
 def add_parser(commands: Any) -> None:
-    verify = commands.add_parser("verify", help="probe models' declared capabilities on their upstreams")
-    verify.add_argument("models", nargs="*", metavar="MODEL", help="registry keys or aliases (default: all)")
-    verify.add_argument("--registry", help="registry folder (env GATEWAY_REGISTRY, default: as serve)")
+    verify = commands.add_parser(
+        "verify", help="probe models' declared capabilities on their upstreams"
+    )
+    verify.add_argument(
+        "models", nargs="*", metavar="MODEL", help="registry keys or aliases (default: all)"
+    )
+    verify.add_argument(
+        "--registry", help="registry folder (env GATEWAY_REGISTRY, default: as serve)"
+    )
     verify.add_argument("--yes", action="store_true", help="do not ask before sending the probes")
-    verify.add_argument("--write", action="store_true",
-                        help="record the result as `verification` in the registry files")
+    verify.add_argument(
+        "--write",
+        action="store_true",
+        help="record the result as `verification` in the registry files",
+    )
 
 
 def command(args: Any, registry: Registry, folder: str, settings: Settings) -> int:
@@ -240,8 +322,10 @@ def command(args: Any, registry: Registry, folder: str, settings: Settings) -> i
         return 0
     worst = worst_case(registry, probes)
     models = len({p.model for p in probes})
-    print(f"{len(probes)} probe calls to {models} models; worst-case cost "
-          f"{'unknown (a model has no price)' if worst is None else cost_text(worst) + ' USD'}")
+    print(
+        f"{len(probes)} probe calls to {models} models; worst-case cost "
+        f"{'unknown (a model has no price)' if worst is None else cost_text(worst) + ' USD'}"
+    )
     for probe in probes:
         print(f"  {probe.model}  {probe.capability}")
     if not args.yes:

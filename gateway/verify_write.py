@@ -52,7 +52,7 @@ def write(files: Iterable[Path], verdicts: dict[str, Verdict]) -> list[Path]:
             break
         text = path.read_text(encoding="utf-8")
         marker = _MARKER.search(text)
-        head, body = (text[:marker.end()], text[marker.end():]) if marker else ("", text)
+        head, body = (text[: marker.end()], text[marker.end() :]) if marker else ("", text)
         data = y.load(body)
         models = data.get("models") if isinstance(data, dict) else None
         if not isinstance(models, CommentedMap):

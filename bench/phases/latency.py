@@ -18,7 +18,9 @@ def measure(s: Session) -> None:
                 s.say(f"latency: {name}, 1 connection (round {i + 1}/{args.rounds})")
                 port, watch = s.targets[name]
                 rounds[name].append(r.wrk(port, 1, max(2, d * 1.2 / args.rounds), watch=watch))
-    s.report["latency_1conn"] = {name: merge_rounds(rs, args.quiet_pct) for name, rs in rounds.items()}
+    s.report["latency_1conn"] = {
+        name: merge_rounds(rs, args.quiet_pct) for name, rs in rounds.items()
+    }
     base = s.report["latency_1conn"]["direct"]
     for name in order[1:]:
         res = s.report["latency_1conn"][name]

@@ -21,12 +21,31 @@ def profile(r: Runner, pid: int, port: int, say) -> dict:
         return {"error": "py-spy is not installed: pip install py-spy"}
     out: dict = {}
     seconds = r.args.profile_s
-    for fmt, name in (("flamegraph", "profile.svg"), ("raw", "profile.txt"), ("speedscope", "profile.speedscope.json")):
+    for fmt, name in (
+        ("flamegraph", "profile.svg"),
+        ("raw", "profile.txt"),
+        ("speedscope", "profile.speedscope.json"),
+    ):
         if fmt == "speedscope" and not r.args.speedscope:
             continue
         say(f"profile: py-spy {fmt} for {seconds} s at 32 connections")
-        argv = pinned(LOAD_CORE, [spy, "record", "--pid", str(pid), "--rate", "250", "--duration", str(seconds),
-                                  "--format", fmt, "-o", str(RESULTS / name)])
+        argv = pinned(
+            LOAD_CORE,
+            [
+                spy,
+                "record",
+                "--pid",
+                str(pid),
+                "--rate",
+                "250",
+                "--duration",
+                str(seconds),
+                "--format",
+                fmt,
+                "-o",
+                str(RESULTS / name),
+            ],
+        )
         spy_proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         time.sleep(0.5)
         load = r.wrk(port, 32, seconds)
@@ -39,4 +58,3 @@ def profile(r: Runner, pid: int, port: int, say) -> dict:
 
         out["summary"] = summarize(str(RESULTS / "profile.txt"))
     return out
-

@@ -16,4 +16,7 @@ def measure(s: Session) -> None:
         proc, _port, ready = s.runner.start_gateway()
         times.append(ready)
         stop(proc)
-    s.report["startup"] = {"ready_s": [round(t, 3) for t in times], "median_s": round(statistics.median(times), 3)}
+    s.report["startup"] = {
+        "ready_s": [round(t, 3) for t in times],
+        "median_s": round(statistics.median(times), 3),
+    }

@@ -17,4 +17,6 @@ def measure(s: Session) -> None:
                 s.say(f"throughput: {name}, {conns} connections (round {i + 1}/{args.rounds})")
                 port, watch = s.targets[name]
                 rounds[name].append(r.wrk(port, conns, max(2, d * 1.2 / args.rounds), watch=watch))
-        s.report["throughput"][f"c{conns}"] = {name: merge_rounds(rs, args.quiet_pct) for name, rs in rounds.items()}
+        s.report["throughput"][f"c{conns}"] = {
+            name: merge_rounds(rs, args.quiet_pct) for name, rs in rounds.items()
+        }

@@ -20,10 +20,15 @@ def measure(s: Session) -> None:
     report = s.report["ttft"] = {}
     for name, rs in rounds.items():
         report[name] = {
-            "requests": sum(x["requests"] for x in rs), "errors": sum(x["errors"] for x in rs),
-            "ttft_ms": {k: round(statistics.median(x["ttft_ms"][k] for x in rs), 3)
-                        for k in ("mean", "p50", "p90", "p99")},
-            "total_ms": {k: round(statistics.median(x["total_ms"][k] for x in rs), 3) for k in ("p50", "p99")},
+            "requests": sum(x["requests"] for x in rs),
+            "errors": sum(x["errors"] for x in rs),
+            "ttft_ms": {
+                k: round(statistics.median(x["ttft_ms"][k] for x in rs), 3)
+                for k in ("mean", "p50", "p90", "p99")
+            },
+            "total_ms": {
+                k: round(statistics.median(x["total_ms"][k] for x in rs), 3) for k in ("p50", "p99")
+            },
             "rounds_p50_ms": [x["ttft_ms"]["p50"] for x in rs],
         }
     base = report["direct"]["ttft_ms"]

@@ -13,5 +13,6 @@ def measure(s: Session) -> None:
     r.start_upstream(LOAD_CORE)
     upstream_pids = [r.upstream.pid]
     s.say("upstream alone: 32 connections")
-    s.report["upstream_alone"] = r.wrk(r.upstream_port, 32, d, cores=PROXY_CORE,
-                                       watch={"upstream": upstream_pids})
+    s.report["upstream_alone"] = r.wrk(
+        r.upstream_port, 32, d, cores=PROXY_CORE, watch={"upstream": upstream_pids}
+    )

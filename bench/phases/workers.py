@@ -27,7 +27,15 @@ def measure(s: Session) -> None:
     # One worker, unpinned the same way, so the two are compared on equal terms.
     proc, port, _ = r.start_gateway("0,1", workers=1)
     r.wrk(port, 32, 1, cores="0,1")
-    res["one_worker_unpinned"] = {f"c{c}": r.wrk(port, c, max(3, d * 0.6), cores="0,1", watch={
-        "gateway": [proc.pid], "upstream": [r.upstream.pid]}) for c in (32, 128)}
+    res["one_worker_unpinned"] = {
+        f"c{c}": r.wrk(
+            port,
+            c,
+            max(3, d * 0.6),
+            cores="0,1",
+            watch={"gateway": [proc.pid], "upstream": [r.upstream.pid]},
+        )
+        for c in (32, 128)
+    }
     stop(proc)
     s.report["workers_2"] = res

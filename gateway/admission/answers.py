@@ -60,11 +60,19 @@ def budget_refusal(ask: Ask, outcome: Outcome) -> GatewayError:
     worst = ask.input_pusd + ask.out_pusd * ask.max_out
     least = ask.input_pusd + ask.out_pusd * min(ask.min_out, ask.max_out)
     held = f" ({usd_text(reserved)} USD of it held by calls in flight)" if reserved else ""
-    message = (f"Budget exhausted: {_owner(line)} has {usd_text(left)} USD left of its {line.period} budget of "
-               f"{usd_text(line.limit)} USD{held}{when}. This call may cost up to {usd_text(worst)} USD, and "
-               f"at least {usd_text(least)} USD with a shortened answer.")
-    return GatewayError(message, status=429, type="insufficient_quota", code="insufficient_quota",
-                        headers={"x-should-retry": "false"}, reason="insufficient_quota")
+    message = (
+        f"Budget exhausted: {_owner(line)} has {usd_text(left)} USD left of its {line.period} budget of "
+        f"{usd_text(line.limit)} USD{held}{when}. This call may cost up to {usd_text(worst)} USD, and "
+        f"at least {usd_text(least)} USD with a shortened answer."
+    )
+    return GatewayError(
+        message,
+        status=429,
+        type="insufficient_quota",
+        code="insufficient_quota",
+        headers={"x-should-retry": "false"},
+        reason="insufficient_quota",
+    )
 
 
 def unpriced_refusal(model: str, line: BudgetLine) -> GatewayError:
@@ -72,13 +80,21 @@ def unpriced_refusal(model: str, line: BudgetLine) -> GatewayError:
         f"The model '{model}' has no price in this gateway's registry, so {_owner(line)}'s {line.period} budget "
         "cannot reserve for it. Use a priced model, or have the operator allow unpriced models on the budget "
         "(AMOUNT/PERIOD/allow-unpriced).",
-        status=429, type="insufficient_quota", code="insufficient_quota", headers={"x-should-retry": "false"},
-        reason="insufficient_quota")
+        status=429,
+        type="insufficient_quota",
+        code="insufficient_quota",
+        headers={"x-should-retry": "false"},
+        reason="insufficient_quota",
+    )
 
 
 def unbounded_refusal(why: str) -> GatewayError:
-    return GatewayError(f"This key has a budget and {why}.", status=400, param="max_tokens",
-                        code="max_tokens_required")
+    return GatewayError(
+        f"This key has a budget and {why}.",
+        status=400,
+        param="max_tokens",
+        code="max_tokens_required",
+    )
 
 
 def rate_refusal(ask: Ask, outcome: Outcome, headers: dict[str, str]) -> GatewayError:
@@ -86,8 +102,12 @@ def rate_refusal(ask: Ask, outcome: Outcome, headers: dict[str, str]) -> Gateway
         slot = ask.slots[outcome.line]
         return GatewayError(
             f"Too many requests in flight: {_owner(slot)} allows {slot.limit} at once. Retry when one ends.",
-            status=429, type="requests", code="rate_limit_exceeded",
-            headers={**headers, "retry-after": "1", "retry-after-ms": "1000"}, reason="rate_limit_exceeded")
+            status=429,
+            type="requests",
+            code="rate_limit_exceeded",
+            headers={**headers, "retry-after": "1", "retry-after-ms": "1000"},
+            reason="rate_limit_exceeded",
+        )
     line = ask.rates[outcome.line]
     unit = "requests" if line.kind == "requests" else "tokens"
     if outcome.reason == "too_large":
@@ -95,23 +115,45 @@ def rate_refusal(ask: Ask, outcome: Outcome, headers: dict[str, str]) -> Gateway
         return GatewayError(
             f"Request too large: {_owner(line)} allows {line.limit} {unit} per minute and this call counts "
             f"{asked} (its input and max output tokens). Send less, or a lower max_tokens.",
-            status=429, type="tokens", code="rate_limit_exceeded", headers={**headers, "x-should-retry": "false"},
-            reason="rate_limit_exceeded")
+            status=429,
+            type="tokens",
+            code="rate_limit_exceeded",
+            headers={**headers, "x-should-retry": "false"},
+            reason="rate_limit_exceeded",
+        )
     wait = outcome.retry_after or 1.0
     return GatewayError(
         f"Rate limit reached for {unit} per minute on {_owner(line)}: limit {line.limit}. "
         f"Please try again in {duration(wait)}.",
-        status=429, type=unit, code="rate_limit_exceeded",
-        headers={**headers, "retry-after": str(math.ceil(wait)), "retry-after-ms": str(math.ceil(wait * 1000))},
-        reason="rate_limit_exceeded")
+        status=429,
+        type=unit,
+        code="rate_limit_exceeded",
+        headers={
+            **headers,
+            "retry-after": str(math.ceil(wait)),
+            "retry-after-ms": str(math.ceil(wait * 1000)),
+        },
+        reason="rate_limit_exceeded",
+    )
 
 
 def unavailable() -> GatewayError:
     return GatewayError(
         "The gateway cannot check this key's budget and rate limits right now (its shared counters are "
         "unreachable), and this deployment refuses calls it cannot count (GATEWAY_REDIS_FAILURE=closed).",
-        status=503, code="counters_unavailable", headers={"retry-after": "1"}, reason="counters_unavailable")
+        status=503,
+        code="counters_unavailable",
+        headers={"retry-after": "1"},
+        reason="counters_unavailable",
+    )
 
 
-__all__ = ["budget_refusal", "duration", "rate_headers", "rate_refusal", "unavailable",
-           "unbounded_refusal", "unpriced_refusal"]
+__all__ = [
+    "budget_refusal",
+    "duration",
+    "rate_headers",
+    "rate_refusal",
+    "unavailable",
+    "unbounded_refusal",
+    "unpriced_refusal",
+]

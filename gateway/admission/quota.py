@@ -37,9 +37,16 @@ class Quota:
         for scope in self.scopes:
             limits = scope.limits
             for budget in limits.budgets:
-                budgets.append(BudgetLine(scope.id, scope.label, budget.period,
-                                          period_start(budget.period, now),  # type: ignore[arg-type]
-                                          budget.pusd, ttl_s(budget.period)))
+                budgets.append(
+                    BudgetLine(
+                        scope.id,
+                        scope.label,
+                        budget.period,
+                        period_start(budget.period, now),  # type: ignore[arg-type]
+                        budget.pusd,
+                        ttl_s(budget.period),
+                    )
+                )
             if limits.rpm is not None:
                 rates.append(RateLine(scope.id, scope.label, "requests", limits.rpm))
             if limits.tpm is not None:
@@ -50,8 +57,14 @@ class Quota:
         return Lines(tuple(budgets), tuple(rates), tuple(slots), unpriced)
 
 
-def build(key_id: str, key_name: str, key_limits: Limits, team_id: str | None, team_name: str | None,
-          team_limits: Limits) -> Quota | None:
+def build(
+    key_id: str,
+    key_name: str,
+    key_limits: Limits,
+    team_id: str | None,
+    team_name: str | None,
+    team_limits: Limits,
+) -> Quota | None:
     scopes = []
     if not key_limits.empty:
         scopes.append(Scope(f"k:{key_id}", Label("key", key_name), key_limits))

@@ -51,15 +51,21 @@ class _Queued:
 
 
 class Admission:
-    def __init__(self, primary: Counters, failure: str = "closed",
-                 flush_ledger: Callable[[], Any] | None = None,
-                 budget_lines: Callable[[], list[BudgetLine]] | None = None,
-                 ledger_spend: Callable[[Sequence[BudgetLine]], list[int]] | None = None,
-                 flush_wait_s: float = 1.1) -> None:
+    def __init__(
+        self,
+        primary: Counters,
+        failure: str = "closed",
+        flush_ledger: Callable[[], Any] | None = None,
+        budget_lines: Callable[[], list[BudgetLine]] | None = None,
+        ledger_spend: Callable[[Sequence[BudgetLine]], list[int]] | None = None,
+        flush_wait_s: float = 1.1,
+    ) -> None:
         self.primary = primary
         self.shared = primary.kind == "redis"
         self.failure = failure
-        self.local: MemoryCounters | None = MemoryCounters() if self.shared and failure == "open" else None
+        self.local: MemoryCounters | None = (
+            MemoryCounters() if self.shared and failure == "open" else None
+        )
         self.degraded = False
         self.epoch: str | None = None
         self.queue: deque[_Queued] = deque()
@@ -103,8 +109,10 @@ class Admission:
             try:
                 await self._recover()
             except CountersUnavailable:
-                log.error("stopping with %d settlements the counters did not take (the ledger has them)",
-                          len(self.queue))
+                log.error(
+                    "stopping with %d settlements the counters did not take (the ledger has them)",
+                    len(self.queue),
+                )
         await self.primary.close()
 
     # -- the hot path ------------------------------------------------------------------
@@ -150,8 +158,9 @@ class Admission:
         else:
             self._note(settlement.budgets, values)
 
-    async def read(self, budgets: Sequence[BudgetLine], rates: Sequence[RateLine],
-                   now: float) -> tuple[list[tuple[int, int]], list[tuple[int, float]]]:
+    async def read(
+        self, budgets: Sequence[BudgetLine], rates: Sequence[RateLine], now: float
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, float]]]:
         if not self.degraded:
             try:
                 return await self.primary.read(budgets, rates, now)
@@ -170,7 +179,9 @@ class Admission:
             self.last_spent[line.key] = spent
             labels = (line.label.name, "") if line.label.kind == "key" else ("", line.label.name)
             metrics.budget_spent_usd.labels(*labels, line.period).set(spent / PICO)
-            metrics.budget_remaining_usd.labels(*labels, line.period).set(max(0, line.limit - spent - reserved) / PICO)
+            metrics.budget_remaining_usd.labels(*labels, line.period).set(
+                max(0, line.limit - spent - reserved) / PICO
+            )
 
     def _enqueue(self, settlement: Settlement) -> None:
         if len(self.queue) >= QUEUE_BOUND:
@@ -183,17 +194,28 @@ class Admission:
         if not self.degraded:
             self.degraded = True
             metrics.counters_degraded.set(1)
-            mode = ("admitting calls by this replica's own counters" if self.local is not None
-                    else "refusing calls of keys with limits (503)")
-            log.error("the %s counters are unavailable (%s): %s until they answer", self.primary.kind, why, mode)
+            mode = (
+                "admitting calls by this replica's own counters"
+                if self.local is not None
+                else "refusing calls of keys with limits (503)"
+            )
+            log.error(
+                "the %s counters are unavailable (%s): %s until they answer",
+                self.primary.kind,
+                why,
+                mode,
+            )
             self._last_log = time.monotonic()
 
     def _complain(self) -> None:
         now = time.monotonic()
         if now - self._last_log >= LOG_EVERY_S:
             self._last_log = now
-            log.error("the %s counters are still unavailable; %d settlements waiting", self.primary.kind,
-                      len(self.queue))
+            log.error(
+                "the %s counters are still unavailable; %d settlements waiting",
+                self.primary.kind,
+                len(self.queue),
+            )
 
     # -- recovery ----------------------------------------------------------------------
 
@@ -207,7 +229,9 @@ class Admission:
                     self._last_sweep = time.monotonic()
                     swept = await self.primary.sweep(time.time())
                     if swept:
-                        log.warning("released %d reservations whose process ended without settling", swept)
+                        log.warning(
+                            "released %d reservations whose process ended without settling", swept
+                        )
             except CountersUnavailable:
                 pass  # still away: the next tick tries again
             except Exception:  # the loop must outlive one bad tick
@@ -254,12 +278,18 @@ class Admission:
         primary: Any = self.primary
         if not await primary.claim_seeding():
             return None
-        log.warning("Redis has no counters (it restarted empty): rebuilding the budgets from the ledger")
+        log.warning(
+            "Redis has no counters (it restarted empty): rebuilding the budgets from the ledger"
+        )
         if self._flush_ledger is not None:
             await asyncio.to_thread(self._flush_ledger)
         await asyncio.sleep(self._flush_wait_s)  # the other replicas' ledger flushes
         lines = {line.key: line for line in (self._budget_lines() if self._budget_lines else [])}
-        values = await asyncio.to_thread(self._ledger_spend, list(lines.values())) if self._ledger_spend else []
+        values = (
+            await asyncio.to_thread(self._ledger_spend, list(lines.values()))
+            if self._ledger_spend
+            else []
+        )
         await primary.seed(list(zip(lines.values(), values, strict=True)))
         log.warning("rebuilt %d budget counters from the ledger", len(lines))
         epoch = await primary.epoch()

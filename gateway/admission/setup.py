@@ -32,7 +32,9 @@ def budget_lines(cache: KeyCache) -> list[BudgetLine]:
     return list(out.values())
 
 
-def build(settings: Settings, store: Store, cache: KeyCache, writer: LedgerWriter | None) -> Admission:
+def build(
+    settings: Settings, store: Store, cache: KeyCache, writer: LedgerWriter | None
+) -> Admission:
     primary: Counters
     if settings.redis_url:
         from gateway.counters.redis_backend import RedisCounters
@@ -40,7 +42,10 @@ def build(settings: Settings, store: Store, cache: KeyCache, writer: LedgerWrite
         primary = RedisCounters(settings.redis_url)
     else:
         primary = SqlCounters(store)
-    return Admission(primary, settings.redis_failure,
-                     flush_ledger=writer.flush if writer is not None else None,
-                     budget_lines=lambda: budget_lines(cache),
-                     ledger_spend=lambda lines: ledger_spend(store, lines))
+    return Admission(
+        primary,
+        settings.redis_failure,
+        flush_ledger=writer.flush if writer is not None else None,
+        budget_lines=lambda: budget_lines(cache),
+        ledger_spend=lambda lines: ledger_spend(store, lines),
+    )

@@ -56,9 +56,20 @@ def _release(admission: Admission, ask: Ask, done: asyncio.Future[Any]) -> None:
         return
     outcome = done.result()
     metrics.reservations_outstanding.inc()
-    admission.settle_later(Settlement(ask.rid, time.time(), ask.now, ask.budgets,
-                                      tuple(line for line in ask.rates if line.kind == "tokens"), ask.slots,
-                                      outcome.cost, outcome.tokens, 0, 0))
+    admission.settle_later(
+        Settlement(
+            ask.rid,
+            time.time(),
+            ask.now,
+            ask.budgets,
+            tuple(line for line in ask.rates if line.kind == "tokens"),
+            ask.slots,
+            outcome.cost,
+            outcome.tokens,
+            0,
+            0,
+        )
+    )
 
 
 def quota_of(principal: Any) -> Quota | None:
@@ -66,8 +77,13 @@ def quota_of(principal: Any) -> Quota | None:
     return quota if isinstance(quota, Quota) else None
 
 
-async def admit(admission: Admission | None, req: ClientRequest, ex: Exchange, chain: list[Model],
-                result: PolicyResult) -> Grant | None:
+async def admit(
+    admission: Admission | None,
+    req: ClientRequest,
+    ex: Exchange,
+    chain: list[Model],
+    result: PolicyResult,
+) -> Grant | None:
     """Admit the call or raise its refusal (a GatewayError). `chain` loses the fallbacks
     a budget cannot pay for (unpriced ones)."""
     quota = quota_of(req.principal)
@@ -81,15 +97,27 @@ async def admit(admission: Admission | None, req: ClientRequest, ex: Exchange, c
         if lines.budgets:
             metrics.refusals_total.labels("budget").inc()
             raise answers.unbounded_refusal(worst)
-        worst = WorstCase(input_tokens(req.client_api, params, chain), 0, 0, 0, 1, ())  # rate limits only
+        worst = WorstCase(
+            input_tokens(req.client_api, params, chain), 0, 0, 0, 1, ()
+        )  # rate limits only
     if worst.unpriced and lines.budgets and not lines.allow_unpriced:
         if chain[0].key in worst.unpriced:
             metrics.refusals_total.labels("unpriced").inc()
             raise answers.unpriced_refusal(chain[0].key, lines.budgets[0])
         chain[:] = [model for model in chain if model.key not in worst.unpriced]
-    ask = Ask(f"{random.getrandbits(96):024x}", now, lines.budgets, lines.rates, lines.slots,
-              worst.input_pusd, worst.out_pusd, worst.max_out, useful_output(worst.max_out),
-              worst.input_tokens, worst.n)
+    ask = Ask(
+        f"{random.getrandbits(96):024x}",
+        now,
+        lines.budgets,
+        lines.rates,
+        lines.slots,
+        worst.input_pusd,
+        worst.out_pusd,
+        worst.max_out,
+        useful_output(worst.max_out),
+        worst.input_tokens,
+        worst.n,
+    )
     pending = asyncio.ensure_future(admission.admit(ask))
     try:
         # Shielded: a client that leaves mid-admission must not leave a reservation behind.
@@ -107,9 +135,11 @@ async def admit(admission: Admission | None, req: ClientRequest, ex: Exchange, c
         refused = {}
         if outcome.reason in ("requests", "tokens") and outcome.retry_after is not None:
             line = ask.rates[outcome.line]
-            refused = {f"x-ratelimit-limit-{line.kind}": str(line.limit),
-                       f"x-ratelimit-remaining-{line.kind}": "0",
-                       f"x-ratelimit-reset-{line.kind}": answers.duration(outcome.retry_after)}
+            refused = {
+                f"x-ratelimit-limit-{line.kind}": str(line.limit),
+                f"x-ratelimit-remaining-{line.kind}": "0",
+                f"x-ratelimit-reset-{line.kind}": answers.duration(outcome.retry_after),
+            }
         raise answers.rate_refusal(ask, outcome, refused)
     headers = answers.rate_headers(ask.rates, outcome.rates)
     grant = Grant(None)
@@ -117,7 +147,9 @@ async def admit(admission: Admission | None, req: ClientRequest, ex: Exchange, c
         if outcome.granted_out < ask.max_out:
             headers[LOWERED] = str(outcome.granted_out)
             metrics.lowered_total.inc()
-        if outcome.granted_out < ask.max_out or not isinstance(params.get("max_output_tokens"), int):
+        if outcome.granted_out < ask.max_out or not isinstance(
+            params.get("max_output_tokens"), int
+        ):
             # The upstream is held to what was reserved, also when the client set no limit.
             params["max_output_tokens"] = outcome.granted_out
             grant = Grant(outcome.granted_out)
@@ -128,9 +160,20 @@ async def admit(admission: Admission | None, req: ClientRequest, ex: Exchange, c
 
     def settle(record: CallRecord) -> None:
         usage = record.usage
-        admission.settle_later(Settlement(
-            ask.rid, time.time(), ask.now, ask.budgets, token_rates, ask.slots, outcome.cost, outcome.tokens,
-            to_pusd(record.cost) or 0, usage.input + usage.output if usage is not None else 0))
+        admission.settle_later(
+            Settlement(
+                ask.rid,
+                time.time(),
+                ask.now,
+                ask.budgets,
+                token_rates,
+                ask.slots,
+                outcome.cost,
+                outcome.tokens,
+                to_pusd(record.cost) or 0,
+                usage.input + usage.output if usage is not None else 0,
+            )
+        )
 
     ex.sinks = [*ex.sinks, settle]
     return grant

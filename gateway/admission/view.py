@@ -25,14 +25,29 @@ async def counters_view(admission: Any, principal: Any) -> dict[str, Any]:
     except CountersUnavailable:
         return {"budgets": [], "rate_limits": [], "counters": "unavailable"}
     return {
-        "budgets": [{"scope": line.label.kind, "name": line.label.name, "period": line.period,
-                     "amount_usd": usd_text(line.limit), "period_start": iso(line.start),
-                     "resets_at": iso(period_end(line.period, line.start)), "spent_usd": usd_text(spent),
-                     "reserved_usd": usd_text(reserved),
-                     "remaining_usd": usd_text(max(0, line.limit - spent - reserved))}
-                    for line, (spent, reserved) in zip(lines.budgets, budgets, strict=True)],
-        "rate_limits": [{"scope": line.label.kind, "name": line.label.name, "kind": line.kind,
-                         "limit_per_minute": line.limit, "remaining": max(0, line.limit - used),
-                         "reset": duration(reset)}
-                        for line, (used, reset) in zip(lines.rates, rates, strict=True)],
+        "budgets": [
+            {
+                "scope": line.label.kind,
+                "name": line.label.name,
+                "period": line.period,
+                "amount_usd": usd_text(line.limit),
+                "period_start": iso(line.start),
+                "resets_at": iso(period_end(line.period, line.start)),
+                "spent_usd": usd_text(spent),
+                "reserved_usd": usd_text(reserved),
+                "remaining_usd": usd_text(max(0, line.limit - spent - reserved)),
+            }
+            for line, (spent, reserved) in zip(lines.budgets, budgets, strict=True)
+        ],
+        "rate_limits": [
+            {
+                "scope": line.label.kind,
+                "name": line.label.name,
+                "kind": line.kind,
+                "limit_per_minute": line.limit,
+                "remaining": max(0, line.limit - used),
+                "reset": duration(reset),
+            }
+            for line, (used, reset) in zip(lines.rates, rates, strict=True)
+        ],
     }

@@ -41,7 +41,13 @@ def input_tokens(client_api: str, params: dict[str, Any], chain: list[Model]) ->
 
 def _pusd(price: Any) -> int:
     """USD per 1M tokens -> pico-USD per token (rounded up)."""
-    value = price if isinstance(price, Decimal) else Decimal(repr(price)) if isinstance(price, float) else Decimal(price)
+    value = (
+        price
+        if isinstance(price, Decimal)
+        else Decimal(repr(price))
+        if isinstance(price, float)
+        else Decimal(price)
+    )
     return int((value * MEGA).to_integral_value(rounding=ROUND_CEILING))
 
 
@@ -72,11 +78,16 @@ def worst_case(client_api: str, params: dict[str, Any], chain: list[Model]) -> W
     max_out = 0
     if not embeddings:
         # The estimator's bound, else the registry's policy limit (which admission then sends).
-        limits = [estimate.max_output_tokens(model, params, tokens) or model.entry.limits.max_output_tokens
-                  for model in chain]
+        limits = [
+            estimate.max_output_tokens(model, params, tokens)
+            or model.entry.limits.max_output_tokens
+            for model in chain
+        ]
         if any(limit is None for limit in limits):
-            return ("the model declares no maximum output tokens, so the budget cannot reserve for the answer: "
-                    "send max_tokens (or max_output_tokens)")
+            return (
+                "the model declares no maximum output tokens, so the budget cannot reserve for the answer: "
+                "send max_tokens (or max_output_tokens)"
+            )
         max_out = max(limit for limit in limits if limit is not None)
     input_pusd, out_pusd = 0, 0
     unpriced: list[str] = []

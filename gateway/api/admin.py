@@ -32,11 +32,28 @@ from gateway.store.ledger import GROUPS, spend, time_range
 
 router = APIRouter()
 
-_ERROR = {"content": {"application/json": {"schema": {
-    "type": "object", "required": ["error"],
-    "properties": {"error": {"type": "object", "required": ["message", "type", "param", "code"], "properties": {
-        "message": {"type": "string"}, "type": {"type": "string"},
-        "param": {"type": ["string", "null"]}, "code": {"type": ["string", "null"]}}}}}}}}
+_ERROR = {
+    "content": {
+        "application/json": {
+            "schema": {
+                "type": "object",
+                "required": ["error"],
+                "properties": {
+                    "error": {
+                        "type": "object",
+                        "required": ["message", "type", "param", "code"],
+                        "properties": {
+                            "message": {"type": "string"},
+                            "type": {"type": "string"},
+                            "param": {"type": ["string", "null"]},
+                            "code": {"type": ["string", "null"]},
+                        },
+                    }
+                },
+            }
+        }
+    }
+}
 _ADMIN_ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"description": "A field with a value the store refuses", **_ERROR},
     401: {"description": "Missing or wrong key", **_ERROR},
@@ -52,18 +69,28 @@ class _Body(BaseModel):
 
 
 class BudgetIn(_Body):
-    amount_usd: str | float | int = Field(description="USD, e.g. \"10\" or \"0.05\"")
-    period: Literal["total", "daily", "weekly", "monthly"] = Field(description="calendar periods in UTC")
-    allow_unpriced: bool = Field(default=False, description="let calls to models without a price through at $0")
+    amount_usd: str | float | int = Field(description='USD, e.g. "10" or "0.05"')
+    period: Literal["total", "daily", "weekly", "monthly"] = Field(
+        description="calendar periods in UTC"
+    )
+    allow_unpriced: bool = Field(
+        default=False, description="let calls to models without a price through at $0"
+    )
 
 
 class _LimitFields(_Body):
     budgets: list[str | BudgetIn] | None = Field(
-        default=None, description="e.g. [\"10/daily\", \"200/monthly\"] (AMOUNT/PERIOD[/allow-unpriced]) or objects; "
-        "on update the list replaces every budget")
+        default=None,
+        description='e.g. ["10/daily", "200/monthly"] (AMOUNT/PERIOD[/allow-unpriced]) or objects; '
+        "on update the list replaces every budget",
+    )
     rpm: int | None = Field(default=None, ge=1, description="requests per minute; null: no limit")
-    tpm: int | None = Field(default=None, ge=1, description="tokens (input + output) per minute; null: no limit")
-    max_parallel: int | None = Field(default=None, ge=1, description="requests in flight at once; null: no limit")
+    tpm: int | None = Field(
+        default=None, ge=1, description="tokens (input + output) per minute; null: no limit"
+    )
+    max_parallel: int | None = Field(
+        default=None, ge=1, description="requests in flight at once; null: no limit"
+    )
 
 
 _LIMIT_NAMES = ("budgets", "rpm", "tpm", "max_parallel")
@@ -74,7 +101,9 @@ def _limits_sent(body: BaseModel) -> tuple[dict[str, Any], dict[str, Any]]:
     sent = _sent(body)
     limits = {name: sent.pop(name) for name in _LIMIT_NAMES if name in sent}
     if limits.get("budgets") is not None:
-        limits["budgets"] = [b.model_dump() if isinstance(b, BudgetIn) else b for b in limits["budgets"]]
+        limits["budgets"] = [
+            b.model_dump() if isinstance(b, BudgetIn) else b for b in limits["budgets"]
+        ]
     elif "budgets" in limits:
         limits["budgets"] = []
     return limits, sent
@@ -82,7 +111,9 @@ def _limits_sent(body: BaseModel) -> tuple[dict[str, Any], dict[str, Any]]:
 
 class TeamCreate(_LimitFields):
     name: str = Field(min_length=1, max_length=200)
-    models: list[str] | None = Field(default=None, description="registry keys, aliases or globs; null: every model")
+    models: list[str] | None = Field(
+        default=None, description="registry keys, aliases or globs; null: every model"
+    )
     metadata: dict[str, Any] | None = None
 
 
@@ -97,8 +128,12 @@ class TeamUpdate(_LimitFields):
 class KeyCreate(_LimitFields):
     name: str = Field(min_length=1, max_length=200)
     team: str | None = Field(default=None, description="team id or name")
-    models: list[str] | None = Field(default=None, description="globs narrowing the team's; null: the team's")
-    expires_at: datetime | None = Field(default=None, description="ISO-8601; a time without zone is UTC")
+    models: list[str] | None = Field(
+        default=None, description="globs narrowing the team's; null: the team's"
+    )
+    expires_at: datetime | None = Field(
+        default=None, description="ISO-8601; a time without zone is UTC"
+    )
     metadata: dict[str, Any] | None = None
     tags: list[str] | None = None
 
@@ -188,9 +223,13 @@ class RateState(BaseModel):
 
 
 class OwnKey(KeyOut):
-    spend_usd: dict[str, str] = Field(description="this key's spend so far in each calendar period (UTC): "
-                                                  "total, daily, weekly (from Monday), monthly")
-    budgets: list[BudgetState] = Field(default_factory=list, description="every budget that applies (key's, team's)")
+    spend_usd: dict[str, str] = Field(
+        description="this key's spend so far in each calendar period (UTC): "
+        "total, daily, weekly (from Monday), monthly"
+    )
+    budgets: list[BudgetState] = Field(
+        default_factory=list, description="every budget that applies (key's, team's)"
+    )
     rate_limits: list[RateState] = Field(default_factory=list)
 
 
@@ -202,18 +241,27 @@ def _require_master(request: Request) -> Store:
     state: GatewayState = request.app.state.gateway
     principal = authenticate(request.headers, state.settings, state.resolver)
     if not state.settings.master_key:
-        raise GatewayError("The admin API needs GATEWAY_MASTER_KEY set on the gateway (the `gateway teams` "
-                           "and `gateway keys` commands work without it).", status=403, code="admin_disabled")
+        raise GatewayError(
+            "The admin API needs GATEWAY_MASTER_KEY set on the gateway (the `gateway teams` "
+            "and `gateway keys` commands work without it).",
+            status=403,
+            code="admin_disabled",
+        )
     if principal.kind != "master":
-        raise GatewayError("The admin API takes the master key only.", status=403, code="admin_only")
+        raise GatewayError(
+            "The admin API takes the master key only.", status=403, code="admin_only"
+        )
     return _store(request)
 
 
 def _store(request: Request) -> Store:
     governance = _governance(request)
     if governance is None:
-        raise GatewayError("This gateway has no database configured (GATEWAY_DATABASE_URL).",
-                           status=503, code="database_unavailable")
+        raise GatewayError(
+            "This gateway has no database configured (GATEWAY_DATABASE_URL).",
+            status=503,
+            code="database_unavailable",
+        )
     with _mapped():
         return governance.ensure_store()
 
@@ -239,13 +287,21 @@ def _sent(body: BaseModel) -> dict[str, Any]:
 
 # Teams
 
-@router.post("/admin/teams", tags=["admin"], status_code=201, response_model=TeamOut, responses=_ADMIN_ERRORS)
+
+@router.post(
+    "/admin/teams", tags=["admin"], status_code=201, response_model=TeamOut, responses=_ADMIN_ERRORS
+)
 def create_team(request: Request, body: TeamCreate) -> Response:
     store = _require_master(request)
     limits, _ = _limits_sent(body)
     with _mapped():
-        team = store_admin.create_team(store, body.name, models=body.models, metadata=body.metadata,
-                                       limits=store_admin.parse_limits(limits, "team"))
+        team = store_admin.create_team(
+            store,
+            body.name,
+            models=body.models,
+            metadata=body.metadata,
+            limits=store_admin.parse_limits(limits, "team"),
+        )
     return json_response(team.public(), status=201)
 
 
@@ -263,7 +319,9 @@ def show_team(request: Request, team: str) -> Response:
         return json_response(store_admin.get_team(store, team).public())
 
 
-@router.patch("/admin/teams/{team}", tags=["admin"], response_model=TeamOut, responses=_ADMIN_ERRORS)
+@router.patch(
+    "/admin/teams/{team}", tags=["admin"], response_model=TeamOut, responses=_ADMIN_ERRORS
+)
 def update_team(request: Request, team: str, body: TeamUpdate) -> Response:
     store = _require_master(request)
     with _mapped():
@@ -271,7 +329,9 @@ def update_team(request: Request, team: str, body: TeamUpdate) -> Response:
         return json_response(store_admin.update_team(store, team, limits=limits, **fields).public())
 
 
-@router.delete("/admin/teams/{team}", tags=["admin"], response_model=TeamOut, responses=_ADMIN_ERRORS)
+@router.delete(
+    "/admin/teams/{team}", tags=["admin"], response_model=TeamOut, responses=_ADMIN_ERRORS
+)
 def delete_team(request: Request, team: str) -> Response:
     store = _require_master(request)
     with _mapped():
@@ -280,16 +340,31 @@ def delete_team(request: Request, team: str) -> Response:
 
 # Keys
 
-@router.post("/admin/keys", tags=["admin"], status_code=201, response_model=KeyCreated, responses=_ADMIN_ERRORS)
+
+@router.post(
+    "/admin/keys",
+    tags=["admin"],
+    status_code=201,
+    response_model=KeyCreated,
+    responses=_ADMIN_ERRORS,
+)
 def create_key(request: Request, body: KeyCreate) -> Response:
     store = _require_master(request)
     secret = new_secret()
     limits, _ = _limits_sent(body)
     with _mapped():
-        key = store_admin.create_key(store, body.name, secret_hash=hash_secret(secret),
-                                     prefix=display_prefix(secret), team=body.team, models=body.models,
-                                     expires_at=body.expires_at, metadata=body.metadata, tags=body.tags,
-                                     limits=store_admin.parse_limits(limits, "key"))
+        key = store_admin.create_key(
+            store,
+            body.name,
+            secret_hash=hash_secret(secret),
+            prefix=display_prefix(secret),
+            team=body.team,
+            models=body.models,
+            expires_at=body.expires_at,
+            metadata=body.metadata,
+            tags=body.tags,
+            limits=store_admin.parse_limits(limits, "key"),
+        )
     return json_response({**key.public(), "key": secret}, status=201)
 
 
@@ -315,8 +390,13 @@ def update_key(request: Request, key: str, body: KeyUpdate) -> Response:
         return json_response(store_admin.update_key(store, key, limits=limits, **fields).public())
 
 
-@router.delete("/admin/keys/{key}", tags=["admin"], response_model=KeyOut, responses=_ADMIN_ERRORS,
-               summary="Revoke a key (it stays listed, with its spend)")
+@router.delete(
+    "/admin/keys/{key}",
+    tags=["admin"],
+    response_model=KeyOut,
+    responses=_ADMIN_ERRORS,
+    summary="Revoke a key (it stays listed, with its spend)",
+)
 def revoke_key(request: Request, key: str) -> Response:
     store = _require_master(request)
     with _mapped():
@@ -325,13 +405,19 @@ def revoke_key(request: Request, key: str) -> Response:
 
 # Spend
 
+
 @router.get("/admin/spend", tags=["admin"], response_model=list[SpendRow], responses=_ADMIN_ERRORS)
-def admin_spend(request: Request,
-                by: Annotated[list[str] | None, Query(description=f"group by: {', '.join(GROUPS)}; "
-                                                      "repeat or comma-separate")] = None,
-                since: Annotated[str | None, Query(description="UTC date or time, inclusive")] = None,
-                until: Annotated[str | None, Query(description="UTC date (inclusive) or time (exclusive)")] = None,
-                ) -> Response:
+def admin_spend(
+    request: Request,
+    by: Annotated[
+        list[str] | None,
+        Query(description=f"group by: {', '.join(GROUPS)}; repeat or comma-separate"),
+    ] = None,
+    since: Annotated[str | None, Query(description="UTC date or time, inclusive")] = None,
+    until: Annotated[
+        str | None, Query(description="UTC date (inclusive) or time (exclusive)")
+    ] = None,
+) -> Response:
     store = _require_master(request)
     fields = [part.strip() for value in by or () for part in value.split(",") if part.strip()]
     with _mapped():
@@ -341,11 +427,16 @@ def admin_spend(request: Request,
 
 # The caller's own key
 
+
 def period_starts(now: datetime) -> dict[str, datetime | None]:
     """The start of each calendar period (UTC) that contains `now` (naive UTC)."""
     day = now.replace(hour=0, minute=0, second=0, microsecond=0)
-    return {"total": None, "daily": day, "weekly": day - timedelta(days=day.weekday()),
-            "monthly": day.replace(day=1)}
+    return {
+        "total": None,
+        "daily": day,
+        "weekly": day - timedelta(days=day.weekday()),
+        "monthly": day.replace(day=1),
+    }
 
 
 @router.get("/v1/key", tags=["openai"], response_model=OwnKey, responses=_ADMIN_ERRORS)
@@ -353,15 +444,25 @@ def own_key(request: Request) -> Response:
     state: GatewayState = request.app.state.gateway
     principal: Principal = authenticate(request.headers, state.settings, state.resolver)
     if principal.kind != "key" or principal.key_id is None:
-        raise GatewayError("This request did not use a virtual key: GET /v1/key describes the key it is "
-                           "called with.", status=400, code="not_a_virtual_key")
+        raise GatewayError(
+            "This request did not use a virtual key: GET /v1/key describes the key it is "
+            "called with.",
+            status=400,
+            code="not_a_virtual_key",
+        )
     store = _store(request)
     with _mapped():
         key = store_admin.get_key(store, principal.key_id)
         now = datetime.now(UTC).replace(tzinfo=None)
-        totals = {period: spend(store, (), start, None, key_id=key.id)
-                  for period, start in period_starts(now).items()}
+        totals = {
+            period: spend(store, (), start, None, key_id=key.id)
+            for period, start in period_starts(now).items()
+        }
     state_now = anyio.from_thread.run(counters_view, state.admission, principal)
-    return json_response({**key.public(),
-                          "spend_usd": {period: rows[0]["cost_usd"] for period, rows in totals.items()},
-                          **state_now})
+    return json_response(
+        {
+            **key.public(),
+            "spend_usd": {period: rows[0]["cost_usd"] for period, rows in totals.items()},
+            **state_now,
+        }
+    )

@@ -48,8 +48,10 @@ def parse_body(raw: bytes) -> dict[str, Any]:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
-        raise BadRequest(f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.",
-                         code="invalid_json") from None
+        raise BadRequest(
+            f"The request body is not valid JSON: {exc.msg} at position {exc.pos}.",
+            code="invalid_json",
+        ) from None
     if not isinstance(body, dict):
         raise BadRequest("The request body must be a JSON object.", code="invalid_json")
     return body

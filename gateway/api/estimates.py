@@ -56,8 +56,9 @@ async def serve_estimate(request: Request, client_api: ClientAPI) -> Response:
     return json_response(as_json(answer, result, notes), headers={"x-request-id": rid})
 
 
-def _choose(client_api: ClientAPI, body: dict[str, Any], raw: bytes, chain: list[Model],
-            strict: bool) -> tuple[Model, PolicyResult, list[str]]:
+def _choose(
+    client_api: ClientAPI, body: dict[str, Any], raw: bytes, chain: list[Model], strict: bool
+) -> tuple[Model, PolicyResult, list[str]]:
     """The model the request path would call first: the first of the chain whose policy
     takes the request and that has the capabilities it needs (gateway.proxy.handler)."""
     notes: list[str] = []
@@ -100,17 +101,36 @@ _ESTIMATE_ANSWER: dict[str, Any] = {
     "required": ["model", "input_tokens", "max_output_tokens", "cost_usd", "policy"],
     "properties": {
         "model": {"type": "string", "description": "The registry key the call would go to."},
-        "input_tokens": {"type": "integer", "description": "Offline estimate, an upper bound for text."},
-        "max_output_tokens": {"type": ["integer", "null"],
-                              "description": "After the policy; null when nothing bounds the output."},
-        "cost_usd": {"type": "object", "required": ["min", "max"], "properties": {
-            "min": {"type": ["number", "null"], "description": "The input alone, uncached, no output."},
-            "max": {"type": ["number", "null"], "description": "The input and the largest output."},
-        }},
-        "policy": {"type": "object", "required": ["dropped", "notes"], "properties": {
-            "dropped": {"type": "array", "items": {"type": "string"}},
-            "notes": {"type": "array", "items": {"type": "string"}},
-        }},
+        "input_tokens": {
+            "type": "integer",
+            "description": "Offline estimate, an upper bound for text.",
+        },
+        "max_output_tokens": {
+            "type": ["integer", "null"],
+            "description": "After the policy; null when nothing bounds the output.",
+        },
+        "cost_usd": {
+            "type": "object",
+            "required": ["min", "max"],
+            "properties": {
+                "min": {
+                    "type": ["number", "null"],
+                    "description": "The input alone, uncached, no output.",
+                },
+                "max": {
+                    "type": ["number", "null"],
+                    "description": "The input and the largest output.",
+                },
+            },
+        },
+        "policy": {
+            "type": "object",
+            "required": ["dropped", "notes"],
+            "properties": {
+                "dropped": {"type": "array", "items": {"type": "string"}},
+                "notes": {"type": "array", "items": {"type": "string"}},
+            },
+        },
     },
 }
 
@@ -118,8 +138,10 @@ _ESTIMATE_ANSWER: dict[str, Any] = {
 def _openapi(body: dict[str, Any], what: str) -> dict[str, Any]:
     out = copy.deepcopy(body)
     out["summary"] = f"Estimate a {what} call: tokens and cost, with no upstream call and no spend"
-    out["responses"]["200"] = {"description": "The estimate",
-                               "content": {"application/json": {"schema": _ESTIMATE_ANSWER}}}
+    out["responses"]["200"] = {
+        "description": "The estimate",
+        "content": {"application/json": {"schema": _ESTIMATE_ANSWER}},
+    }
     return out
 
 

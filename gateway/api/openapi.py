@@ -18,16 +18,18 @@ _MESSAGE: dict[str, Any] = {
 _ERROR: dict[str, Any] = {
     "type": "object",
     "required": ["error"],
-    "properties": {"error": {
-        "type": "object",
-        "required": ["message", "type", "param", "code"],
-        "properties": {
-            "message": {"type": "string"},
-            "type": {"type": "string"},
-            "param": {"type": ["string", "null"]},
-            "code": {"type": ["string", "null"]},
-        },
-    }},
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["message", "type", "param", "code"],
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": ["string", "null"]},
+            },
+        }
+    },
 }
 # Every failure is OpenAI's error envelope with the status an OpenAI client expects; never 422.
 _ERRORS: dict[str, str] = {
@@ -43,50 +45,67 @@ _ERRORS: dict[str, str] = {
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    errors = {status: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
-              for status, text in _ERRORS.items()}
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
-            "responses": errors}
+    errors = {
+        status: {"description": text, "content": {"application/json": {"schema": _ERROR}}}
+        for status, text in _ERRORS.items()
+    }
+    return {
+        "requestBody": {"required": True, "content": {"application/json": {"schema": schema}}},
+        "responses": errors,
+    }
 
 
-CHAT_BODY = _body({
-    "type": "object",
-    "required": ["model", "messages"],
-    "properties": {
-        "model": {"type": "string"},
-        "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
-        "stream": {"type": "boolean"},
-        "max_tokens": {"type": "integer", "minimum": 1},
-        "max_completion_tokens": {"type": "integer", "minimum": 1},
-        "temperature": {"type": "number"},
-        "reasoning_effort": {"type": "string", "enum": ["none", "minimal", "low", "medium", "high", "xhigh"]},
-        "tools": {"type": "array", "items": {"type": "object"}},
-    },
-})
+CHAT_BODY = _body(
+    {
+        "type": "object",
+        "required": ["model", "messages"],
+        "properties": {
+            "model": {"type": "string"},
+            "messages": {"type": "array", "minItems": 1, "items": _MESSAGE},
+            "stream": {"type": "boolean"},
+            "max_tokens": {"type": "integer", "minimum": 1},
+            "max_completion_tokens": {"type": "integer", "minimum": 1},
+            "temperature": {"type": "number"},
+            "reasoning_effort": {
+                "type": "string",
+                "enum": ["none", "minimal", "low", "medium", "high", "xhigh"],
+            },
+            "tools": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+)
 
-RESPONSES_BODY = _body({
-    "type": "object",
-    "required": ["model", "input"],
-    "properties": {
-        "model": {"type": "string"},
-        "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]},
-        "instructions": {"type": "string"},
-        "stream": {"type": "boolean"},
-        "max_output_tokens": {"type": "integer", "minimum": 1},
-        "reasoning": {"type": "object"},
-        "tools": {"type": "array", "items": {"type": "object"}},
-    },
-})
+RESPONSES_BODY = _body(
+    {
+        "type": "object",
+        "required": ["model", "input"],
+        "properties": {
+            "model": {"type": "string"},
+            "input": {
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "object"}}]
+            },
+            "instructions": {"type": "string"},
+            "stream": {"type": "boolean"},
+            "max_output_tokens": {"type": "integer", "minimum": 1},
+            "reasoning": {"type": "object"},
+            "tools": {"type": "array", "items": {"type": "object"}},
+        },
+    }
+)
 
-EMBEDDINGS_BODY = _body({
-    "type": "object",
-    "required": ["model", "input"],
-    "properties": {
-        "model": {"type": "string"},
-        "input": {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-        "encoding_format": {"type": "string", "enum": ["float", "base64"]},
-        "dimensions": {"type": "integer", "minimum": 1},
-    },
-})
+EMBEDDINGS_BODY = _body(
+    {
+        "type": "object",
+        "required": ["model", "input"],
+        "properties": {
+            "model": {"type": "string"},
+            "input": {
+                "anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+            },
+            "encoding_format": {"type": "string", "enum": ["float", "base64"]},
+            "dimensions": {"type": "integer", "minimum": 1},
+        },
+    }
+)
 
 BODIES = {"chat": CHAT_BODY, "responses": RESPONSES_BODY, "embeddings": EMBEDDINGS_BODY}

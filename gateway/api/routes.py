@@ -38,9 +38,14 @@ def _proxy_route(path: str, client_api: ClientAPI, route: str) -> None:
 
     # The same table GatewayApp dispatches on; FastAPI's copy documents them (OpenAPI) and
     # serves them when the app has middleware.
-    router.add_api_route(path, endpoint, methods=["POST"], name=path.removeprefix("/v1/").replace("/", "_"),
-                         tags=["openai"],
-                         openapi_extra=BODIES[client_api])
+    router.add_api_route(
+        path,
+        endpoint,
+        methods=["POST"],
+        name=path.removeprefix("/v1/").replace("/", "_"),
+        tags=["openai"],
+        openapi_extra=BODIES[client_api],
+    )
 
 
 for _path, (_client_api, _route) in PROXY_ROUTES.items():
@@ -70,8 +75,12 @@ async def list_models(request: Request) -> Response:
     except GatewayError as error:
         return error_response(error, {"x-request-id": request_id(request)})
     registry = state.registry
-    return json_response({"object": "list", "data": [describe(m) for m in registry.models.values()
-                                                      if access.allowed(principal, m)]})
+    return json_response(
+        {
+            "object": "list",
+            "data": [describe(m) for m in registry.models.values() if access.allowed(principal, m)],
+        }
+    )
 
 
 @router.get("/v1/models/{model_id:path}", tags=["openai"])
@@ -83,8 +92,11 @@ async def get_model(request: Request, model_id: str) -> Response:
         if model is None:
             near = state.registry.closest(model_id)
             hint = f" Closest: {', '.join(near)}." if near else ""
-            raise NotFound(f"The model '{model_id}' does not exist in this gateway's registry.{hint}",
-                           param="model", code="model_not_found")
+            raise NotFound(
+                f"The model '{model_id}' does not exist in this gateway's registry.{hint}",
+                param="model",
+                code="model_not_found",
+            )
         access.check_model(principal, model, model_id)
     except GatewayError as error:
         return error_response(error, {"x-request-id": request_id(request)})

@@ -44,8 +44,9 @@ def _missing() -> Unauthorized:
     )
 
 
-def authenticate(headers: Mapping[str, str], settings: Settings,
-                 resolver: KeyResolver | None = None) -> Principal:
+def authenticate(
+    headers: Mapping[str, str], settings: Settings, resolver: KeyResolver | None = None
+) -> Principal:
     master = settings.master_key
     if resolver is None and not master:
         return ANONYMOUS

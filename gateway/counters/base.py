@@ -25,8 +25,9 @@ class Counters(Protocol):
         after it; raises CountersUnavailable."""
         ...
 
-    async def read(self, budgets: Sequence[BudgetLine], rates: Sequence[RateLine],
-                   now: float) -> tuple[list[tuple[int, int]], list[tuple[int, float]]]:
+    async def read(
+        self, budgets: Sequence[BudgetLine], rates: Sequence[RateLine], now: float
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, float]]]:
         """(spent, reserved) per budget line and (used, reset seconds) per rate line."""
         ...
 
@@ -34,5 +35,4 @@ class Counters(Protocol):
         """Release reservations whose lease ran out (their process died): how many."""
         ...
 
-    async def close(self) -> None:
-        ...
+    async def close(self) -> None: ...

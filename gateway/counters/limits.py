@@ -11,11 +11,14 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-PICO = 10**12  # pico-USD per USD, as in gateway.store.schema (not imported: the store imports this module)
+PICO = (
+    10**12
+)  # pico-USD per USD, as in gateway.store.schema (not imported: the store imports this module)
 
 
 class LimitsError(ValueError):
     """A budget or limit that cannot be used; the store turns it into a StoreError."""
+
 
 PERIODS = ("total", "daily", "weekly", "monthly")
 UNPRICED = "allow-unpriced"  # the per-budget switch: calls to unpriced models pass at $0
@@ -36,7 +39,11 @@ class Budget:
         return f"{self.usd}/{self.period}" + (f"/{UNPRICED}" if self.allow_unpriced else "")
 
     def public(self) -> dict[str, Any]:
-        return {"amount_usd": self.usd, "period": self.period, "allow_unpriced": self.allow_unpriced}
+        return {
+            "amount_usd": self.usd,
+            "period": self.period,
+            "allow_unpriced": self.allow_unpriced,
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,17 +55,27 @@ class Limits:
 
     @property
     def empty(self) -> bool:
-        return not self.budgets and self.rpm is None and self.tpm is None and self.max_parallel is None
+        return (
+            not self.budgets and self.rpm is None and self.tpm is None and self.max_parallel is None
+        )
 
     def to_json(self) -> dict[str, Any] | None:
         if self.empty:
             return None
-        return {"budgets": [b.spec() for b in self.budgets], "rpm": self.rpm, "tpm": self.tpm,
-                "max_parallel": self.max_parallel}
+        return {
+            "budgets": [b.spec() for b in self.budgets],
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "max_parallel": self.max_parallel,
+        }
 
     def public(self) -> dict[str, Any]:
-        return {"budgets": [b.public() for b in self.budgets], "rpm": self.rpm, "tpm": self.tpm,
-                "max_parallel": self.max_parallel}
+        return {
+            "budgets": [b.public() for b in self.budgets],
+            "rpm": self.rpm,
+            "tpm": self.tpm,
+            "max_parallel": self.max_parallel,
+        }
 
 
 NO_LIMITS = Limits()
@@ -73,14 +90,22 @@ def parse_budget(text: Any, what: str = "budget") -> Budget:
     """`AMOUNT/PERIOD[/allow-unpriced]`, e.g. `10/daily`, `0.05/total`, `200/monthly/allow-unpriced`;
     or the admin API's object form {"amount_usd", "period", "allow_unpriced"}."""
     if isinstance(text, dict):
-        amount, period, unpriced = text.get("amount_usd"), text.get("period"), bool(text.get("allow_unpriced"))
+        amount, period, unpriced = (
+            text.get("amount_usd"),
+            text.get("period"),
+            bool(text.get("allow_unpriced")),
+        )
         if set(text) - {"amount_usd", "period", "allow_unpriced"}:
-            raise LimitsError(f"{what}: unknown fields {sorted(set(text) - {'amount_usd', 'period', 'allow_unpriced'})}")
+            raise LimitsError(
+                f"{what}: unknown fields {sorted(set(text) - {'amount_usd', 'period', 'allow_unpriced'})}"
+            )
     elif isinstance(text, str):
         parts = text.strip().split("/")
         if len(parts) not in (2, 3) or (len(parts) == 3 and parts[2] != UNPRICED):
-            raise LimitsError(f"{what} {text!r}: give AMOUNT/PERIOD (e.g. 10/daily), PERIOD one of "
-                             f"{', '.join(PERIODS)}, optionally /{UNPRICED}")
+            raise LimitsError(
+                f"{what} {text!r}: give AMOUNT/PERIOD (e.g. 10/daily), PERIOD one of "
+                f"{', '.join(PERIODS)}, optionally /{UNPRICED}"
+            )
         amount, period, unpriced = parts[0], parts[1], len(parts) == 3
     else:
         raise LimitsError(f"{what}: give AMOUNT/PERIOD (e.g. 10/daily)")
@@ -114,16 +139,26 @@ def check_limits(raw: Any, what: str) -> Limits:
         raise LimitsError(f"{what} limits: an object with budgets, rpm, tpm, max_parallel")
     budgets = raw.get("budgets") or []
     if not isinstance(budgets, list) or len(budgets) > 16:
-        raise LimitsError(f"{what} budgets: a list of at most 16 (e.g. [\"10/daily\", \"200/monthly\"])")
+        raise LimitsError(
+            f'{what} budgets: a list of at most 16 (e.g. ["10/daily", "200/monthly"])'
+        )
     parsed = tuple(parse_budget(b, f"{what} budget") for b in budgets)
-    return Limits(parsed, _count(raw.get("rpm"), "rpm", what), _count(raw.get("tpm"), "tpm", what),
-                  _count(raw.get("max_parallel"), "max_parallel", what))
+    return Limits(
+        parsed,
+        _count(raw.get("rpm"), "rpm", what),
+        _count(raw.get("tpm"), "tpm", what),
+        _count(raw.get("max_parallel"), "max_parallel", what),
+    )
 
 
 def merge(current: Limits, changes: dict[str, Any], what: str) -> Limits:
     """`current` with the fields in `changes` (budgets, rpm, tpm, max_parallel) replaced;
     a budget list replaces every budget, None clears a field."""
-    data: dict[str, Any] = {"budgets": [b.spec() for b in current.budgets], "rpm": current.rpm,
-                            "tpm": current.tpm, "max_parallel": current.max_parallel}
+    data: dict[str, Any] = {
+        "budgets": [b.spec() for b in current.budgets],
+        "rpm": current.rpm,
+        "tpm": current.tpm,
+        "max_parallel": current.max_parallel,
+    }
     data.update(changes)
     return check_limits(data, what)

@@ -52,13 +52,20 @@ def retry_after(now: float, buckets: Sequence[int], amount: int, limit: int) -> 
     return drop_time(now, BUCKETS - 1)
 
 
-def decide(ask: Ask, budgets: Sequence[tuple[int, int]], rates: Sequence[Sequence[int]],
-           slots: Sequence[int]) -> Outcome:
+def decide(
+    ask: Ask,
+    budgets: Sequence[tuple[int, int]],
+    rates: Sequence[Sequence[int]],
+    slots: Sequence[int],
+) -> Outcome:
     """`budgets`: (spent, reserved) per budget line; `rates`: the window's BUCKETS counts
     per rate line, oldest first; `slots`: calls in flight per slot line."""
     granted = ask.max_out
     if budgets:
-        left = [line.limit - spent - reserved for line, (spent, reserved) in zip(ask.budgets, budgets, strict=True)]
+        left = [
+            line.limit - spent - reserved
+            for line, (spent, reserved) in zip(ask.budgets, budgets, strict=True)
+        ]
         tightest = min(range(len(left)), key=left.__getitem__)
         room = left[tightest]
         if ask.input_pusd + ask.out_pusd * ask.max_out > room:
@@ -83,5 +90,11 @@ def decide(ask: Ask, budgets: Sequence[tuple[int, int]], rates: Sequence[Sequenc
     for line, window in zip(ask.rates, rates, strict=True):
         counts = [*window[:-1], window[-1] + (1 if line.kind == "requests" else tokens)]
         after_rates.append((sum(counts), reset_s(ask.now, counts)))
-    return Outcome(True, granted_out=granted, cost=cost, tokens=tokens,
-                   budgets=[(spent, reserved + cost) for spent, reserved in budgets], rates=after_rates)
+    return Outcome(
+        True,
+        granted_out=granted,
+        cost=cost,
+        tokens=tokens,
+        budgets=[(spent, reserved + cost) for spent, reserved in budgets],
+        rates=after_rates,
+    )

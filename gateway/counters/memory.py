@@ -47,8 +47,12 @@ class MemoryCounters:
             self.windows[(rate.key, cur)] = self.windows.get((rate.key, cur), 0) + amount
         for slot in ask.slots:
             self.slots[slot.scope][ask.rid] = ask.now + LEASE_S
-        self.leases[ask.rid] = (ask.now + LEASE_S, outcome.cost, tuple(b.key for b in ask.budgets),
-                                tuple(s.scope for s in ask.slots))
+        self.leases[ask.rid] = (
+            ask.now + LEASE_S,
+            outcome.cost,
+            tuple(b.key for b in ask.budgets),
+            tuple(s.scope for s in ask.slots),
+        )
         self._trim(ask.now)
         return outcome
 
@@ -82,8 +86,9 @@ class MemoryCounters:
                     self.windows[key] = self.windows.get(key, 0) + delta
         return [(v[0], v[1]) for v in (self.budgets[line.key] for line in settlement.budgets)]
 
-    async def read(self, budgets: Sequence[BudgetLine], rates: Sequence[RateLine],
-                   now: float) -> tuple[list[tuple[int, int]], list[tuple[int, float]]]:
+    async def read(
+        self, budgets: Sequence[BudgetLine], rates: Sequence[RateLine], now: float
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, float]]]:
         spent = [(v[0], v[1]) for v in (self.budgets.get(line.key, [0, 0]) for line in budgets)]
         windows = [self._window(rate.key, now) for rate in rates]
         return spent, [(sum(w), reset_s(now, w)) for w in windows]

@@ -101,8 +101,12 @@ class Outcome:
     granted_out: int = 0  # output tokens reserved for (lower than max_out: lowered)
     cost: int = 0  # pico-USD reserved
     tokens: int = 0  # tokens counted in the token window at admission
-    budgets: list[tuple[int, int]] = field(default_factory=list)  # (spent, reserved) per budget line
-    rates: list[tuple[int, float]] = field(default_factory=list)  # (used, reset seconds) per rate line
+    budgets: list[tuple[int, int]] = field(
+        default_factory=list
+    )  # (spent, reserved) per budget line
+    rates: list[tuple[int, float]] = field(
+        default_factory=list
+    )  # (used, reset seconds) per rate line
 
 
 @dataclass(frozen=True, slots=True)

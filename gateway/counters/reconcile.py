@@ -19,7 +19,10 @@ def ledger_spend(store: Store, lines: Sequence[BudgetLine]) -> list[int]:
         for line in lines:
             kind, _, scope_id = line.scope.partition(":")
             column = ledger.c.key_id if kind == "k" else ledger.c.team_id
-            total = connection.execute(select(func.coalesce(func.sum(ledger.c.cost_pusd), 0)).where(
-                column == scope_id, ledger.c.time >= line.start)).scalar_one()
+            total = connection.execute(
+                select(func.coalesce(func.sum(ledger.c.cost_pusd), 0)).where(
+                    column == scope_id, ledger.c.time >= line.start
+                )
+            ).scalar_one()
             out.append(int(total))
     return out

@@ -74,8 +74,12 @@ class RedisCounters:
     def __init__(self, url: str, timeout_s: float = 0.5) -> None:
         self.url = url
         self.client: Any = aioredis.Redis.from_url(
-            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s, retry_on_timeout=False,
-            health_check_interval=0)
+            url,
+            socket_timeout=timeout_s,
+            socket_connect_timeout=timeout_s,
+            retry_on_timeout=False,
+            health_check_interval=0,
+        )
         self._admit = self.client.register_script((_HERE / "admit.lua").read_text())
         self._settle = self.client.register_script((_HERE / "settle.lua").read_text())
         self._sweep = self.client.register_script((_HERE / "sweep.lua").read_text())
@@ -100,31 +104,58 @@ class RedisCounters:
         for line in ask.rates:
             keys.extend(bucket_key(line, b) for b in range(cur - BUCKETS + 1, cur + 1))
         keys.extend(slot_key(line.scope) for line in ask.slots)
-        args: list[Any] = [repr(ask.now), ask.rid, repr(ask.now + LEASE_S), ask.input_pusd, ask.out_pusd,
-                           ask.max_out, min(ask.min_out, ask.max_out), ask.input_tokens, ask.out_factor,
-                           len(ask.budgets), len(ask.rates), len(ask.slots), BUCKET_S, BUCKETS, LEASE_S + 60]
+        args: list[Any] = [
+            repr(ask.now),
+            ask.rid,
+            repr(ask.now + LEASE_S),
+            ask.input_pusd,
+            ask.out_pusd,
+            ask.max_out,
+            min(ask.min_out, ask.max_out),
+            ask.input_tokens,
+            ask.out_factor,
+            len(ask.budgets),
+            len(ask.rates),
+            len(ask.slots),
+            BUCKET_S,
+            BUCKETS,
+            LEASE_S + 60,
+        ]
         for budget in ask.budgets:
             args.extend((budget.limit, budget.ttl_s or 0))
         for rate in ask.rates:
             args.extend((1 if rate.kind == "requests" else 0, rate.limit))
         args.extend(slot.limit for slot in ask.slots)
-        reply = [item.decode() if isinstance(item, bytes) else str(item)
-                 for item in await self._run("admit", self._admit, keys, args)]
+        reply = [
+            item.decode() if isinstance(item, bytes) else str(item)
+            for item in await self._run("admit", self._admit, keys, args)
+        ]
         verdict = reply[0]
         if verdict == "unseeded":
-            raise CountersUnavailable("Redis has no counters yet (restarted empty): rebuilding from the ledger")
+            raise CountersUnavailable(
+                "Redis has no counters yet (restarted empty): rebuilding from the ledger"
+            )
         if verdict == "ok":
             granted, cost, tokens = int(reply[1]), int(reply[2]), int(reply[3])
             rest = reply[4:]
             nb = len(ask.budgets)
             budgets = [(int(rest[2 * i]), int(rest[2 * i + 1])) for i in range(nb)]
-            rates = [(int(rest[2 * nb + 2 * i]), float(rest[2 * nb + 2 * i + 1])) for i in range(len(ask.rates))]
-            return Outcome(True, granted_out=granted, cost=cost, tokens=tokens, budgets=budgets, rates=rates)
+            rates = [
+                (int(rest[2 * nb + 2 * i]), float(rest[2 * nb + 2 * i + 1]))
+                for i in range(len(ask.rates))
+            ]
+            return Outcome(
+                True, granted_out=granted, cost=cost, tokens=tokens, budgets=budgets, rates=rates
+            )
         index = int(reply[1])
         if verdict == "budget":
             rest = reply[2:]
-            return Outcome(False, "budget", index,
-                           budgets=[(int(rest[2 * i]), int(rest[2 * i + 1])) for i in range(len(ask.budgets))])
+            return Outcome(
+                False,
+                "budget",
+                index,
+                budgets=[(int(rest[2 * i]), int(rest[2 * i + 1])) for i in range(len(ask.budgets))],
+            )
         return Outcome(False, verdict, index, float(reply[2]) if len(reply) > 2 else None)
 
     async def settle(self, s: Settlement) -> list[tuple[int, int]]:
@@ -133,17 +164,27 @@ class RedisCounters:
         for line in s.token_rates:
             keys.extend((bucket_key(line, admitted), bucket_key(line, cur)))
         keys.extend(slot_key(line.scope) for line in s.slots)
-        args: list[Any] = [s.rid, s.actual_pusd, s.actual_tokens - s.tokens, len(s.budgets),
-                           len(s.token_rates), len(s.slots), BUCKET_S * (BUCKETS + 1),
-                           *(line.ttl_s or 0 for line in s.budgets)]
-        reply = [item.decode() if isinstance(item, bytes) else str(item)
-                 for item in await self._run("settle", self._settle, keys, args)]
+        args: list[Any] = [
+            s.rid,
+            s.actual_pusd,
+            s.actual_tokens - s.tokens,
+            len(s.budgets),
+            len(s.token_rates),
+            len(s.slots),
+            BUCKET_S * (BUCKETS + 1),
+            *(line.ttl_s or 0 for line in s.budgets),
+        ]
+        reply = [
+            item.decode() if isinstance(item, bytes) else str(item)
+            for item in await self._run("settle", self._settle, keys, args)
+        ]
         if reply[0] == "unseeded":
             raise CountersUnavailable("Redis has no counters yet (restarted empty)")
         return [(int(reply[1 + 2 * i]), int(reply[2 + 2 * i])) for i in range(len(s.budgets))]
 
-    async def read(self, budgets: Sequence[BudgetLine], rates: Sequence[RateLine],
-                   now: float) -> tuple[list[tuple[int, int]], list[tuple[int, float]]]:
+    async def read(
+        self, budgets: Sequence[BudgetLine], rates: Sequence[RateLine], now: float
+    ) -> tuple[list[tuple[int, int]], list[tuple[int, float]]]:
         cur = bucket(now)
         started = time.perf_counter()
         try:
@@ -157,8 +198,8 @@ class RedisCounters:
             raise CountersUnavailable(f"Redis at {self.describe()}: {exc}") from None
         finally:
             metrics.redis_seconds.labels("read").observe(time.perf_counter() - started)
-        spent = [(int(r[0] or 0), int(r[1] or 0)) for r in replies[:len(budgets)]]
-        windows = [[int(v or 0) for v in r] for r in replies[len(budgets):]]
+        spent = [(int(r[0] or 0), int(r[1] or 0)) for r in replies[: len(budgets)]]
+        windows = [[int(v or 0) for v in r] for r in replies[len(budgets) :]]
         return spent, [(sum(w), reset_s(now, w)) for w in windows]
 
     async def sweep(self, now: float) -> int:
@@ -183,7 +224,11 @@ class RedisCounters:
         """Start the counters from the ledger's spend (only if no replica did already)."""
         epoch = secrets.token_hex(8)
         keys = [SEEDED, *(budget_key(line) for line, _ in spent)]
-        args: list[Any] = [epoch, *(amount for _, amount in spent), *(line.ttl_s or 0 for line, _ in spent)]
+        args: list[Any] = [
+            epoch,
+            *(amount for _, amount in spent),
+            *(line.ttl_s or 0 for line, _ in spent),
+        ]
         return bool(await self._run("seed", self._seed, keys, args))
 
     async def close(self) -> None:

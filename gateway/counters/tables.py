@@ -10,7 +10,8 @@ from gateway.store.schema import metadata
 
 # One row per budget and period (its start is part of the key): no reset job, ever.
 budget_counters = Table(
-    "budget_counters", metadata,
+    "budget_counters",
+    metadata,
     Column("key", String(120), primary_key=True),  # "<scope>:<period>:<start date>"
     Column("scope", String(40), nullable=False),  # "k:<key id>" | "t:<team id>"
     Column("period", String(8), nullable=False),
@@ -21,7 +22,8 @@ budget_counters = Table(
 
 # Requests or tokens counted per 10 s bucket (gateway.counters.logic).
 rate_buckets = Table(
-    "rate_buckets", metadata,
+    "rate_buckets",
+    metadata,
     Column("key", String(60), primary_key=True),  # "<scope>:r" | "<scope>:t"
     Column("bucket", BigInteger, primary_key=True),  # unix seconds // 10
     Column("amount", BigInteger, nullable=False),
@@ -29,7 +31,8 @@ rate_buckets = Table(
 
 # One row per call in flight per limited scope; counted while `until` is ahead.
 slots = Table(
-    "concurrency_slots", metadata,
+    "concurrency_slots",
+    metadata,
     Column("scope", String(40), primary_key=True),
     Column("rid", String(40), primary_key=True),
     Column("until", Float, nullable=False),
@@ -37,7 +40,8 @@ slots = Table(
 
 # What a settlement (or the sweep of a dead process's calls) must give back.
 reservations = Table(
-    "reservations", metadata,
+    "reservations",
+    metadata,
     Column("rid", String(40), primary_key=True),
     Column("until", Float, nullable=False),
     Column("cost_pusd", BigInteger, nullable=False),

@@ -37,22 +37,38 @@ class KeyLimits:
     expires_at: datetime | None
     _team: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
     _key: re.Pattern[str] | None = field(default=None, repr=False, compare=False)
-    quota: object | None = field(default=None, compare=False)  # gateway.admission.quota.Quota: budgets, rates
+    quota: object | None = field(
+        default=None, compare=False
+    )  # gateway.admission.quota.Quota: budgets, rates
 
     @classmethod
-    def build(cls, team_models: tuple[str, ...] | None, key_models: tuple[str, ...] | None,
-              expires_at: datetime | None, quota: object | None = None) -> KeyLimits:
-        return cls(team_models, key_models, expires_at, compile_globs(team_models), compile_globs(key_models),
-                   quota)
+    def build(
+        cls,
+        team_models: tuple[str, ...] | None,
+        key_models: tuple[str, ...] | None,
+        expires_at: datetime | None,
+        quota: object | None = None,
+    ) -> KeyLimits:
+        return cls(
+            team_models,
+            key_models,
+            expires_at,
+            compile_globs(team_models),
+            compile_globs(key_models),
+            quota,
+        )
 
     def allows(self, model: Model) -> bool:
         names = (model.key, *model.entry.aliases)
-        return all(pattern is None or any(pattern.fullmatch(name) for name in names)
-                   for pattern in (self._team, self._key))
+        return all(
+            pattern is None or any(pattern.fullmatch(name) for name in names)
+            for pattern in (self._team, self._key)
+        )
 
 
-def effective_models(team_models: tuple[str, ...] | None,
-                     key_models: tuple[str, ...] | None) -> tuple[str, ...] | None:
+def effective_models(
+    team_models: tuple[str, ...] | None, key_models: tuple[str, ...] | None
+) -> tuple[str, ...] | None:
     """The list to show as a Principal's `models`: the key's when it has one (the team's
     still applies, see KeyLimits.allows), else the team's, else None (every model)."""
     return key_models if key_models is not None else team_models
@@ -65,7 +81,9 @@ def allowed(principal: Principal, model: Model) -> bool:
     if principal.models is None:
         return True
     pattern = compile_globs(principal.models)
-    return pattern is not None and any(pattern.fullmatch(name) for name in (model.key, *model.entry.aliases))
+    return pattern is not None and any(
+        pattern.fullmatch(name) for name in (model.key, *model.entry.aliases)
+    )
 
 
 def check_model(principal: Principal, model: Model, asked: str | None = None) -> None:
@@ -75,5 +93,7 @@ def check_model(principal: Principal, model: Model, asked: str | None = None) ->
         return
     raise GatewayError(
         f"The API key '{principal.key_name}' is not allowed to use the model '{asked or model.key}'.",
-        status=403, param="model", code="model_not_allowed",
+        status=403,
+        param="model",
+        code="model_not_allowed",
     )

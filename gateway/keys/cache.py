@@ -37,9 +37,18 @@ class _Entry:
 
 def _entry(key: Key) -> _Entry:
     quota = build_quota(key.id, key.name, key.limits, key.team_id, key.team_name, key.team_limits)
-    limits = KeyLimits.build(key.team_models if key.team_id else None, key.models, key.expires_at, quota)
-    principal = Principal("key", key.id, key.name, key.team_id, key.team_name,
-                          effective_models(limits.team_models, key.models), limits)
+    limits = KeyLimits.build(
+        key.team_models if key.team_id else None, key.models, key.expires_at, quota
+    )
+    principal = Principal(
+        "key",
+        key.id,
+        key.name,
+        key.team_id,
+        key.team_name,
+        effective_models(limits.team_models, key.models),
+        limits,
+    )
     expires = key.expires_at.replace(tzinfo=UTC).timestamp() if key.expires_at is not None else None
     return _Entry(principal, key.revoked, expires)
 
@@ -85,8 +94,12 @@ class KeyCache:
         except StoreError as exc:  # the database is away: keep serving the cached table
             if not self._down:
                 self._down = True
-                log.warning("cannot read keys from %s (%s): serving the %d cached keys until it is back",
-                            self.store.describe(), exc, len(self._by_hash))
+                log.warning(
+                    "cannot read keys from %s (%s): serving the %d cached keys until it is back",
+                    self.store.describe(),
+                    exc,
+                    len(self._by_hash),
+                )
             return False
         self._up()
         entries = [(key, _entry(key)) for key in keys]
@@ -94,7 +107,12 @@ class KeyCache:
         self._by_id = {key.id: entry for key, entry in entries}
         self.version = version
         if not self.active and (keys or teams):
-            log.info("virtual keys are in force: %d keys, %d teams in %s", len(keys), teams, self.store.describe())
+            log.info(
+                "virtual keys are in force: %d keys, %d teams in %s",
+                len(keys),
+                teams,
+                self.store.describe(),
+            )
         self.active = bool(keys or teams)
         return True
 

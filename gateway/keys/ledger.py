@@ -39,25 +39,40 @@ dropped_rows_total = Counter(
     registry=REGISTRY,
 )
 queued_rows = Gauge(
-    "gateway_ledger_queued_rows", "Ledger rows waiting in memory to be written.",
-    registry=REGISTRY, multiprocess_mode="livesum",
+    "gateway_ledger_queued_rows",
+    "Ledger rows waiting in memory to be written.",
+    registry=REGISTRY,
+    multiprocess_mode="livesum",
 )
 
 
 def row_from(record: CallRecord) -> LedgerRow:
     principal, usage = record.principal, record.usage
-    tokens = (usage.input, usage.cached_input, usage.output, usage.reasoning) if usage is not None else (0, 0, 0, 0)
+    tokens = (
+        (usage.input, usage.cached_input, usage.output, usage.reasoning)
+        if usage is not None
+        else (0, 0, 0, 0)
+    )
     return LedgerRow(
         time=datetime.fromtimestamp(record.time, UTC).replace(tzinfo=None),
         request_id=record.request_id[:128],
-        key_id=principal.key_id, team_id=principal.team_id,
-        route=record.route, model=record.model, answered_by=record.answered_by, provider=record.provider,
+        key_id=principal.key_id,
+        team_id=principal.team_id,
+        route=record.route,
+        model=record.model,
+        answered_by=record.answered_by,
+        provider=record.provider,
         status=record.status,
-        input_tokens=tokens[0], cached_input_tokens=tokens[1], output_tokens=tokens[2], reasoning_tokens=tokens[3],
+        input_tokens=tokens[0],
+        cached_input_tokens=tokens[1],
+        output_tokens=tokens[2],
+        reasoning_tokens=tokens[3],
         cost_pusd=to_pusd(record.cost),
         duration_ms=record.duration_s * 1000,
         ttft_ms=record.ttft_s * 1000 if record.ttft_s is not None else None,
-        streamed=record.streamed, disconnected=record.disconnected, estimated=record.estimated,
+        streamed=record.streamed,
+        disconnected=record.disconnected,
+        estimated=record.estimated,
         error_reason=record.error_reason,
     )
 
@@ -99,8 +114,12 @@ class LedgerWriter:
                 self._queue.extendleft(reversed(batch))  # oldest first again, ahead of newer rows
                 if not self._down:
                     self._down = True
-                    log.error("cannot write the ledger to %s (%s): keeping up to %d rows in memory",
-                              self.store.describe(), exc, self.bound)
+                    log.error(
+                        "cannot write the ledger to %s (%s): keeping up to %d rows in memory",
+                        self.store.describe(),
+                        exc,
+                        self.bound,
+                    )
                 break
             queued_rows.dec(len(batch))
             written += len(batch)
@@ -109,7 +128,11 @@ class LedgerWriter:
                 self._down = False
                 log.warning("ledger writes to %s resumed", self.store.describe())
         if self._dropped_since_log:
-            log.error("the ledger queue is full (%d rows): dropped %d rows", self.bound, self._dropped_since_log)
+            log.error(
+                "the ledger queue is full (%d rows): dropped %d rows",
+                self.bound,
+                self._dropped_since_log,
+            )
             self._dropped_since_log = 0
         return written
 
@@ -123,5 +146,7 @@ class LedgerWriter:
         """The last flush, at shutdown: a graceful stop loses nothing the database takes."""
         await asyncio.to_thread(self.flush)
         if self._queue:
-            log.error("shutting down with %d ledger rows the database did not take: they are lost",
-                      len(self._queue))
+            log.error(
+                "shutting down with %d ledger rows the database did not take: they are lost",
+                len(self._queue),
+            )

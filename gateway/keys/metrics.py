@@ -17,15 +17,21 @@ if TYPE_CHECKING:
     from gateway.accounting import CallRecord
 
 key_cost_usd_total = Counter(
-    "gateway_key_cost_usd_total", "Spend in USD by virtual key and team.", ["key", "team"], registry=REGISTRY,
+    "gateway_key_cost_usd_total",
+    "Spend in USD by virtual key and team.",
+    ["key", "team"],
+    registry=REGISTRY,
 )
 key_tokens_total = Counter(
     "gateway_key_tokens_total",
     "Tokens by virtual key, team and type (input includes cached_input, output includes reasoning).",
-    ["key", "team", "type"], registry=REGISTRY,
+    ["key", "team", "type"],
+    registry=REGISTRY,
 )
 key_requests_total = Counter(
-    "gateway_key_requests_total", "Requests by virtual key, team and status.", ["key", "team", "status"],
+    "gateway_key_requests_total",
+    "Requests by virtual key, team and status.",
+    ["key", "team", "status"],
     registry=REGISTRY,
 )
 
@@ -41,8 +47,11 @@ def record(record: CallRecord) -> None:
     labels = (principal.key_name, principal.team_name or "")
     series = _series.get(labels)
     if series is None:
-        series = _series[labels] = (key_cost_usd_total.labels(*labels),
-                                    tuple(key_tokens_total.labels(*labels, kind) for kind in _TYPES), {})
+        series = _series[labels] = (
+            key_cost_usd_total.labels(*labels),
+            tuple(key_tokens_total.labels(*labels, kind) for kind in _TYPES),
+            {},
+        )
     cost, tokens, requests = series
     counter = requests.get(record.status)
     if counter is None:
@@ -50,8 +59,9 @@ def record(record: CallRecord) -> None:
     counter.inc()
     usage = record.usage
     if usage is not None:
-        for child, count in zip(tokens, (usage.input, usage.cached_input, usage.output, usage.reasoning),
-                                strict=True):
+        for child, count in zip(
+            tokens, (usage.input, usage.cached_input, usage.output, usage.reasoning), strict=True
+        ):
             if count:
                 child.inc(count)
     if record.cost is not None:

@@ -84,18 +84,22 @@ class ResponsesSide(ClientSide):
 
     def error_frame(self, ex: Exchange, error: GatewayError) -> bytes:
         err = error.body()["error"]
-        return event_frame({
-            "type": "error",
-            "sequence_number": ex.sequence,
-            "code": err["code"],
-            "message": err["message"],
-            "param": err["param"],
-            "error": err,
-        })
+        return event_frame(
+            {
+                "type": "error",
+                "sequence_number": ex.sequence,
+                "code": err["code"],
+                "message": err["message"],
+                "param": err["param"],
+                "error": err,
+            }
+        )
 
 
 CLIENTS: dict[ClientAPI, ClientSide] = {
     "chat": ClientSide(),
     "responses": ResponsesSide(),
-    "embeddings": ClientSide(embedding=True),  # never streamed; its requests and answers are the internal shape
+    "embeddings": ClientSide(
+        embedding=True
+    ),  # never streamed; its requests and answers are the internal shape
 }

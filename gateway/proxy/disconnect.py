@@ -77,8 +77,9 @@ async def until_disconnect(receive: Receive, work: Awaitable[T]) -> T:
 class AccountedStream(StreamingResponse):
     """A streaming response that calls `on_end` once, when it is over for any reason."""
 
-    def __init__(self, frames: AsyncIterator[bytes], headers: dict[str, str],
-                 on_end: Callable[[], None]) -> None:
+    def __init__(
+        self, frames: AsyncIterator[bytes], headers: dict[str, str], on_end: Callable[[], None]
+    ) -> None:
         super().__init__(frames, media_type="text/event-stream", headers=headers)
         self._frames = frames
         self._on_end = on_end

@@ -30,11 +30,15 @@ from gateway.types import ClientAPI
 
 log = logging.getLogger("gateway")
 
-CLIENT_CLOSED = 499  # nginx's "client closed request": the status a call the client left is counted under
+CLIENT_CLOSED = (
+    499  # nginx's "client closed request": the status a call the client left is counted under
+)
 
 Sink = Callable[[CallRecord], None]
 
-_counting: set[asyncio.Future[tuple[int, int]]] = set()  # estimates being counted in a thread, held until done
+_counting: set[asyncio.Future[tuple[int, int]]] = (
+    set()
+)  # estimates being counted in a thread, held until done
 
 
 @dataclass(slots=True)
@@ -67,7 +71,9 @@ class Exchange:
     estimated: bool = False  # usage counted offline by the gateway, not reported by the upstream
     running: Usage | None = None  # counts reported before the final usage (Gemini's on every chunk)
     received: Received | None = None  # the upstream stream's bytes, kept while no usage has arrived
-    sent: bool = False  # a request went upstream (gateway.proxy.phases): from then on it may be billed
+    sent: bool = (
+        False  # a request went upstream (gateway.proxy.phases): from then on it may be billed
+    )
     body_size: int = 0  # the client's body in bytes: a large one is counted off the loop if need be
     first_token_at: float | None = None
     cost: Decimal | None = None
@@ -83,7 +89,9 @@ class Exchange:
     handovers: list[Handover] = field(default_factory=list)
     _noted: list[GatewayError] = field(default_factory=list)  # errors already in `failures`
     finished: bool = False
-    extra_headers: dict[str, str] | None = None  # set by admission: rate-limit headers, lowered max tokens
+    extra_headers: dict[str, str] | None = (
+        None  # set by admission: rate-limit headers, lowered max tokens
+    )
 
     def begin(self, model: Model, result: PolicyResult) -> Leg:
         """The next model takes the request (the first one, or a fallback)."""
@@ -181,15 +189,20 @@ class Exchange:
         self.estimated = True
         self.cost, self.priced = None, False  # priced again, from the estimate
 
-    def _count_later(self, leg: Leg, status: int, error: GatewayError | None, duration: float) -> bool:
+    def _count_later(
+        self, leg: Leg, status: int, error: GatewayError | None, duration: float
+    ) -> bool:
         """A large request or stream is counted in a thread, off the event loop; the record follows."""
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return False
         received = self.received
-        kept = None if received is None else Received(received.wire, list(received.chunks), received.size,
-                                                      received.dropped)
+        kept = (
+            None
+            if received is None
+            else Received(received.wire, list(received.chunks), received.size, received.dropped)
+        )
         future = loop.run_in_executor(None, self._count, leg, kept)
         _counting.add(future)
 

@@ -43,26 +43,32 @@ SSE_HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 def resolve(registry: Registry, body: dict[str, Any], client_api: ClientAPI) -> Model:
     name = body.get("model")
     if not isinstance(name, str) or not name:
-        raise BadRequest("The request needs a 'model': a registry key or alias.", param="model",
-                         code="missing_required_parameter")
+        raise BadRequest(
+            "The request needs a 'model': a registry key or alias.",
+            param="model",
+            code="missing_required_parameter",
+        )
     model = registry.find(name)
     if model is None:
         near = registry.closest(name)
         hint = f" Closest: {', '.join(near)}." if near else ""
         raise NotFound(
             f"The model '{name}' does not exist in this gateway's registry.{hint}",
-            param="model", code="model_not_found",
+            param="model",
+            code="model_not_found",
         )
     wants_embedding = CLIENTS[client_api].embedding
     if wants_embedding and not model.is_embedding:
         raise BadRequest(
             f"The model '{model.key}' is a chat model; /v1/embeddings needs an embedding model.",
-            param="model", code="model_not_supported",
+            param="model",
+            code="model_not_supported",
         )
     if not wants_embedding and model.is_embedding:
         raise BadRequest(
             f"The model '{model.key}' is an embedding model; use /v1/embeddings with it.",
-            param="model", code="model_not_supported",
+            param="model",
+            code="model_not_supported",
         )
     return model
 
@@ -88,7 +94,9 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
     try:
         limits.check_depth(body, raw)
         model = resolve(registry, body, client_api)
-        access.check_model(req.principal, model, body.get("model"))  # a virtual key's allow-list: 403
+        access.check_model(
+            req.principal, model, body.get("model")
+        )  # a virtual key's allow-list: 403
         validate.check_body(client_api, body)
         result = apply_policy(client_api, body, model, req.strict)
     except GatewayError as bad:
@@ -96,13 +104,21 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
         return error_response(bad, {"x-request-id": ex.request_id})
 
     # A fallback the key may not use is skipped: a fallback never widens a key's models.
-    chain = [model, *(registry.models[key] for key in model.fallbacks
-                      if access.allowed(req.principal, registry.models[key]))]
+    chain = [
+        model,
+        *(
+            registry.models[key]
+            for key in model.fallbacks
+            if access.allowed(req.principal, registry.models[key])
+        ),
+    ]
     context = limits.ContextCheck(client_api, len(raw))
     ex.body_size = len(raw)
     leg = ex.begin(model, result)
     grant = None
-    if state.admission is not None:  # a key's rate limits and budget; settled by the Exchange's sinks
+    if (
+        state.admission is not None
+    ):  # a key's rate limits and budget; settled by the Exchange's sinks
         try:
             grant = await admission.admit(state.admission, req, ex, chain, result)
         except GatewayError as refused:
@@ -115,7 +131,12 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
             try:
                 result = apply_policy(client_api, orjson.loads(raw), candidate, req.strict)
             except GatewayError as exc:
-                log.warning("fallback %s cannot take request %s: %s", candidate.key, ex.request_id, exc.message)
+                log.warning(
+                    "fallback %s cannot take request %s: %s",
+                    candidate.key,
+                    ex.request_id,
+                    exc.message,
+                )
                 continue
             if grant is not None:
                 grant.cap(result.params)
@@ -131,8 +152,13 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
                 failure = refusal
             if i + 1 < len(chain) and (capability or i > 0):
                 ex.hand_over(refusal, chain[i + 1], "capability" if capability else "cost_limit")
-                log.info("request %s: %s refused (%s); trying %s", ex.request_id, candidate.key,
-                         refusal.message, chain[i + 1].key)
+                log.info(
+                    "request %s: %s refused (%s); trying %s",
+                    ex.request_id,
+                    candidate.key,
+                    refusal.message,
+                    chain[i + 1].key,
+                )
                 continue
             break
         try:
@@ -180,8 +206,14 @@ def _hand_over(ex: Exchange, error: GatewayError, fallback: Model) -> None:
     assert ex.leg is not None
     reason = "context_length" if context_too_long(error) else error.reason
     ex.hand_over(error, fallback, reason)
-    log.warning("request %s: %s failed (%s: %s); falling back to %s",
-                ex.request_id, ex.leg.model.key, error.status, error.message, fallback.key)
+    log.warning(
+        "request %s: %s failed (%s: %s); falling back to %s",
+        ex.request_id,
+        ex.leg.model.key,
+        error.status,
+        error.message,
+        fallback.key,
+    )
 
 
 def _stream_response(leg: Leg, frames: AsyncIterator[bytes]) -> Response:
@@ -227,14 +259,21 @@ async def _finishing(leg: Leg, frames: AsyncIterator[bytes]) -> AsyncIterator[by
         task.uncancel()
         error = ShuttingDown()
         status = error.status
-        log.warning("stream %s for %s cut: the shutdown grace period is over", ex.request_id, leg.model.key)
+        log.warning(
+            "stream %s for %s cut: the shutdown grace period is over", ex.request_id, leg.model.key
+        )
         yield CLIENTS[leg.client_api].error_frame(ex, error)
     except (GatewayError, *SHAPE_ERRORS) as exc:
         if not isinstance(exc, GatewayError):  # a stream event the translator cannot read
-            exc = UpstreamError(f"The upstream sent a stream event the gateway cannot read ({type(exc).__name__}).",
-                                code="upstream_invalid_response", reason="invalid_response")
+            exc = UpstreamError(
+                f"The upstream sent a stream event the gateway cannot read ({type(exc).__name__}).",
+                code="upstream_invalid_response",
+                reason="invalid_response",
+            )
         status, error = exc.status, exc
-        log.warning("stream %s for %s ended by an error: %s", ex.request_id, leg.model.key, exc.message)
+        log.warning(
+            "stream %s for %s ended by an error: %s", ex.request_id, leg.model.key, exc.message
+        )
         yield CLIENTS[leg.client_api].error_frame(ex, exc)
     finally:
         if task is not None:

@@ -37,8 +37,10 @@ def check_depth(body: dict[str, Any], raw: bytes) -> None:
     while stack:
         value, depth = stack.pop()
         if depth > MAX_DEPTH:
-            raise BadRequest(f"The request body is nested more than {MAX_DEPTH} levels deep.",
-                             code="invalid_request_body")
+            raise BadRequest(
+                f"The request body is nested more than {MAX_DEPTH} levels deep.",
+                code="invalid_request_body",
+            )
         for child in value.values() if isinstance(value, dict) else value:
             if isinstance(child, dict | list):
                 stack.append((child, depth + 1))
@@ -48,8 +50,11 @@ def check_items(client_api: ClientAPI, body: dict[str, Any]) -> None:
     name = "messages" if client_api == "chat" else "input"
     value = body.get(name)
     if isinstance(value, list) and len(value) > MAX_ITEMS:
-        raise BadRequest(f"'{name}' has {len(value)} items; this gateway takes at most {MAX_ITEMS}.",
-                         param=name, code="too_many_items")
+        raise BadRequest(
+            f"'{name}' has {len(value)} items; this gateway takes at most {MAX_ITEMS}.",
+            param=name,
+            code="too_many_items",
+        )
 
 
 class ContextCheck:
@@ -98,7 +103,8 @@ class ContextCheck:
                 f"This model's maximum context length is {window} tokens; {what} is {about} "
                 f"{self._estimate} tokens (estimated). Shorten it or use a model with a larger "
                 "context window.",
-                param=param, code="context_length_exceeded",
+                param=param,
+                code="context_length_exceeded",
             )
 
 
@@ -111,7 +117,9 @@ def estimate_input(client_api: ClientAPI, params: dict[str, Any]) -> int:
     if client_api == "responses":
         instructions = params.get("instructions")
         return estimate_responses_input_tokens(
-            params.get("input") or "", instructions if isinstance(instructions, str) else None, tools=tools
+            params.get("input") or "",
+            instructions if isinstance(instructions, str) else None,
+            tools=tools,
         )
     try:
         return max(estimate_embedding_input_tokens(params.get("input") or ""), default=0)
@@ -126,8 +134,13 @@ def _content_chars(content: Any) -> int:
     if isinstance(content, str):
         return len(content)
     if isinstance(content, list):
-        return sum(len(part["text"]) for part in content
-                   if isinstance(part, dict) and part.get("type") in _TEXT_PARTS and isinstance(part.get("text"), str))
+        return sum(
+            len(part["text"])
+            for part in content
+            if isinstance(part, dict)
+            and part.get("type") in _TEXT_PARTS
+            and isinstance(part.get("text"), str)
+        )
     return 0
 
 
@@ -136,15 +149,20 @@ def _text_chars(client_api: ClientAPI, params: dict[str, Any]) -> int:
     floor it gives is never above the estimate (images, files, tools are left out)."""
     if client_api == "chat":
         messages = params.get("messages")
-        return sum(_content_chars(m.get("content")) for m in messages if isinstance(m, dict)) \
-            if isinstance(messages, list) else 0
+        return (
+            sum(_content_chars(m.get("content")) for m in messages if isinstance(m, dict))
+            if isinstance(messages, list)
+            else 0
+        )
     if client_api == "responses":
         items = params.get("input")
         chars = len(params["instructions"]) if isinstance(params.get("instructions"), str) else 0
         if isinstance(items, str):
             return chars + len(items)
         if isinstance(items, list):
-            chars += sum(_content_chars(item.get("content")) for item in items if isinstance(item, dict))
+            chars += sum(
+                _content_chars(item.get("content")) for item in items if isinstance(item, dict)
+            )
         return chars
     inputs = params.get("input")
     if isinstance(inputs, str):

@@ -29,8 +29,14 @@ SHAPE_ERRORS = (TypeError, AttributeError, KeyError, ValueError, IndexError)
 
 
 def _log(leg: Leg, exc: Exception) -> None:
-    log.warning("request %s for %s: cannot translate (%s: %s)", leg.ex.request_id, leg.model.key,
-                type(exc).__name__, exc, exc_info=log.isEnabledFor(logging.DEBUG))
+    log.warning(
+        "request %s for %s: cannot translate (%s: %s)",
+        leg.ex.request_id,
+        leg.model.key,
+        type(exc).__name__,
+        exc,
+        exc_info=log.isEnabledFor(logging.DEBUG),
+    )
 
 
 @contextmanager
@@ -39,13 +45,19 @@ def encoding(leg: Leg) -> Iterator[None]:
         yield
     except SHAPE_ERRORS as exc:
         _log(leg, exc)
-        raise BadRequest(f"The request has a value this model's API cannot take ({type(exc).__name__}: "
-                         f"{str(exc)[:200]}).", code="invalid_request_body") from None
+        raise BadRequest(
+            f"The request has a value this model's API cannot take ({type(exc).__name__}: "
+            f"{str(exc)[:200]}).",
+            code="invalid_request_body",
+        ) from None
 
 
 def invalid_response(what: str = "a body the gateway cannot read") -> UpstreamError:
-    return UpstreamError(f"The upstream answered with {what}.", code="upstream_invalid_response",
-                         reason="invalid_response")
+    return UpstreamError(
+        f"The upstream answered with {what}.",
+        code="upstream_invalid_response",
+        reason="invalid_response",
+    )
 
 
 @contextmanager
@@ -61,7 +73,9 @@ def encode(leg: Leg, body: dict[str, Any]) -> tuple[Target, bytes]:
     """The encode phase: the model's wire builds the upstream request for `body`."""
     with encoding(leg):
         upstream = leg.model.wire.request(leg, body)
-        return target_for(leg.model, upstream.path, native_auth=upstream.native_auth), upstream.encoded()
+        return target_for(
+            leg.model, upstream.path, native_auth=upstream.native_auth
+        ), upstream.encoded()
 
 
 def parse_object(content: bytes) -> dict[str, Any]:
@@ -80,18 +94,23 @@ async def post(leg: Leg, upstreams: Upstreams, target: Target, body: bytes) -> h
     leg.ex.sent = True
     started = perf_counter()
     try:
-        return await upstreams.post(target, body, failed=lambda e: leg.ex.attempt_failed(leg.model, e))
+        return await upstreams.post(
+            target, body, failed=lambda e: leg.ex.attempt_failed(leg.model, e)
+        )
     finally:
         leg.ex.upstream_s += perf_counter() - started
 
 
-async def open_stream(leg: Leg, upstreams: Upstreams, target: Target, body: bytes) -> httpx.Response:
+async def open_stream(
+    leg: Leg, upstreams: Upstreams, target: Target, body: bytes
+) -> httpx.Response:
     """The call phase of a stream, until its status and headers are in."""
     leg.ex.sent = True
     started = perf_counter()
     try:
-        return await upstreams.open_stream(target, body,
-                                           failed=lambda e: leg.ex.attempt_failed(leg.model, e))
+        return await upstreams.open_stream(
+            target, body, failed=lambda e: leg.ex.attempt_failed(leg.model, e)
+        )
     finally:
         leg.ex.upstream_s += perf_counter() - started
 

@@ -16,32 +16,62 @@ from gateway.types import ClientAPI
 
 _NUMBER = (int, float)
 _TYPES: dict[str, tuple[type, ...]] = {
-    "number": _NUMBER, "integer": (int,), "string": (str,), "boolean": (bool,),
-    "object": (dict,), "array": (list,),
+    "number": _NUMBER,
+    "integer": (int,),
+    "string": (str,),
+    "boolean": (bool,),
+    "object": (dict,),
+    "array": (list,),
 }
 
 # Optional top-level fields: name -> accepted JSON types.
 _COMMON = {
-    "stream": ("boolean",), "stream_options": ("object",), "temperature": ("number",),
-    "top_p": ("number",), "tools": ("array",), "tool_choice": ("string", "object"),
-    "parallel_tool_calls": ("boolean",), "metadata": ("object",), "user": ("string",),
-    "store": ("boolean",), "service_tier": ("string",), "reasoning_effort": ("string",),
-    "seed": ("integer",), "top_logprobs": ("integer",),
+    "stream": ("boolean",),
+    "stream_options": ("object",),
+    "temperature": ("number",),
+    "top_p": ("number",),
+    "tools": ("array",),
+    "tool_choice": ("string", "object"),
+    "parallel_tool_calls": ("boolean",),
+    "metadata": ("object",),
+    "user": ("string",),
+    "store": ("boolean",),
+    "service_tier": ("string",),
+    "reasoning_effort": ("string",),
+    "seed": ("integer",),
+    "top_logprobs": ("integer",),
 }
 FIELDS: dict[str, dict[str, tuple[str, ...]]] = {
     "chat": {
-        **_COMMON, "max_tokens": ("integer",), "max_completion_tokens": ("integer",), "n": ("integer",),
-        "stop": ("string", "array"), "response_format": ("object",), "logit_bias": ("object",),
-        "logprobs": ("boolean",), "presence_penalty": ("number",), "frequency_penalty": ("number",),
-        "modalities": ("array",), "audio": ("object",), "prediction": ("object",),
+        **_COMMON,
+        "max_tokens": ("integer",),
+        "max_completion_tokens": ("integer",),
+        "n": ("integer",),
+        "stop": ("string", "array"),
+        "response_format": ("object",),
+        "logit_bias": ("object",),
+        "logprobs": ("boolean",),
+        "presence_penalty": ("number",),
+        "frequency_penalty": ("number",),
+        "modalities": ("array",),
+        "audio": ("object",),
+        "prediction": ("object",),
     },
     "responses": {
-        **_COMMON, "instructions": ("string",), "max_output_tokens": ("integer",),
-        "reasoning": ("object",), "text": ("object",), "include": ("array",),
-        "previous_response_id": ("string",), "truncation": ("string",), "background": ("boolean",),
+        **_COMMON,
+        "instructions": ("string",),
+        "max_output_tokens": ("integer",),
+        "reasoning": ("object",),
+        "text": ("object",),
+        "include": ("array",),
+        "previous_response_id": ("string",),
+        "truncation": ("string",),
+        "background": ("boolean",),
     },
     "embeddings": {
-        "encoding_format": ("string",), "dimensions": ("integer",), "user": ("string",),
+        "encoding_format": ("string",),
+        "dimensions": ("integer",),
+        "user": ("string",),
     },
 }
 _TEXT_PARTS = frozenset({"text", "input_text", "output_text", "refusal"})
@@ -91,19 +121,26 @@ def _tool(client_api: ClientAPI, tool: Any, where: str) -> None:
 
 def _messages(messages: Any) -> None:
     if not isinstance(messages, list) or not messages:
-        raise BadRequest("'messages' must be a non-empty array of messages.", param="messages",
-                         code="invalid_type" if messages is not None else "missing_required_parameter")
+        raise BadRequest(
+            "'messages' must be a non-empty array of messages.",
+            param="messages",
+            code="invalid_type" if messages is not None else "missing_required_parameter",
+        )
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
         if not isinstance(message, dict) or not isinstance(message.get("role"), str):
-            raise BadRequest(f"{where} must be an object with a 'role'.", param=where, code="invalid_type")
+            raise BadRequest(
+                f"{where} must be an object with a 'role'.", param=where, code="invalid_type"
+            )
         _content(message.get("content"), f"{where}.content")
         calls = message.get("tool_calls")
         if calls is not None and not (
-            isinstance(calls, list) and all(isinstance(c, dict) and isinstance(c.get("function"), dict)
-                                            for c in calls)
+            isinstance(calls, list)
+            and all(isinstance(c, dict) and isinstance(c.get("function"), dict) for c in calls)
         ):
-            raise _bad(f"{where}.tool_calls", "expected an array of objects with a 'function' object")
+            raise _bad(
+                f"{where}.tool_calls", "expected an array of objects with a 'function' object"
+            )
 
 
 def _content(content: Any, where: str) -> None:
@@ -120,7 +157,10 @@ def _content(content: Any, where: str) -> None:
             raise _bad(f"{spot}.text", "expected a string")
         if kind == "image_url":
             image = part.get("image_url")
-            if not (isinstance(image, str) or (isinstance(image, dict) and isinstance(image.get("url"), str))):
+            if not (
+                isinstance(image, str)
+                or (isinstance(image, dict) and isinstance(image.get("url"), str))
+            ):
                 raise _bad(f"{spot}.image_url", "expected a URL string or an object with a 'url'")
 
 
@@ -128,8 +168,11 @@ def _input(value: Any) -> None:
     if isinstance(value, str):
         return
     if not isinstance(value, list):
-        raise BadRequest("'input' must be a string or an array of input items.", param="input",
-                         code="invalid_type" if value is not None else "missing_required_parameter")
+        raise BadRequest(
+            "'input' must be a string or an array of input items.",
+            param="input",
+            code="invalid_type" if value is not None else "missing_required_parameter",
+        )
     for i, item in enumerate(value):
         where = f"input[{i}]"
         if not isinstance(item, dict):
@@ -155,13 +198,25 @@ def _input(value: Any) -> None:
 
 def _embedding_input(value: Any) -> None:
     def tokens(v: Any) -> bool:
-        return isinstance(v, list) and bool(v) and all(isinstance(t, int) and not isinstance(t, bool) for t in v)
+        return (
+            isinstance(v, list)
+            and bool(v)
+            and all(isinstance(t, int) and not isinstance(t, bool) for t in v)
+        )
 
-    ok = (isinstance(value, str) or tokens(value) or (
-        isinstance(value, list) and bool(value)
-        and (all(isinstance(v, str) for v in value) or all(tokens(v) for v in value))
-    ))
+    ok = (
+        isinstance(value, str)
+        or tokens(value)
+        or (
+            isinstance(value, list)
+            and bool(value)
+            and (all(isinstance(v, str) for v in value) or all(tokens(v) for v in value))
+        )
+    )
     if not ok:
-        raise BadRequest("'input' must be a string, an array of strings, an array of token ids, "
-                         "or an array of token-id arrays.", param="input",
-                         code="invalid_type" if value is not None else "missing_required_parameter")
+        raise BadRequest(
+            "'input' must be a string, an array of strings, an array of token ids, "
+            "or an array of token-id arrays.",
+            param="input",
+            code="invalid_type" if value is not None else "missing_required_parameter",
+        )

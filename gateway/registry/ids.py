@@ -30,8 +30,10 @@ def native_id_problem(native: str, in_path: bool) -> str | None:
     if in_path:
         segment = bare_model(native)
         if not _PATH_SEGMENT.fullmatch(segment) or ".." in segment:
-            return (f"model id '{native}' cannot be a URL path segment: use letters, digits, '.', '-' "
-                    "and '_' (with an optional 'models/' in front)")
+            return (
+                f"model id '{native}' cannot be a URL path segment: use letters, digits, '.', '-' "
+                "and '_' (with an optional 'models/' in front)"
+            )
     return None
 
 

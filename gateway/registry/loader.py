@@ -149,7 +149,9 @@ class _Parts:
 def _read_folder(folder: Path) -> _Parts:
     providers_path = folder / "providers.yaml"
     if not providers_path.is_file():
-        raise RegistryError(str(providers_path), None, None, "missing: a registry needs providers.yaml")
+        raise RegistryError(
+            str(providers_path), None, None, "missing: a registry needs providers.yaml"
+        )
     providers: ProvidersFile = _validate(_read_yaml(providers_path), ProvidersFile)
     models: dict[str, ModelEntry] = {}
     sources: dict[str, str] = {}
@@ -159,7 +161,9 @@ def _read_folder(folder: Path) -> _Parts:
         for key, entry in parsed.models.items():
             if key in models:
                 raise RegistryError(
-                    doc.path, _line_of(doc.node, ["models", key]), f"models.{key}",
+                    doc.path,
+                    _line_of(doc.node, ["models", key]),
+                    f"models.{key}",
                     f"duplicate model key, already defined in {sources[key]}",
                 )
             models[key] = entry
@@ -181,7 +185,9 @@ def _read_custom(path: Path) -> _Parts:
 def _read_custom_file(path: Path) -> _Parts:
     doc = _read_yaml(path)
     parsed: CustomFile = _validate(doc, CustomFile)
-    return _Parts(dict(parsed.providers), dict(parsed.models), dict.fromkeys(parsed.models, doc.path))
+    return _Parts(
+        dict(parsed.providers), dict(parsed.models), dict.fromkeys(parsed.models, doc.path)
+    )
 
 
 def _merge(base: _Parts, over: _Parts) -> None:
@@ -204,9 +210,15 @@ def default_registry_path() -> Path:
 def _not_python(path: Path, what: str) -> None:
     """llm-adapter's registries are Python; the gateway never runs one (it reads YAML)."""
     if path.suffix == ".py" and path.is_file():
-        raise RegistryError(str(path), None, None, (
-            f"{what} is a Python file (an llm-adapter registry?); the gateway reads YAML: convert it "
-            f"once with 'gateway import-registry {path} > custom.yaml' and use the YAML file"))
+        raise RegistryError(
+            str(path),
+            None,
+            None,
+            (
+                f"{what} is a Python file (an llm-adapter registry?); the gateway reads YAML: convert it "
+                f"once with 'gateway import-registry {path} > custom.yaml' and use the YAML file"
+            ),
+        )
 
 
 def load_registry(folder: str | os.PathLike[str], custom: str | None = None) -> Registry:

@@ -17,9 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 Effort = Literal["none", "minimal", "low", "medium", "high", "xhigh"]
 EFFORTS: tuple[str, ...] = ("none", "minimal", "low", "medium", "high", "xhigh")
 
-EndpointKind = Literal[
-    "chat_completions", "responses", "embeddings", "gemini_sdk", "embed_content"
-]
+EndpointKind = Literal["chat_completions", "responses", "embeddings", "gemini_sdk", "embed_content"]
 ProviderKind = Literal["openai", "gemini"]
 Capability = Literal[
     "chat",
@@ -131,7 +129,9 @@ class Prices(_Strict):
     input_per_mm: Decimal | None = Field(default=None, ge=0)
     output_per_mm: Decimal | None = Field(default=None, ge=0)
     cached_input_per_mm: Decimal | None = Field(default=None, ge=0)  # cache reads
-    cache_write_per_mm: Decimal | None = Field(default=None, ge=0)  # tokens written to a prompt cache
+    cache_write_per_mm: Decimal | None = Field(
+        default=None, ge=0
+    )  # tokens written to a prompt cache
 
     @model_validator(mode="before")
     @classmethod
@@ -229,8 +229,12 @@ class Pricing(Prices):
         if input_price is None:
             return None
         cached, write = pick("cached_input"), pick("cache_write")
-        return Rates(input_price, pick("output"), input_price if cached is None else cached,
-                     input_price if write is None else write)
+        return Rates(
+            input_price,
+            pick("output"),
+            input_price if cached is None else cached,
+            input_price if write is None else write,
+        )
 
 
 class ParamPolicy(_Strict):
@@ -339,7 +343,9 @@ class ModelEntry(_Strict):
 
     @field_validator("deployments")
     @classmethod
-    def _unique_deployments(cls, value: tuple[DeploymentConfig, ...]) -> tuple[DeploymentConfig, ...]:
+    def _unique_deployments(
+        cls, value: tuple[DeploymentConfig, ...]
+    ) -> tuple[DeploymentConfig, ...]:
         names = [d.name for d in value]
         for name in names:
             if names.count(name) > 1:

@@ -39,26 +39,39 @@ class Deployment:
     max_connections: int | None = None  # its own cap (the provider's applies as well)
 
 
-def resolve_deployments(entry: ModelEntry, provider_name: str, provider: ProviderConfig) -> tuple[Deployment, ...]:
+def resolve_deployments(
+    entry: ModelEntry, provider_name: str, provider: ProviderConfig
+) -> tuple[Deployment, ...]:
     """The model's deployments; none listed means one: the provider itself."""
     timeout = entry.timeout_s or provider.timeout_s
     connect = entry.connect_timeout_s or provider.connect_timeout_s
     if not entry.deployments:
-        return (Deployment(provider_name, provider.base_url, provider.base_url_env, provider.api_key_env,
-                           1.0, timeout, connect),)
+        return (
+            Deployment(
+                provider_name,
+                provider.base_url,
+                provider.base_url_env,
+                provider.api_key_env,
+                1.0,
+                timeout,
+                connect,
+            ),
+        )
     out = []
     for d in entry.deployments:
         own_url = d.base_url is not None or d.base_url_env is not None
-        out.append(Deployment(
-            d.name,
-            (d.base_url if own_url else provider.base_url) or "",
-            d.base_url_env if own_url else provider.base_url_env,
-            d.api_key_env if "api_key_env" in d.model_fields_set else provider.api_key_env,
-            d.weight,
-            d.timeout_s or timeout,
-            d.connect_timeout_s or connect,
-            d.max_connections,
-        ))
+        out.append(
+            Deployment(
+                d.name,
+                (d.base_url if own_url else provider.base_url) or "",
+                d.base_url_env if own_url else provider.base_url_env,
+                d.api_key_env if "api_key_env" in d.model_fields_set else provider.api_key_env,
+                d.weight,
+                d.timeout_s or timeout,
+                d.connect_timeout_s or connect,
+                d.max_connections,
+            )
+        )
     return tuple(out)
 
 
@@ -80,11 +93,16 @@ class Model:
         if self.wire is None:
             wire = wire_for(self.provider.kind, self.entry.endpoint)
             if wire is None:
-                raise ValueError(f"no wire for endpoint '{self.entry.endpoint}' on a {self.provider.kind} provider")
+                raise ValueError(
+                    f"no wire for endpoint '{self.entry.endpoint}' on a {self.provider.kind} provider"
+                )
             object.__setattr__(self, "wire", wire)
         if not self.deployments:
-            object.__setattr__(self, "deployments",
-                               resolve_deployments(self.entry, self.provider_name, self.provider))
+            object.__setattr__(
+                self,
+                "deployments",
+                resolve_deployments(self.entry, self.provider_name, self.provider),
+            )
 
     @property
     def retries(self) -> int:
@@ -141,11 +159,17 @@ def build_registry(
         provider = providers.get(entry.provider)
         if provider is None:
             known = ", ".join(sorted(providers)) or "none"
-            raise _KeyError(key, f"provider '{entry.provider}' is not in providers.yaml (known: {known})", "provider")
+            raise _KeyError(
+                key,
+                f"provider '{entry.provider}' is not in providers.yaml (known: {known})",
+                "provider",
+            )
         wire = wire_for(provider.kind, entry.endpoint)
         if wire is None:
             raise _KeyError(
-                key, f"endpoint '{entry.endpoint}' is not available on a {provider.kind} provider", "endpoint"
+                key,
+                f"endpoint '{entry.endpoint}' is not available on a {provider.kind} provider",
+                "endpoint",
             )
         problem = native_id_problem(entry.model, wire.id_in_path)
         if problem is not None:
@@ -167,20 +191,28 @@ def build_registry(
     for key, model in models.items():
         if model.entry.fallbacks:
             models[key] = replace(model, fallbacks=_fallbacks(key, model, models, names))
-    return Registry(MappingProxyType(models), MappingProxyType(dict(providers)), MappingProxyType(names))
+    return Registry(
+        MappingProxyType(models), MappingProxyType(dict(providers)), MappingProxyType(names)
+    )
 
 
-def _fallbacks(key: str, model: Model, models: dict[str, Model], names: dict[str, str]) -> tuple[str, ...]:
+def _fallbacks(
+    key: str, model: Model, models: dict[str, Model], names: dict[str, str]
+) -> tuple[str, ...]:
     out: list[str] = []
     for name in model.entry.fallbacks:
         target = names.get(name)
         if target is None:
             raise _KeyError(key, f"fallback '{name}' is not a model in the registry", "fallbacks")
         if target == key or target in out:
-            raise _KeyError(key, f"fallback '{name}' is the model itself or listed twice", "fallbacks")
+            raise _KeyError(
+                key, f"fallback '{name}' is the model itself or listed twice", "fallbacks"
+            )
         if models[target].is_embedding != model.is_embedding:
             kind = "an embedding" if model.is_embedding else "a chat"
-            raise _KeyError(key, f"fallback '{name}' cannot serve {kind} model's requests", "fallbacks")
+            raise _KeyError(
+                key, f"fallback '{name}' cannot serve {kind} model's requests", "fallbacks"
+            )
         out.append(target)
     return tuple(out)
 

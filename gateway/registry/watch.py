@@ -40,8 +40,13 @@ RETRY_S = 1.0  # a watched folder that is missing (not mounted yet) is retried t
 
 
 class RegistryWatcher:
-    def __init__(self, folder: str, custom: str | None, current: Callable[[], Registry],
-                 swap: Callable[[Registry], None]) -> None:
+    def __init__(
+        self,
+        folder: str,
+        custom: str | None,
+        current: Callable[[], Registry],
+        swap: Callable[[Registry], None],
+    ) -> None:
         self.folder = folder
         self.custom = custom
         self._current = current
@@ -74,8 +79,10 @@ class RegistryWatcher:
         return False
 
     async def start(self) -> None:
-        self._tasks = [asyncio.create_task(self._watch(path, recursive), name=f"registry-watch {path}")
-                       for path, recursive in self.watch_paths().items()]
+        self._tasks = [
+            asyncio.create_task(self._watch(path, recursive), name=f"registry-watch {path}")
+            for path, recursive in self.watch_paths().items()
+        ]
         # Let the tasks create their inotify watches before start-up finishes, so a change
         # made right after the server reports ready is not missed (awatch sets them up
         # synchronously in its first step).
@@ -98,8 +105,14 @@ class RegistryWatcher:
                 if missed:
                     await self.reload()
                     missed = False
-                changes = awatch(path, watch_filter=self.relevant, step=STEP_MS, debounce=DEBOUNCE_MS,
-                                 stop_event=self._stop, recursive=recursive)
+                changes = awatch(
+                    path,
+                    watch_filter=self.relevant,
+                    step=STEP_MS,
+                    debounce=DEBOUNCE_MS,
+                    stop_event=self._stop,
+                    recursive=recursive,
+                )
                 async with contextlib.aclosing(changes):
                     async for _batch in changes:
                         await self.reload()
@@ -142,8 +155,12 @@ class RegistryWatcher:
         metrics.registry_reloads_total.labels("ok").inc()
         added = sorted(set(registry.models) - set(old.models))
         removed = sorted(set(old.models) - set(registry.models))
-        log.info("registry reloaded: %d models (added: %s; removed: %s)", len(registry),
-                 ", ".join(added) or "none", ", ".join(removed) or "none")
+        log.info(
+            "registry reloaded: %d models (added: %s; removed: %s)",
+            len(registry),
+            ", ".join(added) or "none",
+            ", ".join(removed) or "none",
+        )
         return True
 
 

@@ -7,4 +7,14 @@ from gateway.store.errors import ConflictError, DatabaseUnavailable, NotFoundErr
 from gateway.store.ledger import LedgerRow
 from gateway.store.records import Key, Team
 
-__all__ = ["DEFAULT_URL", "ConflictError", "DatabaseUnavailable", "Key", "LedgerRow", "NotFoundError", "Store", "StoreError", "Team"]
+__all__ = [
+    "DEFAULT_URL",
+    "ConflictError",
+    "DatabaseUnavailable",
+    "Key",
+    "LedgerRow",
+    "NotFoundError",
+    "Store",
+    "StoreError",
+    "Team",
+]

@@ -44,29 +44,55 @@ def _new_id(prefix: str) -> str:
 
 def _team(row: RowMapping) -> Team:
     models = row["models"]
-    return Team(row["id"], row["name"], None if models is None else tuple(models),
-                dict(row["metadata"] or {}), row["created_at"], row["updated_at"],
-                check_limits(row["limits"], "team"))
+    return Team(
+        row["id"],
+        row["name"],
+        None if models is None else tuple(models),
+        dict(row["metadata"] or {}),
+        row["created_at"],
+        row["updated_at"],
+        check_limits(row["limits"], "team"),
+    )
 
 
-_KEY_COLUMNS = (*keys.c, teams.c.name.label("team_name"), teams.c.models.label("team_models"),
-                teams.c.limits.label("team_limits"))
+_KEY_COLUMNS = (
+    *keys.c,
+    teams.c.name.label("team_name"),
+    teams.c.models.label("team_models"),
+    teams.c.limits.label("team_limits"),
+)
 
 
 def _key(row: RowMapping) -> Key:
     models, team_models = row["models"], row["team_models"]
-    return Key(row["id"], row["name"], row["secret_hash"], row["prefix"], row["team_id"], row["team_name"],
-               None if models is None else tuple(models), row["expires_at"], dict(row["metadata"] or {}),
-               tuple(row["tags"] or ()), bool(row["revoked"]), row["revoked_at"], row["created_at"],
-               row["updated_at"], None if team_models is None else tuple(team_models),
-               check_limits(row["limits"], "key"), check_limits(row["team_limits"], "team"))
+    return Key(
+        row["id"],
+        row["name"],
+        row["secret_hash"],
+        row["prefix"],
+        row["team_id"],
+        row["team_name"],
+        None if models is None else tuple(models),
+        row["expires_at"],
+        dict(row["metadata"] or {}),
+        tuple(row["tags"] or ()),
+        bool(row["revoked"]),
+        row["revoked_at"],
+        row["created_at"],
+        row["updated_at"],
+        None if team_models is None else tuple(team_models),
+        check_limits(row["limits"], "key"),
+        check_limits(row["team_limits"], "team"),
+    )
 
 
 def _keys_query() -> Any:
     return select(*_KEY_COLUMNS).select_from(keys.outerjoin(teams, keys.c.team_id == teams.c.id))
 
 
-def _name_taken(connection: Connection, table: Any, name: str, except_id: str | None = None) -> bool:
+def _name_taken(
+    connection: Connection, table: Any, name: str, except_id: str | None = None
+) -> bool:
     query = select(table.c.id).where(table.c.name == name)
     if except_id is not None:
         query = query.where(table.c.id != except_id)
@@ -74,14 +100,22 @@ def _name_taken(connection: Connection, table: Any, name: str, except_id: str | 
 
 
 def _team_row(connection: Connection, ref: str) -> RowMapping:
-    row = connection.execute(select(teams).where(or_(teams.c.id == ref, teams.c.name == ref))).mappings().first()
+    row = (
+        connection.execute(select(teams).where(or_(teams.c.id == ref, teams.c.name == ref)))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFoundError(f"no team {ref!r} (give its id or name)")
     return row
 
 
 def _key_row(connection: Connection, ref: str) -> RowMapping:
-    row = connection.execute(_keys_query().where(or_(keys.c.id == ref, keys.c.name == ref))).mappings().first()
+    row = (
+        connection.execute(_keys_query().where(or_(keys.c.id == ref, keys.c.name == ref)))
+        .mappings()
+        .first()
+    )
     if row is None:
         raise NotFoundError(f"no key {ref!r} (give its id or name)")
     return row
@@ -89,13 +123,26 @@ def _key_row(connection: Connection, ref: str) -> RowMapping:
 
 # Teams
 
-def create_team(store: Store, name: str, *, models: Any = None, metadata: Any = None,
-                limits: Limits | None = None) -> Team:
+
+def create_team(
+    store: Store,
+    name: str,
+    *,
+    models: Any = None,
+    metadata: Any = None,
+    limits: Limits | None = None,
+) -> Team:
     name = check_name(name, "team")
     team_id = _new_id("team")
-    values = {"id": team_id, "name": name, "models": _json_list(check_models(models, "team")),
-              "metadata": check_metadata(metadata, "team"), "limits": limits.to_json() if limits else None,
-              "created_at": now(), "updated_at": now()}
+    values = {
+        "id": team_id,
+        "name": name,
+        "models": _json_list(check_models(models, "team")),
+        "metadata": check_metadata(metadata, "team"),
+        "limits": limits.to_json() if limits else None,
+        "created_at": now(),
+        "updated_at": now(),
+    }
     with store.begin() as connection:
         if _name_taken(connection, teams, name):
             raise ConflictError(f"a team named {name!r} already exists")
@@ -106,7 +153,10 @@ def create_team(store: Store, name: str, *, models: Any = None, metadata: Any = 
 
 def list_teams(store: Store) -> list[Team]:
     with store.begin() as connection:
-        return [_team(row) for row in connection.execute(select(teams).order_by(teams.c.name)).mappings()]
+        return [
+            _team(row)
+            for row in connection.execute(select(teams).order_by(teams.c.name)).mappings()
+        ]
 
 
 def get_team(store: Store, ref: str) -> Team:
@@ -114,8 +164,15 @@ def get_team(store: Store, ref: str) -> Team:
         return _team(_team_row(connection, ref))
 
 
-def update_team(store: Store, ref: str, *, name: Any = UNSET, models: Any = UNSET,
-                metadata: Any = UNSET, limits: dict[str, Any] | None = None) -> Team:
+def update_team(
+    store: Store,
+    ref: str,
+    *,
+    name: Any = UNSET,
+    models: Any = UNSET,
+    metadata: Any = UNSET,
+    limits: dict[str, Any] | None = None,
+) -> Team:
     """`limits`: the limit fields to change (budgets, rpm, tpm, max_parallel; None clears one)."""
     changes: dict[str, Any] = {}
     if name is not UNSET:
@@ -131,7 +188,9 @@ def update_team(store: Store, ref: str, *, name: Any = UNSET, models: Any = UNSE
         if limits:
             changes["limits"] = _merged(row["limits"], limits, "team")
         if changes:
-            connection.execute(update(teams).where(teams.c.id == row["id"]).values(**changes, updated_at=now()))
+            connection.execute(
+                update(teams).where(teams.c.id == row["id"]).values(**changes, updated_at=now())
+            )
             bump(connection)
         return _team(_team_row(connection, row["id"]))
 
@@ -141,11 +200,16 @@ def delete_team(store: Store, ref: str) -> Team:
     ledger rows stay (they keep the team's id)."""
     with store.begin() as connection:
         row = _team_row(connection, ref)
-        live = connection.execute(select(func.count()).select_from(keys).where(
-            keys.c.team_id == row["id"], keys.c.revoked.is_(False))).scalar_one()
+        live = connection.execute(
+            select(func.count())
+            .select_from(keys)
+            .where(keys.c.team_id == row["id"], keys.c.revoked.is_(False))
+        ).scalar_one()
         if live:
-            raise ConflictError(f"team {row['name']!r} still has {live} key(s) that are not revoked: "
-                                "revoke them or move them to another team first")
+            raise ConflictError(
+                f"team {row['name']!r} still has {live} key(s) that are not revoked: "
+                "revoke them or move them to another team first"
+            )
         connection.execute(update(keys).where(keys.c.team_id == row["id"]).values(team_id=None))
         connection.execute(delete(teams).where(teams.c.id == row["id"]))
         bump(connection)
@@ -154,16 +218,34 @@ def delete_team(store: Store, ref: str) -> Team:
 
 # Keys
 
-def create_key(store: Store, name: str, *, secret_hash: str, prefix: str, team: str | None = None,
-               models: Any = None, expires_at: datetime | None = None, metadata: Any = None,
-               tags: Any = None, limits: Limits | None = None) -> Key:
+
+def create_key(
+    store: Store,
+    name: str,
+    *,
+    secret_hash: str,
+    prefix: str,
+    team: str | None = None,
+    models: Any = None,
+    expires_at: datetime | None = None,
+    metadata: Any = None,
+    tags: Any = None,
+    limits: Limits | None = None,
+) -> Key:
     name = check_name(name, "key")
     values: dict[str, Any] = {
-        "id": _new_id("key"), "name": name, "secret_hash": secret_hash, "prefix": prefix,
+        "id": _new_id("key"),
+        "name": name,
+        "secret_hash": secret_hash,
+        "prefix": prefix,
         "models": _json_list(check_models(models, "key")),
         "expires_at": None if expires_at is None else to_utc(expires_at),
-        "metadata": check_metadata(metadata, "key"), "tags": list(check_tags(tags, "key")),
-        "revoked": False, "revoked_at": None, "created_at": now(), "updated_at": now(),
+        "metadata": check_metadata(metadata, "key"),
+        "tags": list(check_tags(tags, "key")),
+        "revoked": False,
+        "revoked_at": None,
+        "created_at": now(),
+        "updated_at": now(),
         "limits": limits.to_json() if limits else None,
     }
     with store.begin() as connection:
@@ -188,9 +270,18 @@ def get_key(store: Store, ref: str) -> Key:
         return _key(_key_row(connection, ref))
 
 
-def update_key(store: Store, ref: str, *, name: Any = UNSET, team: Any = UNSET, models: Any = UNSET,
-               expires_at: Any = UNSET, metadata: Any = UNSET, tags: Any = UNSET,
-               limits: dict[str, Any] | None = None) -> Key:
+def update_key(
+    store: Store,
+    ref: str,
+    *,
+    name: Any = UNSET,
+    team: Any = UNSET,
+    models: Any = UNSET,
+    expires_at: Any = UNSET,
+    metadata: Any = UNSET,
+    tags: Any = UNSET,
+    limits: dict[str, Any] | None = None,
+) -> Key:
     """Change a key's fields; `team=None`, `models=None`, `expires_at=None` clear them."""
     changes: dict[str, Any] = {}
     if name is not UNSET:
@@ -212,7 +303,9 @@ def update_key(store: Store, ref: str, *, name: Any = UNSET, team: Any = UNSET, 
         if limits:
             changes["limits"] = _merged(row["limits"], limits, "key")
         if changes:
-            connection.execute(update(keys).where(keys.c.id == row["id"]).values(**changes, updated_at=now()))
+            connection.execute(
+                update(keys).where(keys.c.id == row["id"]).values(**changes, updated_at=now())
+            )
             bump(connection)
         return _key(_key_row(connection, row["id"]))
 
@@ -223,8 +316,11 @@ def revoke_key(store: Store, ref: str) -> Key:
         row = _key_row(connection, ref)
         if not row["revoked"]:
             stamp = now()
-            connection.execute(update(keys).where(keys.c.id == row["id"]).values(
-                revoked=True, revoked_at=stamp, updated_at=stamp))
+            connection.execute(
+                update(keys)
+                .where(keys.c.id == row["id"])
+                .values(revoked=True, revoked_at=stamp, updated_at=stamp)
+            )
             bump(connection)
         return _key(_key_row(connection, row["id"]))
 
@@ -258,6 +354,20 @@ def _json_list(values: tuple[str, ...] | None) -> list[str] | None:
     return None if values is None else list(values)
 
 
-__all__ = ["UNSET", "ConflictError", "NotFoundError", "StoreError", "create_key", "create_team",
-           "delete_team", "get_key", "get_team", "list_keys", "list_teams", "revoke_key", "snapshot",
-           "update_key", "update_team"]
+__all__ = [
+    "UNSET",
+    "ConflictError",
+    "NotFoundError",
+    "StoreError",
+    "create_key",
+    "create_team",
+    "delete_team",
+    "get_key",
+    "get_team",
+    "list_keys",
+    "list_teams",
+    "revoke_key",
+    "snapshot",
+    "update_key",
+    "update_team",
+]

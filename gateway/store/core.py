@@ -48,7 +48,9 @@ class Store:
                     connection.execute(select(1))
         except SQLAlchemyError as exc:
             engine.dispose()
-            raise DatabaseUnavailable(f"cannot use the database {describe(url)}: {reason(exc)}") from None
+            raise DatabaseUnavailable(
+                f"cannot use the database {describe(url)}: {reason(exc)}"
+            ) from None
         return cls(url, engine)
 
     @property
@@ -72,7 +74,9 @@ class Store:
     def version(self) -> int:
         """The change counter: moves on every edit of teams or keys, by any process."""
         with self.begin() as connection:
-            return int(connection.execute(select(changes.c.version).where(changes.c.id == 1)).scalar_one())
+            return int(
+                connection.execute(select(changes.c.version).where(changes.c.id == 1)).scalar_one()
+            )
 
     def close(self) -> None:
         self.engine.dispose()
@@ -80,4 +84,6 @@ class Store:
 
 def bump(connection: Connection) -> None:
     """Call inside every transaction that changes teams or keys."""
-    connection.execute(update(changes).where(changes.c.id == 1).values(version=changes.c.version + 1))
+    connection.execute(
+        update(changes).where(changes.c.id == 1).values(version=changes.c.version + 1)
+    )

@@ -32,18 +32,24 @@ def parse_url(raw: str) -> URL:
     try:
         url = make_url(raw)
     except ArgumentError:
-        raise StoreError(f"GATEWAY_DATABASE_URL={_safe(raw)!r} is not a database URL "
-                         "(e.g. sqlite:///./gateway.db or postgresql://user:pass@host/db)") from None
+        raise StoreError(
+            f"GATEWAY_DATABASE_URL={_safe(raw)!r} is not a database URL "
+            "(e.g. sqlite:///./gateway.db or postgresql://user:pass@host/db)"
+        ) from None
     backend = url.get_backend_name()
     if backend == "sqlite":
         if url.database in (None, "", ":memory:"):
-            raise StoreError("GATEWAY_DATABASE_URL names an in-memory SQLite database, which worker "
-                             "processes and the CLI cannot share: give a file, sqlite:///path.db")
+            raise StoreError(
+                "GATEWAY_DATABASE_URL names an in-memory SQLite database, which worker "
+                "processes and the CLI cannot share: give a file, sqlite:///path.db"
+            )
         return url.set(drivername="sqlite+pysqlite")
     if backend in ("postgresql", "postgres"):
         return url.set(drivername="postgresql+psycopg")
-    raise StoreError(f"GATEWAY_DATABASE_URL: the {backend!r} database is not supported "
-                     "(use sqlite:/// or postgresql://)")
+    raise StoreError(
+        f"GATEWAY_DATABASE_URL: the {backend!r} database is not supported "
+        "(use sqlite:/// or postgresql://)"
+    )
 
 
 def _safe(raw: str) -> str:
@@ -67,8 +73,9 @@ def make_engine(url: URL) -> Engine:
     if url.get_backend_name() == "sqlite":
         return _sqlite_engine(url)
     # Small pool: the gateway talks to the database from a background thread or two.
-    return create_engine(url, pool_size=2, max_overflow=4, pool_pre_ping=True,
-                         connect_args={"connect_timeout": 5})
+    return create_engine(
+        url, pool_size=2, max_overflow=4, pool_pre_ping=True, connect_args={"connect_timeout": 5}
+    )
 
 
 def _sqlite_engine(url: URL) -> Engine:
@@ -78,8 +85,11 @@ def _sqlite_engine(url: URL) -> Engine:
         raise StoreError(f"GATEWAY_DATABASE_URL: the folder {folder} does not exist")
     # NullPool: a connection per transaction, never shared across threads; opening a
     # SQLite file is a few microseconds.
-    engine = create_engine(url, poolclass=NullPool,
-                           connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False})
+    engine = create_engine(
+        url,
+        poolclass=NullPool,
+        connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False},
+    )
 
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:

@@ -21,8 +21,14 @@ from gateway.store.records import parse_time
 from gateway.store.schema import PICO, keys, ledger, teams
 
 GROUPS = ("key", "team", "model", "day")
-TOTALS = ("requests", "input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens",
-          "unpriced_requests")
+TOTALS = (
+    "requests",
+    "input_tokens",
+    "cached_input_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "unpriced_requests",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +74,13 @@ def to_pusd(cost: Any) -> int | None:
     neighbour's 123399999.99..."""
     if cost is None:
         return None
-    value = cost if isinstance(cost, Decimal) else Decimal(repr(cost)) if isinstance(cost, float) else Decimal(cost)
+    value = (
+        cost
+        if isinstance(cost, Decimal)
+        else Decimal(repr(cost))
+        if isinstance(cost, float)
+        else Decimal(cost)
+    )
     return int((value * PICO).to_integral_value())
 
 
@@ -81,8 +93,13 @@ def time_range(since: str | None, until: str | None) -> tuple[datetime | None, d
     return start, end
 
 
-def spend(store: Store, by: Sequence[str] = (), since: datetime | None = None,
-          until: datetime | None = None, key_id: str | None = None) -> list[dict[str, Any]]:
+def spend(
+    store: Store,
+    by: Sequence[str] = (),
+    since: datetime | None = None,
+    until: datetime | None = None,
+    key_id: str | None = None,
+) -> list[dict[str, Any]]:
     """Totals over [since, until) grouped by the `by` fields (key, team, model, day), in
     that field order, sorted; `cost_usd` is an exact decimal string. `key_id` keeps
     one key's calls only. Without `by`, one row: the totals (zero for no calls)."""
@@ -91,14 +108,20 @@ def spend(store: Store, by: Sequence[str] = (), since: datetime | None = None,
         if field not in GROUPS:
             raise StoreError(f"cannot group spend by {field!r}: use {', '.join(GROUPS)}")
     day = func.date(ledger.c.time)
-    columns: dict[str, Any] = {"key": ledger.c.key_id, "team": ledger.c.team_id,
-                               "model": func.coalesce(ledger.c.answered_by, ledger.c.model), "day": day}
+    columns: dict[str, Any] = {
+        "key": ledger.c.key_id,
+        "team": ledger.c.team_id,
+        "model": func.coalesce(ledger.c.answered_by, ledger.c.model),
+        "day": day,
+    }
     dims = [columns[field] for field in by if field != "day"] + [day]
     query = select(
         *dims,
         func.count(),
-        func.sum(ledger.c.input_tokens), func.sum(ledger.c.cached_input_tokens),
-        func.sum(ledger.c.output_tokens), func.sum(ledger.c.reasoning_tokens),
+        func.sum(ledger.c.input_tokens),
+        func.sum(ledger.c.cached_input_tokens),
+        func.sum(ledger.c.output_tokens),
+        func.sum(ledger.c.reasoning_tokens),
         func.count() - func.count(ledger.c.cost_pusd),
         func.sum(ledger.c.cost_pusd),
     ).group_by(*dims)
@@ -113,20 +136,22 @@ def spend(store: Store, by: Sequence[str] = (), since: datetime | None = None,
         key_names = dict(connection.execute(select(keys.c.id, keys.c.name)).all())
         team_names = dict(connection.execute(select(teams.c.id, teams.c.name)).all())
     names = {"key": key_names, "team": team_names}
-    groups: dict[tuple[Any, ...], list[int]] = {} if by else {(): [0] * (len(TOTALS) + 1)}  # always a total
+    groups: dict[tuple[Any, ...], list[int]] = (
+        {} if by else {(): [0] * (len(TOTALS) + 1)}
+    )  # always a total
     for row in rows:
         values = list(row)
-        ids = [*values[:len(dims) - 1], str(values[len(dims) - 1])]  # date() is text or a date
+        ids = [*values[: len(dims) - 1], str(values[len(dims) - 1])]  # date() is text or a date
         label = dict(zip([*(f for f in by if f != "day"), "day"], ids, strict=True))
         group = tuple(_label(field, label[field], names) for field in by)
         totals = groups.setdefault(group, [0] * (len(TOTALS) + 1))
-        for i, value in enumerate(values[len(dims):]):
+        for i, value in enumerate(values[len(dims) :]):
             totals[i] += int(value or 0)
     out = []
     for group in sorted(groups, key=lambda g: tuple("" if v is None else str(v) for v in g)):
         totals = groups[group]
         entry: dict[str, Any] = dict(zip(by, group, strict=True))
-        entry.update(zip(TOTALS, totals[:len(TOTALS)], strict=True))
+        entry.update(zip(TOTALS, totals[: len(TOTALS)], strict=True))
         entry["cost_usd"] = usd(totals[len(TOTALS)])
         out.append(entry)
     return out

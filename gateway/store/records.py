@@ -24,9 +24,15 @@ class Team:
     limits: Limits = NO_LIMITS
 
     def public(self) -> dict[str, Any]:
-        return {"id": self.id, "name": self.name, "models": _list(self.models),
-                "metadata": self.metadata, "limits": self.limits.public(), "created_at": iso(self.created_at),
-                "updated_at": iso(self.updated_at)}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "models": _list(self.models),
+            "metadata": self.metadata,
+            "limits": self.limits.public(),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,11 +60,22 @@ class Key:
 
     def public(self) -> dict[str, Any]:
         """Everything about the key except its secret and the secret's hash."""
-        return {"id": self.id, "name": self.name, "prefix": self.prefix, "team_id": self.team_id,
-                "team": self.team_name, "models": _list(self.models),
-                "expires_at": iso(self.expires_at), "metadata": self.metadata, "tags": list(self.tags),
-                "revoked": self.revoked, "revoked_at": iso(self.revoked_at), "limits": self.limits.public(),
-                "created_at": iso(self.created_at), "updated_at": iso(self.updated_at)}
+        return {
+            "id": self.id,
+            "name": self.name,
+            "prefix": self.prefix,
+            "team_id": self.team_id,
+            "team": self.team_name,
+            "models": _list(self.models),
+            "expires_at": iso(self.expires_at),
+            "metadata": self.metadata,
+            "tags": list(self.tags),
+            "revoked": self.revoked,
+            "revoked_at": iso(self.revoked_at),
+            "limits": self.limits.public(),
+            "created_at": iso(self.created_at),
+            "updated_at": iso(self.updated_at),
+        }
 
 
 def _list(values: tuple[str, ...] | None) -> list[str] | None:
@@ -87,8 +104,10 @@ def parse_time(raw: str, what: str) -> datetime:
     try:
         value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     except ValueError:
-        raise StoreError(f"{what}: {raw!r} is not an ISO-8601 date or time (e.g. 2026-12-31 or "
-                         "2026-12-31T18:00:00Z)") from None
+        raise StoreError(
+            f"{what}: {raw!r} is not an ISO-8601 date or time (e.g. 2026-12-31 or "
+            "2026-12-31T18:00:00Z)"
+        ) from None
     return to_utc(value)
 
 
@@ -99,7 +118,9 @@ def check_name(name: Any, what: str) -> str:
     if len(clean) > MAX_NAME or not clean.isprintable():
         raise StoreError(f"{what} name {clean[:40]!r}: at most {MAX_NAME} printable characters")
     if clean.startswith(("key_", "team_")):
-        raise StoreError(f"{what} name {clean!r}: names starting with key_ or team_ are kept for ids")
+        raise StoreError(
+            f"{what} name {clean!r}: names starting with key_ or team_ are kept for ids"
+        )
     return clean
 
 
@@ -113,7 +134,12 @@ def check_models(models: Any, what: str) -> tuple[str, ...] | None:
         raise StoreError(f"{what} models: a list of at most {MAX_GLOBS} names or globs")
     out: list[str] = []
     for glob in models:
-        if not isinstance(glob, str) or not glob.strip() or len(glob) > MAX_NAME or not glob.isprintable():
+        if (
+            not isinstance(glob, str)
+            or not glob.strip()
+            or len(glob) > MAX_NAME
+            or not glob.isprintable()
+        ):
             raise StoreError(f"{what} models: {glob!r} is not a model name or glob")
         if glob.strip() not in out:
             out.append(glob.strip())
@@ -133,6 +159,8 @@ def check_tags(tags: Any, what: str) -> tuple[str, ...]:
         return ()
     if isinstance(tags, str):
         tags = [part for part in tags.split(",") if part.strip()]
-    if not isinstance(tags, list | tuple) or not all(isinstance(t, str) and t.strip() for t in tags):
+    if not isinstance(tags, list | tuple) or not all(
+        isinstance(t, str) and t.strip() for t in tags
+    ):
         raise StoreError(f"{what} tags: a list of non-empty strings")
     return tuple(dict.fromkeys(t.strip() for t in tags))

@@ -35,18 +35,22 @@ metadata = MetaData()
 _ROW_ID = BigInteger().with_variant(Integer(), "sqlite")
 
 teams = Table(
-    "teams", metadata,
+    "teams",
+    metadata,
     Column("id", String(32), primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("models", JSON, nullable=True),  # list of globs; NULL = every model
     Column("metadata", JSON, nullable=False),
-    Column("limits", JSON, nullable=True),  # budgets and rate limits (gateway.counters.limits); migration 0002
+    Column(
+        "limits", JSON, nullable=True
+    ),  # budgets and rate limits (gateway.counters.limits); migration 0002
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
 )
 
 keys = Table(
-    "keys", metadata,
+    "keys",
+    metadata,
     Column("id", String(32), primary_key=True),
     Column("name", String(200), nullable=False, unique=True),
     Column("secret_hash", String(64), nullable=False, unique=True),  # SHA-256, hex
@@ -58,7 +62,9 @@ keys = Table(
     Column("tags", JSON, nullable=False),
     Column("revoked", Boolean, nullable=False),
     Column("revoked_at", DateTime, nullable=True),
-    Column("limits", JSON, nullable=True),  # budgets and rate limits (gateway.counters.limits); migration 0002
+    Column(
+        "limits", JSON, nullable=True
+    ),  # budgets and rate limits (gateway.counters.limits); migration 0002
     Column("created_at", DateTime, nullable=False),
     Column("updated_at", DateTime, nullable=False),
 )
@@ -67,7 +73,8 @@ keys = Table(
 # made (a key moved to another team keeps its past spend where it was); no foreign keys,
 # so a ledger batch never fails on a concurrent admin edit.
 ledger = Table(
-    "ledger", metadata,
+    "ledger",
+    metadata,
     Column("id", _ROW_ID, primary_key=True, autoincrement=True),
     Column("time", DateTime, nullable=False),
     Column("request_id", String(128), nullable=False),
@@ -97,7 +104,8 @@ ledger = Table(
 # One row (id 1): bumped in the same transaction as every change to teams or keys, so a
 # cache polls one integer and reloads only when it moved.
 changes = Table(
-    "changes", metadata,
+    "changes",
+    metadata,
     Column("id", Integer, primary_key=True),
     Column("version", BigInteger, nullable=False),
 )

@@ -19,15 +19,24 @@ def completion_to_chunks(completion: dict[str, Any], include_usage: bool) -> lis
     chunk_id = completion.get("id") or "chatcmpl-" + id_suffix(None)
     created = completion.get("created") or int(time.time())
     model = completion.get("model")
-    fields = {key: completion[key] for key in ("system_fingerprint", "service_tier")
-              if completion.get(key) is not None}
+    fields = {
+        key: completion[key]
+        for key in ("system_fingerprint", "service_tier")
+        if completion.get(key) is not None
+    }
     usage: dict[str, Any] = {"usage": None} if include_usage else {}
 
     def chunk(
         index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None
     ) -> dict[str, Any]:
-        return chat_chunk(chunk_id, created, model, [chat_choice(index, delta, finish, logprobs)],
-                          **usage, **fields)
+        return chat_chunk(
+            chunk_id,
+            created,
+            model,
+            [chat_choice(index, delta, finish, logprobs)],
+            **usage,
+            **fields,
+        )
 
     chunks: list[dict[str, Any]] = []
     for position, choice in enumerate(completion.get("choices") or []):

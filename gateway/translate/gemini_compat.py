@@ -92,7 +92,9 @@ def _sign_tool_call(call: dict[str, Any]) -> None:
 # --------------------------------------------------------------------------- request
 
 # The policy's unified names: rendered below, never sent as they are.
-_UNIFIED = tuple(name for name in CARRIED if name != EFFORT)  # the compat surface takes an effort as is
+_UNIFIED = tuple(
+    name for name in CARRIED if name != EFFORT
+)  # the compat surface takes an effort as is
 
 
 def compat_model_id(model: str) -> str:

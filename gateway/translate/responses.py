@@ -74,7 +74,10 @@ def _token_bytes(entry: dict[str, Any]) -> list[int]:
 
 
 def _logprob(entry: dict[str, Any], with_bytes: bool = True) -> dict[str, Any]:
-    out: dict[str, Any] = {"token": str(entry.get("token", "")), "logprob": entry.get("logprob", 0.0)}
+    out: dict[str, Any] = {
+        "token": str(entry.get("token", "")),
+        "logprob": entry.get("logprob", 0.0),
+    }
     if with_bytes:
         out["bytes"] = _token_bytes(entry)
     return out

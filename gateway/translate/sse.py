@@ -17,7 +17,9 @@ from gateway.errors import UpstreamError
 DONE = b"data: [DONE]\n\n"
 
 
-def truncated(message: str = "The upstream closed the stream before it was complete.") -> UpstreamError:
+def truncated(
+    message: str = "The upstream closed the stream before it was complete.",
+) -> UpstreamError:
     """The one error for a stream cut short, whichever wire it came on (one metric reason)."""
     return UpstreamError(message, code="upstream_stream_truncated", reason="stream_truncated")
 
@@ -94,7 +96,9 @@ def data_frame(payload: dict[str, Any]) -> bytes:
 
 def event_frame(payload: dict[str, Any]) -> bytes:
     """A Responses frame: `event: <type>` then `data: {json}`; the type is in the payload."""
-    return b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+    return (
+        b"event: " + str(payload["type"]).encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+    )
 
 
 async def aiter_events(source: AsyncIterator[bytes]) -> AsyncIterator[SSEEvent]:

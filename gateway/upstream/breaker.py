@@ -21,6 +21,7 @@ from gateway.registry.schema import Cooldown
 
 CLOSED, OPEN, HALF_OPEN = 0, 1, 2
 
+
 class StateListener(Protocol):
     """Told every state change; `initial` marks a breaker that was just made (closed)."""
 
@@ -28,11 +29,21 @@ class StateListener(Protocol):
 
 
 class Breaker:
-    __slots__ = ("deployment", "failures", "listener", "model", "open_until", "seconds", "state",
-                 "threshold", "trial")
+    __slots__ = (
+        "deployment",
+        "failures",
+        "listener",
+        "model",
+        "open_until",
+        "seconds",
+        "state",
+        "threshold",
+        "trial",
+    )
 
-    def __init__(self, model: str, deployment: str, cooldown: Cooldown,
-                 listener: StateListener | None = None) -> None:
+    def __init__(
+        self, model: str, deployment: str, cooldown: Cooldown, listener: StateListener | None = None
+    ) -> None:
         self.model = model
         self.deployment = deployment
         self.threshold = cooldown.failures

@@ -67,7 +67,11 @@ DEFAULT_LIMITS = UpstreamLimits()
 
 
 def upstream_limits(settings: Settings) -> UpstreamLimits:
-    return UpstreamLimits(int(settings.max_upstream_body_mb * MB), int(settings.max_upstream_event_mb * MB))
+    return UpstreamLimits(
+        int(settings.max_upstream_body_mb * MB), int(settings.max_upstream_event_mb * MB)
+    )
+
+
 # What the transport can raise: httpx's own, and aiohttp's that it leaves unmapped.
 TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError, asyncio.TimeoutError, OSError)
 
@@ -145,8 +149,14 @@ def endpoint_for(target: Target, deployment: Deployment) -> Endpoint:
             headers["authorization"] = f"Bearer {key}"
     connect = deployment.connect_timeout_s
     timeout = httpx.Timeout(deployment.timeout_s, connect=connect, pool=connect)
-    return Endpoint(provider_base_url(deployment) + target.path, headers, timeout,
-                    target.model.provider_name, deployment.name, key)
+    return Endpoint(
+        provider_base_url(deployment) + target.path,
+        headers,
+        timeout,
+        target.model.provider_name,
+        deployment.name,
+        key,
+    )
 
 
 class Upstreams:
@@ -180,25 +190,37 @@ class Upstreams:
         for client in clients.values():
             await client.aclose()
 
-    async def post(self, target: Target, body: bytes,
-                   failed: Callable[[GatewayError], None] | None = None) -> httpx.Response:
+    async def post(
+        self, target: Target, body: bytes, failed: Callable[[GatewayError], None] | None = None
+    ) -> httpx.Response:
         """POST and read the whole answer, with retries; an error status becomes a GatewayError.
         `failed` hears of each failed attempt (gateway.upstream.retry.run)."""
-        return await retry.run(target.model, self.breakers,
-                               lambda deployment: self._post(endpoint_for(target, deployment), body,
-                                                             self.slots.take(target.model, deployment)),
-                               on_failure=failed)
+        return await retry.run(
+            target.model,
+            self.breakers,
+            lambda deployment: self._post(
+                endpoint_for(target, deployment), body, self.slots.take(target.model, deployment)
+            ),
+            on_failure=failed,
+        )
 
-    async def open_stream(self, target: Target, body: bytes,
-                          failed: Callable[[GatewayError], None] | None = None) -> httpx.Response:
+    async def open_stream(
+        self, target: Target, body: bytes, failed: Callable[[GatewayError], None] | None = None
+    ) -> httpx.Response:
         """POST and return once a 2xx status and headers are in (retried until then); the
         body is the caller's to read, and from here on nothing is retried."""
-        return await retry.run(target.model, self.breakers,
-                               lambda deployment: self._open(endpoint_for(target, deployment), body,
-                                                             self.slots.take(target.model, deployment)),
-                               on_failure=failed)
+        return await retry.run(
+            target.model,
+            self.breakers,
+            lambda deployment: self._open(
+                endpoint_for(target, deployment), body, self.slots.take(target.model, deployment)
+            ),
+            on_failure=failed,
+        )
 
-    def _request(self, endpoint: Endpoint, body: bytes) -> tuple[httpx.AsyncBaseTransport, httpx.Request]:
+    def _request(
+        self, endpoint: Endpoint, body: bytes
+    ) -> tuple[httpx.AsyncBaseTransport, httpx.Request]:
         """The request, for the provider's transport itself.
 
         `AsyncClient.send` adds what the gateway does not use (auth flows, redirects, a
@@ -211,8 +233,13 @@ class Upstreams:
         if transport is None:
             self.client(endpoint.provider)
             transport = self._transports[endpoint.provider]
-        request = httpx.Request("POST", _parsed_url(endpoint.url), content=body, headers=endpoint.headers,
-                                extensions={"timeout": endpoint.timeout.as_dict()})
+        request = httpx.Request(
+            "POST",
+            _parsed_url(endpoint.url),
+            content=body,
+            headers=endpoint.headers,
+            extensions={"timeout": endpoint.timeout.as_dict()},
+        )
         return transport, request
 
     async def _post(self, endpoint: Endpoint, body: bytes, slot: Slot) -> httpx.Response:
@@ -220,15 +247,21 @@ class Upstreams:
         try:
             response = await transport.handle_async_request(request)
             ok = 200 <= response.status_code < 300
-            content = await read_capped(response, self.limits.max_body_bytes if ok else MAX_ERROR_BODY,
-                                        endpoint, lenient=not ok)
+            content = await read_capped(
+                response,
+                self.limits.max_body_bytes if ok else MAX_ERROR_BODY,
+                endpoint,
+                lenient=not ok,
+            )
         except TRANSPORT_ERRORS as exc:
             raise transport_error(exc, endpoint.where) from None
         finally:
             slot.release()
         response._content = content  # decoded, capped and scrubbed: what every caller reads
         if not ok:
-            raise from_upstream(response.status_code, content, dict(response.headers), [endpoint.secret])
+            raise from_upstream(
+                response.status_code, content, dict(response.headers), [endpoint.secret]
+            )
         return response
 
     async def _open(self, endpoint: Endpoint, body: bytes, slot: Slot) -> httpx.Response:
@@ -250,14 +283,19 @@ class Upstreams:
                 raise transport_error(exc, endpoint.where) from None
             finally:
                 await response.aclose()
-            raise from_upstream(response.status_code, content, dict(response.headers), [endpoint.secret])
+            raise from_upstream(
+                response.status_code, content, dict(response.headers), [endpoint.secret]
+            )
         response.extensions["gateway_secret"] = endpoint.secret
         response.extensions["gateway_event_cap"] = self.limits.max_event_bytes
         if response.headers.get("content-type", "").startswith("text/html"):
             # A proxy's or portal's page with a 200: no stream will come; say so before streaming.
             await response.aclose()
-            raise UpstreamError(f"The upstream provider {endpoint.where} answered a stream with an HTML page.",
-                                code="upstream_invalid_response", reason="invalid_response")
+            raise UpstreamError(
+                f"The upstream provider {endpoint.where} answered a stream with an HTML page.",
+                code="upstream_invalid_response",
+                reason="invalid_response",
+            )
         return response
 
 
@@ -283,8 +321,11 @@ class _Released(httpx.AsyncByteStream):
 def _session(transport: AiohttpTransport) -> aiohttp.ClientSession:
     """The transport's own session, except that it keeps no cookies (DummyCookieJar)."""
     limit = transport.limits.max_connections
-    connector = aiohttp.TCPConnector(keepalive_timeout=transport.limits.keepalive_expiry,
-                                     ssl=transport.ssl_context, limit=limit or 0)
+    connector = aiohttp.TCPConnector(
+        keepalive_timeout=transport.limits.keepalive_expiry,
+        ssl=transport.ssl_context,
+        limit=limit or 0,
+    )
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
@@ -325,8 +366,11 @@ def _inflater(response: httpx.Response) -> _Inflater | None:
         return None
     if encoding in ("gzip", "x-gzip", "deflate"):
         return _Inflater("gzip" if encoding == "x-gzip" else encoding)
-    raise UpstreamError("The upstream answered in a content-encoding the gateway did not ask for.",
-                        code="upstream_invalid_response", reason="invalid_response")
+    raise UpstreamError(
+        "The upstream answered in a content-encoding the gateway did not ask for.",
+        code="upstream_invalid_response",
+        reason="invalid_response",
+    )
 
 
 async def _decoded(response: httpx.Response, cap: int) -> AsyncIterator[bytes]:
@@ -341,8 +385,11 @@ async def _decoded(response: httpx.Response, cap: int) -> AsyncIterator[bytes]:
             try:
                 out, pending = inflater.inflate(pending, cap)
             except zlib.error:
-                raise UpstreamError("The upstream's compressed answer is corrupt.",
-                                    code="upstream_invalid_response", reason="invalid_response") from None
+                raise UpstreamError(
+                    "The upstream's compressed answer is corrupt.",
+                    code="upstream_invalid_response",
+                    reason="invalid_response",
+                ) from None
             if out:
                 yield out
             elif pending:
@@ -350,11 +397,16 @@ async def _decoded(response: httpx.Response, cap: int) -> AsyncIterator[bytes]:
 
 
 def _too_large(what: str, cap: int) -> UpstreamError:
-    return UpstreamError(f"The upstream's {what} is larger than the gateway's limit of {cap // MB} MB.",
-                         code="upstream_response_too_large", reason="response_too_large")
+    return UpstreamError(
+        f"The upstream's {what} is larger than the gateway's limit of {cap // MB} MB.",
+        code="upstream_response_too_large",
+        reason="response_too_large",
+    )
 
 
-async def read_capped(response: httpx.Response, cap: int, endpoint: Endpoint, *, lenient: bool = False) -> bytes:
+async def read_capped(
+    response: httpx.Response, cap: int, endpoint: Endpoint, *, lenient: bool = False
+) -> bytes:
     """The whole body, decoded and scrubbed; past `cap`, a 502 (or, `lenient`, for an
     error answer read only for its message: empty)."""
     parts: list[bytes] = []
@@ -403,7 +455,9 @@ async def iter_bytes(response: httpx.Response, target: Target) -> AsyncIterator[
     try:
         async for chunk in _decoded(response, cap):
             window = tail + chunk
-            end = max(window.rfind(mark) + len(mark) if mark in window else -1 for mark in _EVENT_ENDS)
+            end = max(
+                window.rfind(mark) + len(mark) if mark in window else -1 for mark in _EVENT_ENDS
+            )
             pending = len(window) - end if end >= 0 else pending + len(chunk)
             if pending > cap:
                 raise _too_large("stream event", cap)
@@ -432,15 +486,19 @@ def transport_error(exc: BaseException, where: str) -> GatewayError:
     os_error = getattr(cause, "os_error", cause)
     if isinstance(os_error, OSError) and os_error.errno in (errno.EMFILE, errno.ENFILE):
         # Out of file descriptors: this process's limit, not the upstream's failure.
-        return LocalLimit(overloaded("descriptors", "no file descriptor left for an upstream connection"),
-                          "provider")
+        return LocalLimit(
+            overloaded("descriptors", "no file descriptor left for an upstream connection"),
+            "provider",
+        )
     if isinstance(cause, aiohttp.ConnectionTimeoutError):
         error = UpstreamTimeout(f"Could not connect to the upstream provider {where} in time.")
         error.reason = "connect_timeout"
         return error
-    if isinstance(cause, aiohttp.ServerTimeoutError | asyncio.TimeoutError) or isinstance(
-        exc, httpx.ReadTimeout | httpx.PoolTimeout | httpx.WriteTimeout
-    ) or (isinstance(exc, httpx.TimeoutException) and exc.__cause__ is None):
+    if (
+        isinstance(cause, aiohttp.ServerTimeoutError | asyncio.TimeoutError)
+        or isinstance(exc, httpx.ReadTimeout | httpx.PoolTimeout | httpx.WriteTimeout)
+        or (isinstance(exc, httpx.TimeoutException) and exc.__cause__ is None)
+    ):
         return UpstreamTimeout(f"The upstream provider {where} did not answer in time.")
     if isinstance(cause, aiohttp.ClientConnectorError) or isinstance(exc, httpx.ConnectError):
         return UpstreamError(

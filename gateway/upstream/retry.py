@@ -73,8 +73,9 @@ def retryable(error: GatewayError) -> bool:
 
 # What says the deployment itself is unwell, not the request (gateway.upstream.client's
 # transport reasons; HTTP statuses as the upstream answered them).
-UNHEALTHY_REASONS = frozenset({"connect_error", "connect_timeout", "connection_error", "timeout",
-                               "invalid_response"})
+UNHEALTHY_REASONS = frozenset(
+    {"connect_error", "connect_timeout", "connection_error", "timeout", "invalid_response"}
+)
 UNHEALTHY_STATUSES = frozenset({502, 503, 504, 529})
 
 
@@ -130,13 +131,19 @@ async def run(
     full: set[str] = set()  # at their own max_connections: not tried again in this request
 
     def available(d: Deployment) -> bool:
-        return (d.name not in no_key and d.name not in full
-                and breakers.get(model.key, d.name, cooldown).available(clock()))
+        return (
+            d.name not in no_key
+            and d.name not in full
+            and breakers.get(model.key, d.name, cooldown).available(clock())
+        )
 
     def others_in_service(name: str) -> bool:
         now = clock()
-        return any(breakers.get(model.key, d.name, cooldown).in_service(now)
-                   for d in model.deployments if d.name != name and d.name not in no_key)
+        return any(
+            breakers.get(model.key, d.name, cooldown).in_service(now)
+            for d in model.deployments
+            if d.name != name and d.name not in no_key
+        )
 
     while True:
         deployment = choose(model.deployments, available, failed, rand)
@@ -150,7 +157,9 @@ async def run(
                 raise missing
             # Every deployment is out: the one back soonest rather than a refusal (panic).
             now = clock()
-            deployment = min(keyed, key=lambda d: breakers.get(model.key, d.name, cooldown).reopens_in(now))
+            deployment = min(
+                keyed, key=lambda d: breakers.get(model.key, d.name, cooldown).reopens_in(now)
+            )
         breaker = breakers.get(model.key, deployment.name, cooldown)
         breaker.acquire(clock())
         try:
@@ -187,7 +196,9 @@ async def run(
                 if not others:
                     raise  # not worth holding the client that long: fallbacks or the client decide
                 wait = 0.0
-            delay = 0.0 if others else max(wait or 0.0, backoff_s(model.retries - retries_left, rand))
+            delay = (
+                0.0 if others else max(wait or 0.0, backoff_s(model.retries - retries_left, rand))
+            )
             retries_left -= 1
             if delay:
                 await sleep(delay)
@@ -201,7 +212,9 @@ async def run(
 
 # Gemini says a prompt is too long with INVALID_ARGUMENT and a message such as "The input
 # token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
-_TOKEN_LIMIT = re.compile(r"token.*(exceed|too long|maximum|limit)|(exceed|too long).*token", re.I | re.S)
+_TOKEN_LIMIT = re.compile(
+    r"token.*(exceed|too long|maximum|limit)|(exceed|too long).*token", re.I | re.S
+)
 
 
 def context_too_long(error: GatewayError) -> bool:

@@ -28,8 +28,14 @@ class LocalLimit(GatewayError):
     """A local limit was reached; `scope` says whether another deployment may still have room."""
 
     def __init__(self, error: GatewayError, scope: str) -> None:
-        super().__init__(error.message, status=error.status, code=error.code, headers=error.headers,
-                         reason=error.reason, upstream=False)
+        super().__init__(
+            error.message,
+            status=error.status,
+            code=error.code,
+            headers=error.headers,
+            reason=error.reason,
+            upstream=False,
+        )
         self.scope = scope  # "provider" (the whole pool) or "deployment"
 
 
@@ -75,16 +81,23 @@ class Slots:
         keys: tuple[object, ...] = ()
         if pool_limit is not None:
             if used.get(provider, 0) >= pool_limit:
-                raise LocalLimit(overloaded(
-                    "provider_pool", f"{pool_limit} connections to provider '{provider}' in use"), "provider")
+                raise LocalLimit(
+                    overloaded(
+                        "provider_pool", f"{pool_limit} connections to provider '{provider}' in use"
+                    ),
+                    "provider",
+                )
             keys = (provider,)
         if own_limit is not None:
             key = (model.key, deployment.name)
             if used.get(key, 0) >= own_limit:
-                raise LocalLimit(overloaded(
-                    "deployment_pool",
-                    f"{own_limit} connections to deployment '{deployment.name}' of '{model.key}' in use"),
-                    "deployment")
+                raise LocalLimit(
+                    overloaded(
+                        "deployment_pool",
+                        f"{own_limit} connections to deployment '{deployment.name}' of '{model.key}' in use",
+                    ),
+                    "deployment",
+                )
             keys = (*keys, key)
         for taken in keys:
             used[taken] = used.get(taken, 0) + 1

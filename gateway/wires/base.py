@@ -61,7 +61,9 @@ class Wire:
     relays: ClientAPI | None = None
     embedding: bool = False
     # What the policy stage renders for it (gateway.policy).
-    takes_effort: bool = False  # `reasoning_effort` as is; the Gemini thinking vocabulary is dropped
+    takes_effort: bool = (
+        False  # `reasoning_effort` as is; the Gemini thinking vocabulary is dropped
+    )
     maps_effort: bool = False  # a Gemini surface that maps `reasoning_effort` to thinking itself
     summary_for_thoughts: bool = False  # thoughts are asked for with `reasoning.summary`
     native_embedding_settings: bool = False  # takes `task_type` and `normalize_embedding`
@@ -70,7 +72,9 @@ class Wire:
     # The upstream counts tokens with OpenAI's encodings, as the offline tokenizer does: an
     # estimate for it needs no safety margin (gateway.estimate).
     openai_tokens: bool = False
-    genai_provider: str | None = None  # OpenTelemetry's gen_ai.provider.name; None: the registry's name
+    genai_provider: str | None = (
+        None  # OpenTelemetry's gen_ai.provider.name; None: the registry's name
+    )
 
     def request(self, leg: Leg, body: dict[str, Any]) -> Upstream:
         """The upstream request for `body`: the internal shape (a chat request or an
@@ -88,7 +92,9 @@ class Wire:
         """The usage an upstream answer reports (gateway.accounting reads each shape)."""
         return None
 
-    def relay(self, leg: Leg, events: AsyncIterator[SSEEvent], secrets: list[str]) -> AsyncIterator[bytes]:
+    def relay(
+        self, leg: Leg, events: AsyncIterator[SSEEvent], secrets: list[str]
+    ) -> AsyncIterator[bytes]:
         """A stream relayed to a client of the same API, event by event."""
         raise NotImplementedError
 

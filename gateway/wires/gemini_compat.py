@@ -69,8 +69,9 @@ class GeminiCompatEmbeddings(Wire):
         return Upstream("/openai/embeddings", out)
 
     def answer(self, leg: Leg, data: dict[str, Any]) -> dict[str, Any]:
-        return ensure_encoding(data, leg.result.params.get("encoding_format"),
-                               normalize=normalize_embedding(leg))
+        return ensure_encoding(
+            data, leg.result.params.get("encoding_format"), normalize=normalize_embedding(leg)
+        )
 
     def usage(self, data: dict[str, Any]) -> Usage | None:
         return usage_from_embeddings(data.get("usage"))

@@ -32,14 +32,22 @@ class GeminiEmbed(Wire):
         native = bare_model(entry.model)
         task_type = entry.task_type or entry.capability_value("task_type")
         dimensions = entry.dimensions or entry.capability_value("output_dimensionality")
-        return Upstream(model_path(native, "batchEmbedContents"),
-                        embeddings_to_batch(body, native, task_type, dimensions), native_auth=True)
+        return Upstream(
+            model_path(native, "batchEmbedContents"),
+            embeddings_to_batch(body, native, task_type, dimensions),
+            native_auth=True,
+        )
 
     def answer(self, leg: Leg, data: dict[str, Any]) -> dict[str, Any]:
         params = leg.result.params
         tokens = sum(estimate_embedding_input_tokens(params["input"]))
-        return batch_to_embeddings(data, bare_model(leg.model.entry.model), params.get("encoding_format"),
-                                   normalize_embedding(leg), tokens)
+        return batch_to_embeddings(
+            data,
+            bare_model(leg.model.entry.model),
+            params.get("encoding_format"),
+            normalize_embedding(leg),
+            tokens,
+        )
 
 
 WIRE = GeminiEmbed()

@@ -25,15 +25,22 @@ class GeminiNative(Wire):
     def request(self, leg: Leg, body: dict[str, Any]) -> Upstream:
         native = leg.model.native_id  # model_path keeps it one path segment, whatever it holds
         stream = leg.result.upstream_stream
-        path = model_path(native, "streamGenerateContent") + "?alt=sse" if stream else model_path(native, "generateContent")
+        path = (
+            model_path(native, "streamGenerateContent") + "?alt=sse"
+            if stream
+            else model_path(native, "generateContent")
+        )
         return Upstream(path, chat_to_generate_content(body), native_auth=True)
 
     def answer(self, leg: Leg, data: dict[str, Any]) -> dict[str, Any]:
-        return generate_content_to_chat(data, bare_model(leg.model.native_id), leg.result.include_thoughts)
+        return generate_content_to_chat(
+            data, bare_model(leg.model.native_id), leg.result.include_thoughts
+        )
 
     def parser(self, leg: Leg) -> StreamParser:
-        return GeminiToChatStream(bare_model(leg.model.native_id), leg.result.include_thoughts,
-                                  include_usage=True)
+        return GeminiToChatStream(
+            bare_model(leg.model.native_id), leg.result.include_thoughts, include_usage=True
+        )
 
     def usage(self, data: dict[str, Any]) -> Usage | None:
         return usage_from_gemini(data.get("usageMetadata"))
@@ -44,7 +51,9 @@ class GeminiNative(Wire):
         meta = data.get("usageMetadata")
         if not isinstance(meta, dict):
             return None, False
-        final = any(isinstance(c, dict) and c.get("finishReason") for c in data.get("candidates") or ())
+        final = any(
+            isinstance(c, dict) and c.get("finishReason") for c in data.get("candidates") or ()
+        )
         return usage_from_gemini(meta), final
 
     def output_texts(self, data: dict[str, Any], out: list[str]) -> int:

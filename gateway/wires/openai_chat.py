@@ -16,6 +16,7 @@ from gateway.wires.base import Upstream, Wire, set_stream
 if TYPE_CHECKING:
     from gateway.proxy.exchange import Leg
 
+
 class OpenAIChat(Wire):
     name = "openai_chat"
     openai_tokens = True
@@ -35,7 +36,9 @@ class OpenAIChat(Wire):
     def usage(self, data: dict[str, Any]) -> Usage | None:
         return usage_from_chat(data.get("usage"))
 
-    async def relay(self, leg: Leg, events: AsyncIterator[SSEEvent], secrets: list[str]) -> AsyncIterator[bytes]:
+    async def relay(
+        self, leg: Leg, events: AsyncIterator[SSEEvent], secrets: list[str]
+    ) -> AsyncIterator[bytes]:
         """Chunks relayed as they came; only those that carry usage are parsed (to account
         for the call), and the usage chunk the gateway asked for is hidden from a client
         that did not ask for it."""
@@ -54,9 +57,14 @@ class OpenAIChat(Wire):
             try:
                 data = event.json()
             except orjson.JSONDecodeError:
-                raise UpstreamError("The upstream sent a stream chunk that is not JSON.",
-                                    code="upstream_invalid_response", reason="invalid_response") from None
-            if isinstance(data, dict) and (data.get("error") or isinstance(data.get("usage"), dict)):
+                raise UpstreamError(
+                    "The upstream sent a stream chunk that is not JSON.",
+                    code="upstream_invalid_response",
+                    reason="invalid_response",
+                ) from None
+            if isinstance(data, dict) and (
+                data.get("error") or isinstance(data.get("usage"), dict)
+            ):
                 if data.get("error"):
                     raise from_upstream(500, orjson.dumps(data), None, secrets)
                 if isinstance(data.get("usage"), dict):

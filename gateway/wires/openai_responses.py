@@ -65,7 +65,9 @@ class OpenAIResponses(Wire):
     def output_texts(self, data: dict[str, Any], out: list[str]) -> int:
         return responses_texts(data, out)
 
-    async def relay(self, leg: Leg, events: AsyncIterator[SSEEvent], secrets: list[str]) -> AsyncIterator[bytes]:
+    async def relay(
+        self, leg: Leg, events: AsyncIterator[SSEEvent], secrets: list[str]
+    ) -> AsyncIterator[bytes]:
         """Events relayed as they came; the terminal one is parsed for its usage."""
         ex = leg.ex
         ended = False
@@ -80,8 +82,9 @@ class OpenAIResponses(Wire):
                 if isinstance(data, dict):
                     name = str(data.get("type", name))
                     if name == "error" or (data.get("error") and name not in TERMINAL):
-                        raise from_upstream(500, orjson.dumps({"error": data.get("error") or data}),
-                                            None, secrets)
+                        raise from_upstream(
+                            500, orjson.dumps({"error": data.get("error") or data}), None, secrets
+                        )
                     response = data.get("response")
                     if name in TERMINAL and isinstance(response, dict):
                         ended = True

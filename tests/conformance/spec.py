@@ -319,7 +319,9 @@ def compat_request_errors(body: Any) -> list[str]:
                 {k: v for k, v in c.items() if k != "extra_content"} if isinstance(c, dict) else c
                 for c in msg["tool_calls"]
             ]
-            calls = [{**c, "id": str(c.get("id", ""))[:40]} if isinstance(c, dict) else c for c in calls]
+            calls = [
+                {**c, "id": str(c.get("id", ""))[:40]} if isinstance(c, dict) else c for c in calls
+            ]
             msg = {**msg, "tool_calls": calls}
         if isinstance(msg, dict) and isinstance(msg.get("tool_call_id"), str):
             msg = {**msg, "tool_call_id": msg["tool_call_id"][:40]}

@@ -29,7 +29,10 @@ ANSWER_SCHEMA = {"type": "object", "properties": {"city": {"type": "string"}, "t
 
 
 def chat_body(model: str, scenario: str, stream: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "Weather in Paris?"}]}
+    body: dict[str, Any] = {
+        "model": model,
+        "messages": [{"role": "user", "content": "Weather in Paris?"}],
+    }
     if scenario in ("tools", "forced_tool"):
         body["tools"] = CHAT_TOOLS
     if scenario == "forced_tool":
@@ -39,15 +42,21 @@ def chat_body(model: str, scenario: str, stream: bool) -> dict[str, Any]:
     if scenario == "reasoning":
         body.update(reasoning_effort="low", include_reasoning=True)
     if scenario == "json_schema":
-        body["response_format"] = {"type": "json_schema", "json_schema": {
-            "name": "weather", "schema": ANSWER_SCHEMA, "strict": True}}
+        body["response_format"] = {
+            "type": "json_schema",
+            "json_schema": {"name": "weather", "schema": ANSWER_SCHEMA, "strict": True},
+        }
     if stream:
         body.update(stream=True, stream_options={"include_usage": True})
     return body
 
 
 def responses_body(model: str, scenario: str, stream: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": model, "input": "Weather in Paris?", "instructions": "Be brief."}
+    body: dict[str, Any] = {
+        "model": model,
+        "input": "Weather in Paris?",
+        "instructions": "Be brief.",
+    }
     if scenario in ("tools", "forced_tool"):
         body["tools"] = FLAT_TOOLS
     if scenario == "forced_tool":
@@ -57,8 +66,14 @@ def responses_body(model: str, scenario: str, stream: bool) -> dict[str, Any]:
     if scenario == "reasoning":
         body["reasoning"] = {"effort": "low", "summary": "auto"}
     if scenario == "json_schema":
-        body["text"] = {"format": {"type": "json_schema", "name": "weather", "schema": ANSWER_SCHEMA,
-                                   "strict": True}}
+        body["text"] = {
+            "format": {
+                "type": "json_schema",
+                "name": "weather",
+                "schema": ANSWER_SCHEMA,
+                "strict": True,
+            }
+        }
     if stream:
         body["stream"] = True
     return body
@@ -70,7 +85,9 @@ def check_stream_shape(answer: Answer, path: str) -> None:
         return
     numbers = [e["sequence_number"] for e in answer.events]
     assert numbers == list(range(len(numbers))), f"sequence numbers {numbers}"
-    assert answer.names == [e["type"] for e in answer.events], "event: lines name the payload's type"
+    assert answer.names == [e["type"] for e in answer.events], (
+        "event: lines name the payload's type"
+    )
     assert answer.events[-1]["type"] in ("response.completed", "response.incomplete")
 
 
@@ -89,7 +106,9 @@ def expected_kind(answer: Answer, path: str, model: str, scenario: str) -> None:
         else:
             finish = [answer.body["choices"][0]["finish_reason"]]
             thought = answer.body["choices"][0]["message"].get("reasoning_content") or ""
-        want = {"tools": "tool_calls", "forced_tool": "tool_calls", "length": "length"}.get(scenario, "stop")
+        want = {"tools": "tool_calls", "forced_tool": "tool_calls", "length": "length"}.get(
+            scenario, "stop"
+        )
         assert finish == [want]
         assert bool(thought) == reasoning
         return
@@ -112,8 +131,15 @@ def expected_kind(answer: Answer, path: str, model: str, scenario: str) -> None:
 @pytest.mark.parametrize("scenario", SCENARIOS)
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("client_api", ["chat", "responses"])
-def test_every_answer_is_valid(gateway: str, fake_openai: FakeOpenAI, fake_gemini: FakeGemini,
-                               client_api: str, model: str, scenario: str, stream: bool) -> None:
+def test_every_answer_is_valid(
+    gateway: str,
+    fake_openai: FakeOpenAI,
+    fake_gemini: FakeGemini,
+    client_api: str,
+    model: str,
+    scenario: str,
+    stream: bool,
+) -> None:
     if client_api == "chat":
         path, body = "/chat/completions", chat_body(model, scenario, stream)
     else:
@@ -128,9 +154,14 @@ def test_every_answer_is_valid(gateway: str, fake_openai: FakeOpenAI, fake_gemin
 
 @pytest.mark.parametrize("model", ["oa-embed", "gm-embed"])
 @pytest.mark.parametrize("encoding", ["float", "base64"])
-def test_embeddings_are_valid(gateway: str, fake_openai: FakeOpenAI, fake_gemini: FakeGemini,
-                              model: str, encoding: str) -> None:
-    answer = call(gateway, "/embeddings", {"model": model, "input": ["one", "two"], "encoding_format": encoding})
+def test_embeddings_are_valid(
+    gateway: str, fake_openai: FakeOpenAI, fake_gemini: FakeGemini, model: str, encoding: str
+) -> None:
+    answer = call(
+        gateway,
+        "/embeddings",
+        {"model": model, "input": ["one", "two"], "encoding_format": encoding},
+    )
     assert answer.status == 200, answer.body
     assert not answer.problems, answer.problems
     kinds = {type(item["embedding"]) for item in answer.body["data"]}
@@ -156,8 +187,19 @@ def test_error_bodies_are_valid(gateway: str, path: str, body: dict[str, Any], s
 
 
 def test_upstream_error_is_a_valid_error(gateway: str, fake_openai: FakeOpenAI) -> None:
-    fake_openai.script.append(Scripted(429, {"error": {"message": "Slow down", "type": "requests",
-                                                       "param": None, "code": "rate_limit_exceeded"}}))
+    fake_openai.script.append(
+        Scripted(
+            429,
+            {
+                "error": {
+                    "message": "Slow down",
+                    "type": "requests",
+                    "param": None,
+                    "code": "rate_limit_exceeded",
+                }
+            },
+        )
+    )
     answer = call(gateway, "/chat/completions", chat_body("oa-chat", "plain", False))
     assert answer.status == 429
     assert not answer.problems, answer.problems
@@ -165,10 +207,15 @@ def test_upstream_error_is_a_valid_error(gateway: str, fake_openai: FakeOpenAI) 
 
 @pytest.mark.parametrize("path", ["/chat/completions", "/responses"])
 @pytest.mark.parametrize("model", ["oa-chat", "oa-resp"])
-def test_mid_stream_fault_ends_with_a_valid_error(gateway: str, fake_openai: FakeOpenAI,
-                                                   path: str, model: str) -> None:
+def test_mid_stream_fault_ends_with_a_valid_error(
+    gateway: str, fake_openai: FakeOpenAI, path: str, model: str
+) -> None:
     fake_openai.script.append(Scripted(cut_stream_after=4))
-    body = chat_body(model, "plain", True) if path == "/chat/completions" else responses_body(model, "plain", True)
+    body = (
+        chat_body(model, "plain", True)
+        if path == "/chat/completions"
+        else responses_body(model, "plain", True)
+    )
     answer = call(gateway, path, body)
     assert answer.status == 200
     assert not answer.problems, answer.problems

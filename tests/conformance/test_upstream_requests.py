@@ -97,13 +97,20 @@ SCHEMAS: dict[str, dict[str, Any]] = {
 
 
 def chat_tool(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "function", "function": {"name": name, "description": f"The {name} tool",
-                                             "parameters": schema}}
+    return {
+        "type": "function",
+        "function": {"name": name, "description": f"The {name} tool", "parameters": schema},
+    }
 
 
 def flat_tool(name: str, schema: dict[str, Any]) -> dict[str, Any]:
-    return {"type": "function", "name": name, "description": f"The {name} tool", "parameters": schema,
-            "strict": False}
+    return {
+        "type": "function",
+        "name": name,
+        "description": f"The {name} tool",
+        "parameters": schema,
+        "strict": False,
+    }
 
 
 # ------------------------------------------------------------------ checking what was sent
@@ -154,11 +161,20 @@ def test_tool_schemas_reach_every_upstream_in_a_form_it_takes(
 ) -> None:  # fmt: skip
     if client_api == "chat":
         path = "/chat/completions"
-        body: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "Go"}],
-                                "tools": [chat_tool("act", SCHEMAS[schema])], "tool_choice": choice}
+        body: dict[str, Any] = {
+            "model": model,
+            "messages": [{"role": "user", "content": "Go"}],
+            "tools": [chat_tool("act", SCHEMAS[schema])],
+            "tool_choice": choice,
+        }
     else:
         path = "/responses"
-        body = {"model": model, "input": "Go", "tools": [flat_tool("act", SCHEMAS[schema])], "tool_choice": choice}
+        body = {
+            "model": model,
+            "input": "Go",
+            "tools": [flat_tool("act", SCHEMAS[schema])],
+            "tool_choice": choice,
+        }
     r = post(gateway, path, body)
     assert r.status_code == 200, r.text
     assert sent_count(fake_openai, fake_gemini) == 1
@@ -167,9 +183,11 @@ def test_tool_schemas_reach_every_upstream_in_a_form_it_takes(
 
 def _requests(model: str) -> list[tuple[str, dict[str, Any]]]:
     """Client requests of every other kind, for one model: (path, body)."""
-    image_parts = [{"type": "text", "text": "What is in these?"},
-                   {"type": "image_url", "image_url": {"url": PNG, "detail": "low"}},
-                   {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}}]
+    image_parts = [
+        {"type": "text", "text": "What is in these?"},
+        {"type": "image_url", "image_url": {"url": PNG, "detail": "low"}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
+    ]
     history = [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Weather in Paris and Lyon?"},
@@ -187,26 +205,80 @@ def _requests(model: str) -> list[tuple[str, dict[str, Any]]]:
         {"type": "function_call_output", "call_id": "call_A", "output": "21C"},
     ]  # fmt: skip
     out: list[tuple[str, dict[str, Any]]] = [
-        ("/chat/completions", {"model": model, "messages": [{"role": "user", "content": image_parts}]}),
+        (
+            "/chat/completions",
+            {"model": model, "messages": [{"role": "user", "content": image_parts}]},
+        ),
         ("/chat/completions", {"model": model, "messages": history, "tools": tools}),
-        ("/chat/completions", {"model": model, "messages": history, "tools": tools, "stream": True}),
-        ("/chat/completions", {"model": model, "messages": [{"role": "user", "content": "Hi"}],
-                               "temperature": 0.3, "top_p": 0.9, "max_tokens": 200, "seed": 7,
-                               "response_format": {"type": "json_object"}, "user": "u-1"}),
-        ("/responses", {"model": model, "input": [{"role": "user", "content": [
-            {"type": "input_text", "text": "What is this?"},
-            {"type": "input_image", "image_url": PNG, "detail": "auto"}]}]}),
+        (
+            "/chat/completions",
+            {"model": model, "messages": history, "tools": tools, "stream": True},
+        ),
+        (
+            "/chat/completions",
+            {
+                "model": model,
+                "messages": [{"role": "user", "content": "Hi"}],
+                "temperature": 0.3,
+                "top_p": 0.9,
+                "max_tokens": 200,
+                "seed": 7,
+                "response_format": {"type": "json_object"},
+                "user": "u-1",
+            },
+        ),
+        (
+            "/responses",
+            {
+                "model": model,
+                "input": [
+                    {
+                        "role": "user",
+                        "content": [
+                            {"type": "input_text", "text": "What is this?"},
+                            {"type": "input_image", "image_url": PNG, "detail": "auto"},
+                        ],
+                    }
+                ],
+            },
+        ),
         ("/responses", {"model": model, "input": responses_history, "tools": flat}),
         ("/responses", {"model": model, "input": responses_history, "tools": flat, "stream": True}),
-        ("/responses", {"model": model, "input": "Hi", "instructions": "Be brief.", "max_output_tokens": 300,
-                        "text": {"format": {"type": "json_schema", "name": "w", "schema": {
-                            "type": "object", "properties": {"a": {"type": "string"}}}}}}),
+        (
+            "/responses",
+            {
+                "model": model,
+                "input": "Hi",
+                "instructions": "Be brief.",
+                "max_output_tokens": 300,
+                "text": {
+                    "format": {
+                        "type": "json_schema",
+                        "name": "w",
+                        "schema": {"type": "object", "properties": {"a": {"type": "string"}}},
+                    }
+                },
+            },
+        ),
     ]
     for effort in ("none", "minimal", "low", "medium", "high"):
-        out.append(("/chat/completions", {"model": model, "messages": [{"role": "user", "content": "Hi"}],
-                                          "reasoning_effort": effort, "include_reasoning": True}))
-        out.append(("/responses", {"model": model, "input": "Hi",
-                                   "reasoning": {"effort": effort, "summary": "auto"}}))
+        out.append(
+            (
+                "/chat/completions",
+                {
+                    "model": model,
+                    "messages": [{"role": "user", "content": "Hi"}],
+                    "reasoning_effort": effort,
+                    "include_reasoning": True,
+                },
+            )
+        )
+        out.append(
+            (
+                "/responses",
+                {"model": model, "input": "Hi", "reasoning": {"effort": effort, "summary": "auto"}},
+            )
+        )
     return out
 
 
@@ -250,13 +322,17 @@ FLAT_WEATHER = [{"type": "function", "name": "weather", "strict": False,
 
 def _gemini_turn(sdk: openai.OpenAI) -> tuple[list[dict[str, Any]], str]:
     """A first turn on Gemini 3 (native): the tool call comes back with its signature."""
-    first = sdk.chat.completions.create(model="gm-native", messages=[{"role": "user", "content": "Paris?"}],
-                                        tools=WEATHER)  # type: ignore[arg-type]
+    first = sdk.chat.completions.create(
+        model="gm-native", messages=[{"role": "user", "content": "Paris?"}], tools=WEATHER
+    )  # type: ignore[arg-type]
     message = first.choices[0].message.model_dump(exclude_none=True)
     call_id = message["tool_calls"][0]["id"]
     assert len(call_id) > 64  # the signature rides in the id: too long for OpenAI as it is
-    history = [{"role": "user", "content": "Paris?"}, message,
-               {"role": "tool", "tool_call_id": call_id, "content": "21C"}]
+    history = [
+        {"role": "user", "content": "Paris?"},
+        message,
+        {"role": "tool", "tool_call_id": call_id, "content": "21C"},
+    ]
     return history, call_id
 
 
@@ -277,7 +353,11 @@ def test_gemini_3_tool_conversation_continues_on_any_model_chat(
         assert calls[0]["extra_content"]["google"]["thought_signature"] == SIGNATURE
     elif next_model == "oa-chat":
         sent = fake_openai.last.json["messages"]
-        assert sent[1]["tool_calls"][0]["id"] == sent[2]["tool_call_id"] == call_id.split("__thsig_")[0]
+        assert (
+            sent[1]["tool_calls"][0]["id"]
+            == sent[2]["tool_call_id"]
+            == call_id.split("__thsig_")[0]
+        )
     else:
         calls = [i for i in fake_openai.last.json["input"] if "call_id" in i]
         assert {i["call_id"] for i in calls} == {call_id.split("__thsig_")[0]}
@@ -290,8 +370,11 @@ def test_gemini_3_tool_conversation_continues_on_any_model_responses(
     first = sdk.responses.create(model="gm-native", input="Paris?", tools=FLAT_WEATHER)  # type: ignore[arg-type]
     call = next(item for item in first.output if item.type == "function_call")
     assert len(call.call_id) > 64
-    items = [{"role": "user", "content": "Paris?"}, *[i.model_dump(exclude_none=True) for i in first.output],
-             {"type": "function_call_output", "call_id": call.call_id, "output": "21C"}]
+    items = [
+        {"role": "user", "content": "Paris?"},
+        *[i.model_dump(exclude_none=True) for i in first.output],
+        {"type": "function_call_output", "call_id": call.call_id, "output": "21C"},
+    ]
     fake_gemini.requests.clear()
     answer = sdk.responses.create(model=next_model, input=items, tools=FLAT_WEATHER)  # type: ignore[arg-type]
     assert answer.output_text
@@ -305,11 +388,16 @@ def test_gemini_falls_back_to_openai_with_a_history_openai_takes(
 ) -> None:
     history, call_id = _gemini_turn(sdk)
     fake_gemini.requests.clear()
-    fake_gemini.script(FakeGemini.error(
-        400, "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
-        "INVALID_ARGUMENT"))
-    raw = sdk.chat.completions.with_raw_response.create(model="gm-native-to-openai", messages=history,
-                                                        tools=WEATHER)  # type: ignore[arg-type]
+    fake_gemini.script(
+        FakeGemini.error(
+            400,
+            "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
+            "INVALID_ARGUMENT",
+        )
+    )
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="gm-native-to-openai", messages=history, tools=WEATHER
+    )  # type: ignore[arg-type]
     assert raw.headers["x-gateway-model"] == "oa-chat"
     assert raw.parse().choices[0].message.content
     assert len(fake_gemini.requests) == 1 and len(fake_openai.requests) == 1
@@ -336,7 +424,11 @@ def test_the_fakes_refuse_what_the_live_apis_refuse(fakes: tuple[FakeOpenAI, Fak
         {"type": "function_call_output", "call_id": "c" * 65, "output": "r"}]}  # fmt: skip
     extra = {"model": "gpt-4o-mini", "messages": [
         {"role": "assistant", "content": "x", "reasoning_content": "mine"}]}  # fmt: skip
-    for path, body in (("/chat/completions", chat), ("/responses", responses), ("/chat/completions", extra)):
+    for path, body in (
+        ("/chat/completions", chat),
+        ("/responses", responses),
+        ("/chat/completions", extra),
+    ):
         r = httpx.post(f"{oa}{path}", json=body, headers=auth)
         assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error", r.text
     key = {"x-goog-api-key": gemini_fake.api_key}
@@ -353,7 +445,12 @@ def test_the_fakes_refuse_what_the_live_apis_refuse(fakes: tuple[FakeOpenAI, Fak
         body: dict[str, Any] = {"contents": contents, "tools": [tool]}
         if config:
             body["toolConfig"] = config
-        r = httpx.post(f"{gm}/models/gemini-3-flash-preview:generateContent", json=body, headers=key)
-        assert r.status_code == 400 and r.json()["error"]["status"] == "INVALID_ARGUMENT", (tool, r.text)
+        r = httpx.post(
+            f"{gm}/models/gemini-3-flash-preview:generateContent", json=body, headers=key
+        )
+        assert r.status_code == 400 and r.json()["error"]["status"] == "INVALID_ARGUMENT", (
+            tool,
+            r.text,
+        )
     openai_fake.refused.clear()
     gemini_fake.refused.clear()

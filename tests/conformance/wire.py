@@ -28,7 +28,9 @@ def call(base: str, path: str, body: dict[str, Any]) -> Answer:
     if not body.get("stream"):
         r = httpx.post(url, json=body, timeout=30)
         answer = Answer(r.status_code, r.json())
-        kind = {"/chat/completions": "chat", "/responses": "response", "/embeddings": "embeddings"}[path]
+        kind = {"/chat/completions": "chat", "/responses": "response", "/embeddings": "embeddings"}[
+            path
+        ]
         answer.problems = answer_errors(kind if r.status_code == 200 else "error", answer.body)
         return answer
     with httpx.stream("POST", url, json=body, timeout=30) as r:
@@ -50,5 +52,7 @@ def call(base: str, path: str, body: dict[str, Any]) -> Answer:
             kind = "error"
         else:
             kind = "chunk" if path == "/chat/completions" else "event"
-        answer.problems += [f"event {n} ({data.get('type', kind)}): {p}" for p in answer_errors(kind, data)]
+        answer.problems += [
+            f"event {n} ({data.get('type', kind)}): {p}" for p in answer_errors(kind, data)
+        ]
     return answer

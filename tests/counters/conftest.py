@@ -29,8 +29,11 @@ async def counters(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncItera
         yield backend
         await backend.close()
         return
-    url = f"sqlite:///{tmp_path / 'c.db'}" if request.param == "sqlite" else request.getfixturevalue(
-        "postgres").new_database()
+    url = (
+        f"sqlite:///{tmp_path / 'c.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres").new_database()
+    )
     store = Store.open(url)
     yield SqlCounters(store)
     store.close()

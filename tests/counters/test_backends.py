@@ -24,22 +24,53 @@ def budget(sc: str, limit: int, period: str = "daily") -> BudgetLine:
     return BudgetLine(sc, LABEL, period, START, limit, 86400 * 2)
 
 
-def ask(rid: str, now: float = T0, budgets: tuple[BudgetLine, ...] = (), rates: tuple[RateLine, ...] = (),
-        slots: tuple[SlotLine, ...] = (), input_pusd: int = 100, out_pusd: int = 10, max_out: int = 100,
-        min_out: int = 20, tokens: int = 50) -> Ask:
+def ask(
+    rid: str,
+    now: float = T0,
+    budgets: tuple[BudgetLine, ...] = (),
+    rates: tuple[RateLine, ...] = (),
+    slots: tuple[SlotLine, ...] = (),
+    input_pusd: int = 100,
+    out_pusd: int = 10,
+    max_out: int = 100,
+    min_out: int = 20,
+    tokens: int = 50,
+) -> Ask:
     return Ask(rid, now, budgets, rates, slots, input_pusd, out_pusd, max_out, min_out, tokens)
 
 
-def settle(a: Ask, cost: int, reserved: int, actual: int, tokens: int = 0, reserved_tokens: int = 0,
-           now: float | None = None) -> Settlement:
-    return Settlement(a.rid, now or a.now, a.now, a.budgets, tuple(r for r in a.rates if r.kind == "tokens"),
-                      a.slots, reserved, reserved_tokens, actual, tokens)
+def settle(
+    a: Ask,
+    cost: int,
+    reserved: int,
+    actual: int,
+    tokens: int = 0,
+    reserved_tokens: int = 0,
+    now: float | None = None,
+) -> Settlement:
+    return Settlement(
+        a.rid,
+        now or a.now,
+        a.now,
+        a.budgets,
+        tuple(r for r in a.rates if r.kind == "tokens"),
+        a.slots,
+        reserved,
+        reserved_tokens,
+        actual,
+        tokens,
+    )
 
 
 async def test_budget_reserves_lowers_refuses_and_settles_exactly(counters: Any) -> None:
     line = budget(scope(), 2500)
     first = await counters.admit(ask("a", budgets=(line,)))  # worst 100 + 10 x 100 = 1100
-    assert first.ok and first.cost == 1100 and first.granted_out == 100 and first.budgets == [(0, 1100)]
+    assert (
+        first.ok
+        and first.cost == 1100
+        and first.granted_out == 100
+        and first.budgets == [(0, 1100)]
+    )
     second = await counters.admit(ask("b", budgets=(line,)))
     assert second.ok and second.cost == 1100
     # 300 left: input 100 + 20 tokens at 10 fit; the answer is lowered to 20.
@@ -49,7 +80,9 @@ async def test_budget_reserves_lowers_refuses_and_settles_exactly(counters: Any)
     assert not fourth.ok and fourth.reason == "budget" and fourth.budgets == [(0, 2500)]
     assert (await counters.settle(settle(ask("a", budgets=(line,)), 0, 1100, 437))) == [(437, 1400)]
     await counters.settle(settle(ask("b", budgets=(line,)), 0, 1100, 1100))
-    await counters.settle(settle(ask("c", budgets=(line,)), 0, 300, 0))  # failed upstream: nothing spent
+    await counters.settle(
+        settle(ask("c", budgets=(line,)), 0, 300, 0)
+    )  # failed upstream: nothing spent
     spent, _ = await counters.read([line], [], T0)
     assert spent == [(1537, 0)]
     # 963 left: the worst case 1100 does not fit, 86 output tokens do.
@@ -61,7 +94,9 @@ async def test_every_budget_must_admit_and_the_tightest_decides(counters: Any) -
     key, team = scope(), scope().replace("k:", "t:")
     lines = (budget(key, 10_000), budget(team, 1_000, "monthly"))
     outcome = await counters.admit(ask("a", budgets=lines, max_out=100))
-    assert outcome.ok and outcome.granted_out == 90 and outcome.cost == 1000  # the team's 1000 binds
+    assert (
+        outcome.ok and outcome.granted_out == 90 and outcome.cost == 1000
+    )  # the team's 1000 binds
     refused = await counters.admit(ask("b", budgets=lines))
     assert not refused.ok and refused.reason == "budget" and refused.line == 1
 
@@ -105,7 +140,9 @@ async def test_tokens_admitted_by_estimate_and_corrected_by_usage(counters: Any)
     first = ask("t1", rates=(tpm,), tokens=200, max_out=300)  # counts 200 + 300
     outcome = await counters.admit(first)
     assert outcome.ok and outcome.tokens == 500 and outcome.rates == [(500, 70.0)]
-    assert not (await counters.admit(ask("t2", now=T0 + 1, rates=(tpm,), tokens=300, max_out=300))).ok
+    assert not (
+        await counters.admit(ask("t2", now=T0 + 1, rates=(tpm,), tokens=300, max_out=300))
+    ).ok
     await counters.settle(settle(first, 0, 0, 0, tokens=250, reserved_tokens=500, now=T0 + 2))
     _, rates = await counters.read([], [tpm], T0 + 2)
     assert rates[0][0] == 250
@@ -128,7 +165,9 @@ async def test_concurrency_slots_and_the_sweep_of_dead_reservations(counters: An
     assert await counters.sweep(T0 + LEASE_S + 1) == 2
     spent, _ = await counters.read([line], [], T0)
     assert spent == [(500, 0)]
-    assert (await counters.admit(ask("s5", now=T0 + LEASE_S + 2, slots=(slot,), budgets=(line,)))).ok
+    assert (
+        await counters.admit(ask("s5", now=T0 + LEASE_S + 2, slots=(slot,), budgets=(line,)))
+    ).ok
     # A late settlement of a swept call still counts its spend, and releases nothing twice.
     await counters.settle(settle(b, 0, 1100, 700))
     spent, _ = await counters.read([line], [], T0)
@@ -137,8 +176,9 @@ async def test_concurrency_slots_and_the_sweep_of_dead_reservations(counters: An
 
 async def test_racing_admissions_never_overcommit_a_budget(counters: Any) -> None:
     line = budget(scope(), 1_100 * 7 + 50)
-    outcomes = await asyncio.gather(*(counters.admit(ask(f"p{i}", budgets=(line,), min_out=100))
-                                      for i in range(40)))
+    outcomes = await asyncio.gather(
+        *(counters.admit(ask(f"p{i}", budgets=(line,), min_out=100)) for i in range(40))
+    )
     assert sum(o.ok for o in outcomes) == 7
     spent, _ = await counters.read([line], [], T0)
     assert spent == [(0, 7700)]
@@ -157,30 +197,57 @@ async def test_the_lua_script_decides_like_the_python_logic(counters: Any) -> No
     now, live = T0, []
     for i in range(80):
         now += rng.uniform(0, 6)
-        a = ask(f"q{i}", now=now, budgets=lines, rates=rates, slots=slots, input_pusd=rng.randint(0, 3000),
-                out_pusd=rng.randint(0, 40), max_out=rng.randint(0, 400), min_out=rng.randint(0, 64),
-                tokens=rng.randint(1, 900))
+        a = ask(
+            f"q{i}",
+            now=now,
+            budgets=lines,
+            rates=rates,
+            slots=slots,
+            input_pusd=rng.randint(0, 3000),
+            out_pusd=rng.randint(0, 40),
+            max_out=rng.randint(0, 400),
+            min_out=rng.randint(0, 64),
+            tokens=rng.randint(1, 900),
+        )
         got, want = await counters.admit(a), await model.admit(a)
         assert (got.ok, got.reason, got.granted_out, got.cost, got.tokens) == (
-            want.ok, want.reason, want.granted_out, want.cost, want.tokens), i
+            want.ok,
+            want.reason,
+            want.granted_out,
+            want.cost,
+            want.tokens,
+        ), i
         if got.retry_after is not None or want.retry_after is not None:
             assert abs(got.retry_after - want.retry_after) < 1e-6
         if got.ok:
-            assert got.budgets == want.budgets and [r[0] for r in got.rates] == [r[0] for r in want.rates]
+            assert got.budgets == want.budgets and [r[0] for r in got.rates] == [
+                r[0] for r in want.rates
+            ]
             live.append((a, got))
         if live and rng.random() < 0.5:
             done, outcome = live.pop(rng.randrange(len(live)))
-            s = settle(done, 0, outcome.cost, rng.randint(0, outcome.cost), rng.randint(0, outcome.tokens),
-                       outcome.tokens, now=now)
+            s = settle(
+                done,
+                0,
+                outcome.cost,
+                rng.randint(0, outcome.cost),
+                rng.randint(0, outcome.tokens),
+                outcome.tokens,
+                now=now,
+            )
             assert await counters.settle(s) == await model.settle(s)
 
 
 async def test_a_free_call_reserves_and_settles_nothing(counters: Any) -> None:
     """An unpriced model a budget lets through: a zero reservation (Redis refuses "-0")."""
     line = budget(scope(), 1000)
-    free = ask("z1", budgets=(line,), slots=(SlotLine(line.scope, LABEL, 1),), input_pusd=0, out_pusd=0)
+    free = ask(
+        "z1", budgets=(line,), slots=(SlotLine(line.scope, LABEL, 1),), input_pusd=0, out_pusd=0
+    )
     outcome = await counters.admit(free)
     assert outcome.ok and outcome.cost == 0
     assert await counters.settle(settle(free, 0, 0, 0)) == [(0, 0)]
     assert await counters.sweep(T0 + LEASE_S + 1) == 0
-    assert (await counters.admit(ask("z2", budgets=(line,), slots=(SlotLine(line.scope, LABEL, 1),)))).ok
+    assert (
+        await counters.admit(ask("z2", budgets=(line,), slots=(SlotLine(line.scope, LABEL, 1),)))
+    ).ok

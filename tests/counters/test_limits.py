@@ -19,15 +19,23 @@ def test_budget_specs() -> None:
     assert parse_budget("200/monthly/allow-unpriced") == Budget(200 * 10**12, "monthly", True)
     assert parse_budget({"amount_usd": "1.5", "period": "weekly"}) == Budget(15 * 10**11, "weekly")
     assert parse_budget("0.000000000001/daily").pusd == 1
-    for bad, says in (("10", "AMOUNT/PERIOD"), ("10/hourly", "period must be"), ("-1/daily", "above 0"),
-                      ("ten/daily", "not an amount"), ("0.0000000000001/daily", "12 decimals"),
-                      ("10/daily/free", "AMOUNT/PERIOD"), ("nan/daily", "above 0")):
+    for bad, says in (
+        ("10", "AMOUNT/PERIOD"),
+        ("10/hourly", "period must be"),
+        ("-1/daily", "above 0"),
+        ("ten/daily", "not an amount"),
+        ("0.0000000000001/daily", "12 decimals"),
+        ("10/daily/free", "AMOUNT/PERIOD"),
+        ("nan/daily", "above 0"),
+    ):
         with pytest.raises(LimitsError, match=says):
             parse_budget(bad)
 
 
 def test_limits_round_trip_and_merge() -> None:
-    limits = check_limits({"budgets": ["10/daily", "200/monthly"], "rpm": 60, "tpm": None, "max_parallel": 2}, "key")
+    limits = check_limits(
+        {"budgets": ["10/daily", "200/monthly"], "rpm": 60, "tpm": None, "max_parallel": 2}, "key"
+    )
     assert check_limits(limits.to_json(), "key") == limits
     assert Limits().to_json() is None and check_limits(None, "key").empty
     changed = merge(limits, {"rpm": None, "budgets": ["1/total"]}, "key")
@@ -52,17 +60,34 @@ def test_calendar_periods_in_utc() -> None:
 
 def test_openai_durations() -> None:
     assert [duration(s) for s in (0, 0.02, 0.9994, 1, 1.5, 6.2, 60, 65.25, 3723)] == [
-        "0s", "20ms", "1000ms", "1s", "1.5s", "6.2s", "1m0s", "1m5.25s", "1h2m3s"]
+        "0s",
+        "20ms",
+        "1000ms",
+        "1s",
+        "1.5s",
+        "6.2s",
+        "1m0s",
+        "1m5.25s",
+        "1h2m3s",
+    ]
 
 
 def test_rate_headers_show_the_tightest_limit_of_each_kind() -> None:
     key, team = Label("key", "k"), Label("team", "t")
-    lines = [RateLine("k:1", key, "requests", 60), RateLine("t:1", team, "requests", 100),
-             RateLine("k:1", key, "tokens", 1000)]
+    lines = [
+        RateLine("k:1", key, "requests", 60),
+        RateLine("t:1", team, "requests", 100),
+        RateLine("k:1", key, "tokens", 1000),
+    ]
     headers = rate_headers(lines, [(10, 61.0), (95, 65.5), (250, 70.0)])
-    assert headers == {"x-ratelimit-limit-requests": "100", "x-ratelimit-remaining-requests": "5",
-                       "x-ratelimit-reset-requests": "1m5.5s", "x-ratelimit-limit-tokens": "1000",
-                       "x-ratelimit-remaining-tokens": "750", "x-ratelimit-reset-tokens": "1m10s"}
+    assert headers == {
+        "x-ratelimit-limit-requests": "100",
+        "x-ratelimit-remaining-requests": "5",
+        "x-ratelimit-reset-requests": "1m5.5s",
+        "x-ratelimit-limit-tokens": "1000",
+        "x-ratelimit-remaining-tokens": "750",
+        "x-ratelimit-reset-tokens": "1m10s",
+    }
 
 
 def test_worst_case_is_the_dearest_input_and_the_largest_answer() -> None:
@@ -79,7 +104,12 @@ def test_worst_case_is_the_dearest_input_and_the_largest_answer() -> None:
     worst = worst_case("chat", {"messages": messages, "max_output_tokens": 50, "n": 2}, [chat])
     assert not isinstance(worst, str)
     assert (worst.input_tokens, worst.input_pusd, worst.out_pusd, worst.max_out, worst.n) == (
-        tokens, tokens * 1_500_000, 2 * 6_000_000, 50, 2)
+        tokens,
+        tokens * 1_500_000,
+        2 * 6_000_000,
+        50,
+        2,
+    )
     unbounded = worst_case("chat", {"messages": messages}, [chat])
     assert not isinstance(unbounded, str) and unbounded.max_out == 400  # the model's maximum
     mixed = worst_case("chat", {"messages": messages}, [chat, free])

@@ -11,8 +11,11 @@ ROOT = Path(__file__).resolve().parents[2]
 DOCS = ROOT / "docs"
 PAGES = [ROOT / "README.md", *sorted(DOCS.glob("*.md"))]
 # Spelled in pieces so this file does not match itself.
-OUTSIDE = re.compile("|".join([r"\.\./" + "shared", "shared/" + "spec", "CONTRACT" + r"\.md",
-                               "ARCHITECTURE" + r"\.md"]))
+OUTSIDE = re.compile(
+    "|".join(
+        [r"\.\./" + "shared", "shared/" + "spec", "CONTRACT" + r"\.md", "ARCHITECTURE" + r"\.md"]
+    )
+)
 SCANNED = ("gateway", "tests", "docs", "deploy", "bench", "registry", ".ci")
 TOP_FILES = ("README.md", "Dockerfile", "docker-compose.yml", "pyproject.toml", "test.sh")
 LINK = re.compile(r"\[[^\]]*\]\(([^)\s]+)\)")
@@ -54,7 +57,9 @@ def test_every_link_resolves() -> None:
 
 def test_the_index_links_every_page_and_the_readme_links_the_index() -> None:
     linked = {(DOCS / link.partition("#")[0]).resolve() for link in _links(DOCS / "index.md")}
-    missing = [p.name for p in DOCS.glob("*.md") if p.name != "index.md" and p.resolve() not in linked]
+    missing = [
+        p.name for p in DOCS.glob("*.md") if p.name != "index.md" and p.resolve() not in linked
+    ]
     assert not missing, f"docs/index.md does not link: {missing}"
     assert "docs/index.md" in _links(ROOT / "README.md")
 
@@ -62,7 +67,9 @@ def test_the_index_links_every_page_and_the_readme_links_the_index() -> None:
 def test_nothing_points_outside_the_repository() -> None:
     files = [ROOT / name for name in TOP_FILES]
     for folder in SCANNED:
-        files += [p for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+        files += [
+            p for p in (ROOT / folder).rglob("*") if p.is_file() and "__pycache__" not in p.parts
+        ]
     found = []
     for path in files:
         try:
@@ -76,6 +83,8 @@ def test_nothing_points_outside_the_repository() -> None:
 
 
 def test_slug_matches_githubs_rule() -> None:
-    assert _slug("Reliability: deployments, retries, cool-down, fallbacks") == \
-        "reliability-deployments-retries-cool-down-fallbacks"
+    assert (
+        _slug("Reliability: deployments, retries, cool-down, fallbacks")
+        == "reliability-deployments-retries-cool-down-fallbacks"
+    )
     assert _slug("The `x-gateway` header") == "the-x-gateway-header"

@@ -31,7 +31,7 @@ def _bin(tmp_path: Path, *, prometheus: bool, apt: bool = True, ensurepip: bool 
         (folder / "python3").unlink()
         real = shutil.which("python3")
         (folder / "python3").write_text(
-            '#!/bin/sh\n[ "$2" = "import ensurepip" ] && exit 1\n' f'exec {real} "$@"\n'
+            f'#!/bin/sh\n[ "$2" = "import ensurepip" ] && exit 1\nexec {real} "$@"\n'
         )
         (folder / "python3").chmod(0o755)
     for name, wanted in (("prometheus", prometheus), ("apt-get", apt)):
@@ -41,11 +41,19 @@ def _bin(tmp_path: Path, *, prometheus: bool, apt: bool = True, ensurepip: bool 
     return folder
 
 
-def _run(tmp_path: Path, folder: Path, script: Path = SCRIPT, *args: str) -> subprocess.CompletedProcess[str]:
+def _run(
+    tmp_path: Path, folder: Path, script: Path = SCRIPT, *args: str
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k not in ("VIRTUAL_ENV", "PATH")}
     env.update(PATH=str(folder), GATEWAY_TEST_DRY_RUN="1", HOME=str(tmp_path))
-    return subprocess.run(["bash", str(script), *args], env=env, capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL)
+    return subprocess.run(
+        ["bash", str(script), *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
 
 
 def _fresh_clone(tmp_path: Path) -> Path:
@@ -61,9 +69,14 @@ def test_missing_prometheus_is_installed_from_debian(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "installing Debian package(s): prometheus (apt-get install)" in out
-    assert re.search(r"would run: (sudo )?env DEBIAN_FRONTEND=noninteractive apt-get update -q\n", out)
-    assert re.search(r"would run: (sudo )?env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
-                     r"--no-install-recommends prometheus\n", out)
+    assert re.search(
+        r"would run: (sudo )?env DEBIAN_FRONTEND=noninteractive apt-get update -q\n", out
+    )
+    assert re.search(
+        r"would run: (sudo )?env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+        r"--no-install-recommends prometheus\n",
+        out,
+    )
     assert "should-not-run" not in result.stderr  # dry run: nothing was executed
 
 
@@ -76,7 +89,9 @@ def test_present_prometheus_is_used_as_is(tmp_path: Path) -> None:
 
 
 def test_fresh_clone_makes_a_venv_installs_the_extras_then_runs_pytest(tmp_path: Path) -> None:
-    result = _run(tmp_path, _bin(tmp_path, prometheus=True), _fresh_clone(tmp_path), "-x", "tests/unit")
+    result = _run(
+        tmp_path, _bin(tmp_path, prometheus=True), _fresh_clone(tmp_path), "-x", "tests/unit"
+    )
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     steps = [
@@ -111,8 +126,11 @@ def test_no_apt_get_is_a_clear_failure(tmp_path: Path) -> None:
 
 def _readme_test_command() -> str:
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"^## Quick start$.*?^```sh\n(?P<serve>.*?)\n```\n+```sh\n(?P<test>.*?)\n```",
-                      readme, re.S | re.M)
+    match = re.search(
+        r"^## Quick start$.*?^```sh\n(?P<serve>.*?)\n```\n+```sh\n(?P<test>.*?)\n```",
+        readme,
+        re.S | re.M,
+    )
     assert match, "the README's Quick start has the serve block, then the test block"
     return match["test"].strip()
 
@@ -132,9 +150,19 @@ def test_pytest_closing_line_survives_pyproject_addopts() -> None:
     text = SCRIPT.read_text(encoding="utf-8")
     assert re.search(r'^exec "\$PYTHON" -m pytest "\$@"$', text, re.M)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider",
-         "tests/unit/test_policy.py::test_strict_mode_names_the_parameter"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, env={**os.environ, "CI": "true"},
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "tests/unit/test_policy.py::test_strict_mode_names_the_parameter",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "CI": "true"},
     )
     closing = result.stdout.strip().splitlines()[-1]
     assert re.fullmatch(r"=* ?1 passed in [\d.]+s ?=*", closing), result.stdout

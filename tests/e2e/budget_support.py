@@ -65,12 +65,26 @@ class Fleet:
             gateway.stop()
 
 
-def start(database: str, tmp: Path, *, redis: str | None = None, workers: int = 1,
-          failure: str | None = None, name: str = "gw", window_s: float | None = None) -> Gateway:
+def start(
+    database: str,
+    tmp: Path,
+    *,
+    redis: str | None = None,
+    workers: int = 1,
+    failure: str | None = None,
+    name: str = "gw",
+    window_s: float | None = None,
+) -> Gateway:
     port = free_port()
     log = tmp / f"{name}-{port}.log"
-    env = {**os.environ, "GATEWAY_DATABASE_URL": database, "GATEWAY_MASTER_KEY": MASTER,
-           "GATEWAY_LOG_LEVEL": "warning", "GATEWAY_WATCH": "0", "GATEWAY_METRICS_AUTH": "none"}
+    env = {
+        **os.environ,
+        "GATEWAY_DATABASE_URL": database,
+        "GATEWAY_MASTER_KEY": MASTER,
+        "GATEWAY_LOG_LEVEL": "warning",
+        "GATEWAY_WATCH": "0",
+        "GATEWAY_METRICS_AUTH": "none",
+    }
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     if redis:
         env["GATEWAY_REDIS_URL"] = redis
@@ -80,13 +94,30 @@ def start(database: str, tmp: Path, *, redis: str | None = None, workers: int = 
         env["GATEWAY_RATE_WINDOW_S"] = str(window_s)
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "gateway", "serve", "--workers", str(workers), "--port", str(port),
-             "--registry", str(REGISTRY)], env=env, start_new_session=True, stdout=out, stderr=out)
+            [
+                sys.executable,
+                "-m",
+                "gateway",
+                "serve",
+                "--workers",
+                str(workers),
+                "--port",
+                str(port),
+                "--registry",
+                str(REGISTRY),
+            ],
+            env=env,
+            start_new_session=True,
+            stdout=out,
+            stderr=out,
+        )
     gateway = Gateway(f"http://127.0.0.1:{port}", process, log=log)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"gateway exited with {process.returncode}: {log.read_text()[-3000:]}")
+            raise RuntimeError(
+                f"gateway exited with {process.returncode}: {log.read_text()[-3000:]}"
+            )
         try:
             if httpx.get(f"{gateway.url}/readyz", timeout=1).status_code == 200:
                 return gateway
@@ -105,8 +136,12 @@ def wait_for_key(urls: list[str], secret: str, timeout: float = 10.0) -> None:
     """Every gateway's cache holds the key (GET /v1/key stops answering 401)."""
     deadline = time.monotonic() + timeout
     for url in urls:
-        while httpx.get(f"{url}/v1/key", headers={"authorization": f"Bearer {secret}"},
-                        timeout=5).status_code == 401:
+        while (
+            httpx.get(
+                f"{url}/v1/key", headers={"authorization": f"Bearer {secret}"}, timeout=5
+            ).status_code
+            == 401
+        ):
             assert time.monotonic() < deadline, f"{url} did not see the key"
             time.sleep(0.1)
 
@@ -115,14 +150,21 @@ def sdk(url: str, secret: str, retries: int = 0) -> openai.AsyncOpenAI:
     # A connection per call: under load, reusing a kept-alive one races the server's
     # keep-alive timeout ("server disconnected without sending a response"), and the
     # race counts every call exactly, so it must not retry.
-    return openai.AsyncOpenAI(base_url=f"{url}/v1", api_key=secret, max_retries=retries, timeout=60,
-                              default_headers={"connection": "close"})
+    return openai.AsyncOpenAI(
+        base_url=f"{url}/v1",
+        api_key=secret,
+        max_retries=retries,
+        timeout=60,
+        default_headers={"connection": "close"},
+    )
 
 
 def metric_cost(urls: list[str], key: str) -> Decimal:
     """gateway_key_cost_usd_total for one key, summed over the processes."""
-    return sum((Decimal(repr(total(scrape(url), "gateway_key_cost_usd_total", key=key))) for url in urls),
-               Decimal(0))
+    return sum(
+        (Decimal(repr(total(scrape(url), "gateway_key_cost_usd_total", key=key))) for url in urls),
+        Decimal(0),
+    )
 
 
 _LEFT = re.compile(r"has ([0-9.]+) USD left.*at least ([0-9.]+) USD with a shortened answer")

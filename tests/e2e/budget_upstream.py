@@ -46,38 +46,85 @@ class HonestUpstream:
     async def _chat(self, request: Request) -> Response:
         self.calls += 1
         if request.headers.get("authorization") != f"Bearer {API_KEY}":
-            return Response(b'{"error": {"message": "bad key", "type": "invalid_request_error"}}', 401)
+            return Response(
+                b'{"error": {"message": "bad key", "type": "invalid_request_error"}}', 401
+            )
         body = orjson.loads(await request.body())
         messages = body.get("messages") or []
         last = str(messages[-1].get("content", "")) if messages else ""
         if "fail" in last:
-            return Response(orjson.dumps({"error": {"message": "upstream exploded", "type": "server_error",
-                                                    "code": None, "param": None}}), 500,
-                            media_type="application/json")
+            return Response(
+                orjson.dumps(
+                    {
+                        "error": {
+                            "message": "upstream exploded",
+                            "type": "server_error",
+                            "code": None,
+                            "param": None,
+                        }
+                    }
+                ),
+                500,
+                media_type="application/json",
+            )
         cap = body.get("max_completion_tokens") or body.get("max_tokens")
         out = ANSWER_TOKENS if cap is None else min(int(cap), ANSWER_TOKENS)
-        usage = {"prompt_tokens": prompt_tokens(messages), "completion_tokens": out,
-                 "total_tokens": prompt_tokens(messages) + out,
-                 "prompt_tokens_details": {"cached_tokens": 0}, "completion_tokens_details": {"reasoning_tokens": 0}}
-        base = {"id": "chatcmpl-honest", "created": int(time.time()), "model": body.get("model"),
-                "system_fingerprint": "fp_honest"}
+        usage = {
+            "prompt_tokens": prompt_tokens(messages),
+            "completion_tokens": out,
+            "total_tokens": prompt_tokens(messages) + out,
+            "prompt_tokens_details": {"cached_tokens": 0},
+            "completion_tokens_details": {"reasoning_tokens": 0},
+        }
+        base = {
+            "id": "chatcmpl-honest",
+            "created": int(time.time()),
+            "model": body.get("model"),
+            "system_fingerprint": "fp_honest",
+        }
         words = ["w"] * out
         if not body.get("stream"):
-            return Response(orjson.dumps({**base, "object": "chat.completion", "choices": [{
-                "index": 0, "message": {"role": "assistant", "content": " ".join(words), "refusal": None},
-                "logprobs": None, "finish_reason": "length" if out < ANSWER_TOKENS else "stop"}],
-                "usage": usage}), media_type="application/json")
+            return Response(
+                orjson.dumps(
+                    {
+                        **base,
+                        "object": "chat.completion",
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {
+                                    "role": "assistant",
+                                    "content": " ".join(words),
+                                    "refusal": None,
+                                },
+                                "logprobs": None,
+                                "finish_reason": "length" if out < ANSWER_TOKENS else "stop",
+                            }
+                        ],
+                        "usage": usage,
+                    }
+                ),
+                media_type="application/json",
+            )
         slow = "slow" in last
-        return StreamingResponse(self._stream(base, words, usage, slow), media_type="text/event-stream")
+        return StreamingResponse(
+            self._stream(base, words, usage, slow), media_type="text/event-stream"
+        )
 
-    async def _stream(self, base: dict[str, Any], words: list[str], usage: dict[str, Any],
-                      slow: bool) -> AsyncIterator[bytes]:
+    async def _stream(
+        self, base: dict[str, Any], words: list[str], usage: dict[str, Any], slow: bool
+    ) -> AsyncIterator[bytes]:
         def frame(data: dict[str, Any]) -> bytes:
             return b"data: " + orjson.dumps(data) + b"\n\n"
 
         def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-            return {**base, "object": "chat.completion.chunk",
-                    "choices": [{"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}]}
+            return {
+                **base,
+                "object": "chat.completion.chunk",
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
+                ],
+            }
 
         yield frame(chunk({"role": "assistant", "content": ""}))
         for i, word in enumerate(words):

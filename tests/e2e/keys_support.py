@@ -37,8 +37,14 @@ def unique(name: str) -> str:
 
 def cli(url: str, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "GATEWAY_DATABASE_URL": url}
-    result = subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True, text=True,
-                            cwd=ROOT, env=env, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=60,
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -53,11 +59,17 @@ def gateway(url: str, **overrides: object) -> Iterator[str]:
     yield from start_gateway(database_url=url, master_key=MASTER, metrics_auth="none", **overrides)
 
 
-def chat(base: str, key: str, model: str, header: str = "authorization", **extra: Any) -> httpx.Response:
+def chat(
+    base: str, key: str, model: str, header: str = "authorization", **extra: Any
+) -> httpx.Response:
     value = f"Bearer {key}" if header == "authorization" else key
     body = {"model": model, "messages": [{"role": "user", "content": "Hi"}], **extra}
-    return httpx.post(f"{base}/v1/chat/completions", json=body, timeout=15,
-                      headers={header: value, "connection": "close"})
+    return httpx.post(
+        f"{base}/v1/chat/completions",
+        json=body,
+        timeout=15,
+        headers={header: value, "connection": "close"},
+    )
 
 
 def until(condition: Callable[[], bool], timeout: float = 5.0, step: float = 0.05) -> float:
@@ -76,11 +88,30 @@ def serve_process(url: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     from tests.fakes.server import free_port
 
     port = free_port()
-    env = {**os.environ, "GATEWAY_DATABASE_URL": url, "GATEWAY_MASTER_KEY": MASTER, "GATEWAY_LOG_LEVEL": "warning",
-           "GATEWAY_METRICS_AUTH": "none"}  # scraped as the shipped Prometheus does: in-network, no token
+    env = {
+        **os.environ,
+        "GATEWAY_DATABASE_URL": url,
+        "GATEWAY_MASTER_KEY": MASTER,
+        "GATEWAY_LOG_LEVEL": "warning",
+        "GATEWAY_METRICS_AUTH": "none",
+    }  # scraped as the shipped Prometheus does: in-network, no token
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--port", str(port), "--registry",
-                                str(REGISTRY), *extra], env=env, cwd=ROOT, start_new_session=True)
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--port",
+            str(port),
+            "--registry",
+            str(REGISTRY),
+            *extra,
+        ],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

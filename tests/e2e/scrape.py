@@ -35,8 +35,11 @@ def counter(base_url: str, series: str) -> float:
 def total(samples: Samples, name: str, **labels: str) -> float:
     """The sum of `name` over every series whose labels include `labels`."""
     wanted = set(labels.items())
-    return sum(value for (sample, sample_labels), value in samples.items()
-               if sample == name and wanted <= sample_labels)
+    return sum(
+        value
+        for (sample, sample_labels), value in samples.items()
+        if sample == name and wanted <= sample_labels
+    )
 
 
 def wait_for(base_url: str, done: Callable[[Samples], bool], timeout: float = 3.0) -> Samples:

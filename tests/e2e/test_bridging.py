@@ -7,18 +7,37 @@ import pytest
 
 from tests.fakes.openai import JSON_TEXT, FakeOpenAI
 
-CHAT_TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
-FLAT_TOOLS = [{"type": "function", "name": "get_weather", "description": "Weather for a city",
-               "parameters": CHAT_TOOLS[0]["function"]["parameters"]}]  # type: ignore[index]
+CHAT_TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
+FLAT_TOOLS = [
+    {
+        "type": "function",
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": CHAT_TOOLS[0]["function"]["parameters"],
+    }
+]  # type: ignore[index]
 
 
 def test_chat_client_on_responses_model(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
-    plain = client.chat.completions.create(model="openai:reasoning_o3-mini",
-                                           messages=[{"role": "system", "content": "Be brief"},
-                                                     {"role": "user", "content": "Hi"}],
-                                           max_completion_tokens=500, reasoning_effort="high")
+    plain = client.chat.completions.create(
+        model="openai:reasoning_o3-mini",
+        messages=[{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Hi"}],
+        max_completion_tokens=500,
+        reasoning_effort="high",
+    )
     sent = fake_openai.last
     assert sent.path == "/v1/responses"
     assert sent.json["reasoning"] == {"effort": "high"}
@@ -30,11 +49,13 @@ def test_chat_client_on_responses_model(client: openai.OpenAI, fake_openai: Fake
     assert usage.prompt_tokens_details.cached_tokens == 200  # type: ignore[union-attr]
     assert usage.completion_tokens_details.reasoning_tokens == 100  # type: ignore[union-attr]
 
-    with client.chat.completions.stream(model="openai:reasoning_o3-mini",
-                                        messages=[{"role": "system", "content": "Be brief"},
-                                                  {"role": "user", "content": "Hi"}],
-                                        max_completion_tokens=500, reasoning_effort="high",
-                                        stream_options={"include_usage": True}) as stream:
+    with client.chat.completions.stream(
+        model="openai:reasoning_o3-mini",
+        messages=[{"role": "system", "content": "Be brief"}, {"role": "user", "content": "Hi"}],
+        max_completion_tokens=500,
+        reasoning_effort="high",
+        stream_options={"include_usage": True},
+    ) as stream:
         chunk_ids = {event.chunk.id for event in stream if event.type == "chunk"}
         streamed = stream.get_final_completion()
     assert len(chunk_ids) == 1  # one stable id for the whole stream
@@ -42,10 +63,13 @@ def test_chat_client_on_responses_model(client: openai.OpenAI, fake_openai: Fake
     assert streamed.usage == plain.usage
 
 
-def test_chat_client_two_turn_tools_on_responses_model(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
+def test_chat_client_two_turn_tools_on_responses_model(
+    client: openai.OpenAI, fake_openai: FakeOpenAI
+) -> None:
     messages: list = [{"role": "user", "content": "Weather in Paris?"}]
-    with client.chat.completions.stream(model="openai:gpt-4o-mini", messages=messages,
-                                        tools=CHAT_TOOLS) as stream:  # type: ignore[arg-type]
+    with client.chat.completions.stream(
+        model="openai:gpt-4o-mini", messages=messages, tools=CHAT_TOOLS
+    ) as stream:  # type: ignore[arg-type]
         first = stream.get_final_completion()
     call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
     assert first.choices[0].finish_reason == "tool_calls"
@@ -53,8 +77,9 @@ def test_chat_client_two_turn_tools_on_responses_model(client: openai.OpenAI, fa
     assert fake_openai.last.json["tools"] == [{**FLAT_TOOLS[0], "strict": False}]
     messages.append(first.choices[0].message.model_dump(exclude_none=True))
     messages.append({"role": "tool", "tool_call_id": call.id, "content": "21C"})
-    second = client.chat.completions.create(model="openai:gpt-4o-mini", messages=messages,
-                                            tools=CHAT_TOOLS)  # type: ignore[arg-type]
+    second = client.chat.completions.create(
+        model="openai:gpt-4o-mini", messages=messages, tools=CHAT_TOOLS
+    )  # type: ignore[arg-type]
     assert second.choices[0].message.content == "Hello from the fake upstream"
     items = fake_openai.last.json["input"]
     assert items[1]["type"] == "function_call" and items[1]["call_id"] == "call_fake1"
@@ -62,8 +87,13 @@ def test_chat_client_two_turn_tools_on_responses_model(client: openai.OpenAI, fa
 
 
 def test_responses_client_on_chat_model(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
-    plain = client.responses.create(model="openai:chat_gpt-4o-mini", input="Hi", instructions="Be brief",
-                                    max_output_tokens=300, text={"format": {"type": "json_object"}})
+    plain = client.responses.create(
+        model="openai:chat_gpt-4o-mini",
+        input="Hi",
+        instructions="Be brief",
+        max_output_tokens=300,
+        text={"format": {"type": "json_object"}},
+    )
     sent = fake_openai.last.json
     assert fake_openai.last.path == "/v1/chat/completions"
     assert sent["messages"][0] == {"role": "system", "content": "Be brief"}
@@ -72,8 +102,9 @@ def test_responses_client_on_chat_model(client: openai.OpenAI, fake_openai: Fake
     assert plain.output_text == JSON_TEXT  # the fake answers JSON when asked for it
     assert plain.usage is not None and plain.usage.output_tokens_details.reasoning_tokens == 100
 
-    with client.responses.stream(model="openai:chat_gpt-4o-mini", input="Hi", instructions="Be brief",
-                                 max_output_tokens=300) as stream:
+    with client.responses.stream(
+        model="openai:chat_gpt-4o-mini", input="Hi", instructions="Be brief", max_output_tokens=300
+    ) as stream:
         events = list(stream)
         streamed = stream.get_final_response()
     numbers = [e.sequence_number for e in events]
@@ -84,28 +115,40 @@ def test_responses_client_on_chat_model(client: openai.OpenAI, fake_openai: Fake
     assert fake_openai.last.json["stream_options"] == {"include_usage": True}
 
 
-def test_responses_client_two_turn_tools_on_chat_model(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
-    with client.responses.stream(model="openai:chat_gpt-4o-mini", input="Weather in Paris?",
-                                 tools=FLAT_TOOLS) as stream:  # type: ignore[arg-type]
+def test_responses_client_two_turn_tools_on_chat_model(
+    client: openai.OpenAI, fake_openai: FakeOpenAI
+) -> None:
+    with client.responses.stream(
+        model="openai:chat_gpt-4o-mini", input="Weather in Paris?", tools=FLAT_TOOLS
+    ) as stream:  # type: ignore[arg-type]
         first = stream.get_final_response()
     call = first.output[0]
     assert call.type == "function_call" and call.name == "get_weather"
     assert call.arguments == '{"city":"Paris"}'
     assert fake_openai.last.json["tools"] == CHAT_TOOLS
-    second = client.responses.create(model="openai:chat_gpt-4o-mini", tools=FLAT_TOOLS,  # type: ignore[arg-type]
-                                     input=[{"role": "user", "content": "Weather in Paris?"},
-                                            {"type": "function_call", "call_id": call.call_id,
-                                             "name": call.name, "arguments": call.arguments},
-                                            {"type": "function_call_output", "call_id": call.call_id,
-                                             "output": "21C"}])
+    second = client.responses.create(
+        model="openai:chat_gpt-4o-mini",
+        tools=FLAT_TOOLS,  # type: ignore[arg-type]
+        input=[
+            {"role": "user", "content": "Weather in Paris?"},
+            {
+                "type": "function_call",
+                "call_id": call.call_id,
+                "name": call.name,
+                "arguments": call.arguments,
+            },
+            {"type": "function_call_output", "call_id": call.call_id, "output": "21C"},
+        ],
+    )
     assert second.output_text == "Hello from the fake upstream"
     messages = fake_openai.last.json["messages"]
     assert messages[1]["tool_calls"][0]["id"] == call.call_id
     assert messages[2] == {"role": "tool", "tool_call_id": call.call_id, "content": "21C"}
 
 
-def test_responses_stream_emulated_when_upstream_stream_disabled(client: openai.OpenAI,
-                                                                 fake_openai: FakeOpenAI) -> None:
+def test_responses_stream_emulated_when_upstream_stream_disabled(
+    client: openai.OpenAI, fake_openai: FakeOpenAI
+) -> None:
     with client.responses.stream(model="openai:chat_o4-mini", input="Hi") as stream:
         final = stream.get_final_response()
     assert final.output_text == "Hello from the fake upstream"
@@ -114,8 +157,12 @@ def test_responses_stream_emulated_when_upstream_stream_disabled(client: openai.
 
 def test_features_that_cannot_cross_are_refused(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError) as info:
-        client.responses.create(model="openai:chat_gpt-4o-mini", input="Hi", previous_response_id="resp_1")
+        client.responses.create(
+            model="openai:chat_gpt-4o-mini", input="Hi", previous_response_id="resp_1"
+        )
     assert info.value.param == "previous_response_id"
     with pytest.raises(openai.BadRequestError) as info:
-        client.chat.completions.create(model="openai:gpt-4o-mini", messages=[{"role": "user", "content": "x"}], n=2)
+        client.chat.completions.create(
+            model="openai:gpt-4o-mini", messages=[{"role": "user", "content": "x"}], n=2
+        )
     assert info.value.param == "n"

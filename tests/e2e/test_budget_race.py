@@ -80,8 +80,12 @@ def _plan(n: int) -> list[Call]:
     calls = []
     for i in range(n):
         kind = ("plain", "stream", "plain", "stream", "leave", "fail")[i % 6]
-        words = " ".join(rng.choice(("alpha", "beta", "gamma", "delta")) for _ in range(rng.randint(1, 30)))
-        text = f"call {i}: {words}" + (" please fail" if kind == "fail" else " slow" if kind == "leave" else "")
+        words = " ".join(
+            rng.choice(("alpha", "beta", "gamma", "delta")) for _ in range(rng.randint(1, 30))
+        )
+        text = f"call {i}: {words}" + (
+            " please fail" if kind == "fail" else " slow" if kind == "leave" else ""
+        )
         max_tokens = None if i % 7 == 0 else rng.randint(16, 60)
         calls.append(Call(uuid.uuid4().hex, kind, [{"role": "user", "content": text}], max_tokens))
     return calls
@@ -94,14 +98,21 @@ async def _one(client: openai.AsyncOpenAI, call: Call) -> None:
     try:
         if call.kind in ("plain", "fail"):
             raw = await client.chat.completions.with_raw_response.create(
-                model=MODEL, messages=call.messages, **extra)  # type: ignore[arg-type]
-            call.status, lowered = raw.status_code, raw.headers.get("x-gateway-max-output-tokens-lowered")
+                model=MODEL, messages=call.messages, **extra
+            )  # type: ignore[arg-type]
+            call.status, lowered = (
+                raw.status_code,
+                raw.headers.get("x-gateway-max-output-tokens-lowered"),
+            )
             raw.parse()
         else:
             async with client.chat.completions.with_streaming_response.create(
-                    model=MODEL, messages=call.messages, stream=True, **extra) as response:  # type: ignore[arg-type]
-                call.status, lowered = response.status_code, response.headers.get(
-                    "x-gateway-max-output-tokens-lowered")
+                model=MODEL, messages=call.messages, stream=True, **extra
+            ) as response:  # type: ignore[arg-type]
+                call.status, lowered = (
+                    response.status_code,
+                    response.headers.get("x-gateway-max-output-tokens-lowered"),
+                )
                 seen = 0
                 async for _line in response.iter_lines():
                     seen += 1
@@ -112,8 +123,11 @@ async def _one(client: openai.AsyncOpenAI, call: Call) -> None:
         call.status = exc.status_code
         body = exc.body if isinstance(exc.body, dict) else {}
         call.code, call.message = body.get("code"), str(body.get("message"))
-        assert exc.response.headers.get("x-should-retry") == ("false" if exc.status_code == 429 else None) or \
-            exc.status_code != 429
+        assert (
+            exc.response.headers.get("x-should-retry")
+            == ("false" if exc.status_code == 429 else None)
+            or exc.status_code != 429
+        )
 
 
 async def _race(urls: list[str], secret: str, calls: list[Call]) -> None:
@@ -133,15 +147,26 @@ def _ledger(database: str, key_id: str) -> dict[str, tuple[int, int, bool]]:
     store = Store.open(database)
     try:
         with store.begin() as connection:
-            rows = connection.execute(select(ledger.c.request_id, ledger.c.status, ledger.c.cost_pusd,
-                                             ledger.c.disconnected).where(ledger.c.key_id == key_id)).all()
+            rows = connection.execute(
+                select(
+                    ledger.c.request_id, ledger.c.status, ledger.c.cost_pusd, ledger.c.disconnected
+                ).where(ledger.c.key_id == key_id)
+            ).all()
     finally:
         store.close()
-    return {row.request_id: (row.status, int(row.cost_pusd or 0), bool(row.disconnected)) for row in rows}
+    return {
+        row.request_id: (row.status, int(row.cost_pusd or 0), bool(row.disconnected))
+        for row in rows
+    }
 
 
-def _check(calls: list[Call], rows: dict[str, tuple[int, int, bool]], counters: tuple[int, int],
-           metrics: Decimal, budget: Decimal) -> int:
+def _check(
+    calls: list[Call],
+    rows: dict[str, tuple[int, int, bool]],
+    counters: tuple[int, int],
+    metrics: Decimal,
+    budget: Decimal,
+) -> int:
     assert set(rows) == {call.rid for call in calls}, "every call has its one ledger row"
     spent_ledger = sum(c for _s, c, _d in rows.values())
     assert spent_ledger <= budget * PICO, (spent_ledger, budget)
@@ -160,8 +185,12 @@ def _check(calls: list[Call], rows: dict[str, tuple[int, int, bool]], counters: 
         elif call.kind == "leave" and disconnected:
             left_mid_stream += 1
             cap = call.lowered if call.lowered is not None else call.max_tokens
-            worst = (prompt_tokens(call.messages) * INPUT_PRICE + (cap or MAX_OUT) * OUTPUT_PRICE) / 1_000_000
-            assert recorded <= worst * PICO  # whatever the gateway billed the hang-up, within its reservation
+            worst = (
+                prompt_tokens(call.messages) * INPUT_PRICE + (cap or MAX_OUT) * OUTPUT_PRICE
+            ) / 1_000_000
+            assert (
+                recorded <= worst * PICO
+            )  # whatever the gateway billed the hang-up, within its reservation
             hand += Decimal(recorded) / PICO
         else:
             assert call.status == 200 and status == 200, (call, status)
@@ -178,29 +207,42 @@ def _check(calls: list[Call], rows: dict[str, tuple[int, int, bool]], counters: 
     assert abs(hand - Decimal(spent_ledger) / PICO) < Decimal("1e-9")
     assert refused > 0, "the budget never bound: the race proved nothing"
     assert refused < len(calls) // 2
-    print(f"race: {len(calls)} calls, {refused} refused, {lowered} lowered, {left_mid_stream} left mid-stream, "
-          f"spent {Decimal(spent_ledger) / PICO} of {budget}")
+    print(
+        f"race: {len(calls)} calls, {refused} refused, {lowered} lowered, {left_mid_stream} left mid-stream, "
+        f"spent {Decimal(spent_ledger) / PICO} of {budget}"
+    )
     return refused
 
 
-def _admission_metrics(urls: list[str], name: str, refused: int, budget: Decimal, spent: int) -> None:
+def _admission_metrics(
+    urls: list[str], name: str, refused: int, budget: Decimal, spent: int
+) -> None:
     """Refusals by reason, reservations outstanding, the budget's spent and remaining gauges."""
     pages = [scrape(url) for url in urls]
-    assert sum(total(p, "gateway_admission_refusals_total", reason="budget") for p in pages) == refused
+    assert (
+        sum(total(p, "gateway_admission_refusals_total", reason="budget") for p in pages) == refused
+    )
     assert sum(total(p, "gateway_reservations_outstanding") for p in pages) == 0
     deadline = time.monotonic() + 5
     while True:  # the gauges follow the last settlement each process saw
         pages = [scrape(url) for url in urls]
         seen = max(total(p, "gateway_budget_spent_usd", key=name, period="total") for p in pages)
-        if abs(Decimal(repr(seen)) - Decimal(spent) / PICO) < Decimal("1e-9") or time.monotonic() > deadline:
+        if (
+            abs(Decimal(repr(seen)) - Decimal(spent) / PICO) < Decimal("1e-9")
+            or time.monotonic() > deadline
+        ):
             break
         time.sleep(0.1)
     assert abs(Decimal(repr(seen)) - Decimal(spent) / PICO) < Decimal("1e-9")
-    remaining = max(total(p, "gateway_budget_remaining_usd", key=name, period="total") for p in pages)
+    remaining = max(
+        total(p, "gateway_budget_remaining_usd", key=name, period="total") for p in pages
+    )
     assert abs(Decimal(repr(remaining)) - (budget - Decimal(spent) / PICO)) < Decimal("1e-9")
 
 
-def _settled(read: Callable[[], tuple[int, int]], rows: Callable[[], dict[str, Any]], n: int) -> None:
+def _settled(
+    read: Callable[[], tuple[int, int]], rows: Callable[[], dict[str, Any]], n: int
+) -> None:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         if read()[1] == 0 and len(rows()) >= n:
@@ -209,7 +251,8 @@ def _settled(read: Callable[[], tuple[int, int]], rows: Callable[[], dict[str, A
 
 
 def test_three_gateways_share_one_budget_through_valkey_and_postgres(
-        honest: HonestUpstream, postgres: PostgresServer, valkey: ValkeyHandle, tmp_path: Path) -> None:
+    honest: HonestUpstream, postgres: PostgresServer, valkey: ValkeyHandle, tmp_path: Path
+) -> None:
     database = postgres.new_database()
     name = f"race-{uuid.uuid4().hex[:6]}"
     key = make_key(database, name, "--budget", f"{BUDGET}/total", "--budget", "5/daily")
@@ -217,27 +260,37 @@ def test_three_gateways_share_one_budget_through_valkey_and_postgres(
     r.flushdb()
     fleet = Fleet()
     try:
-        fleet.gateways = [start(database, tmp_path, redis=valkey.url, name=f"g{i}") for i in range(3)]
+        fleet.gateways = [
+            start(database, tmp_path, redis=valkey.url, name=f"g{i}") for i in range(3)
+        ]
         urls = [g.url for g in fleet.gateways]
         wait_for_key(urls, key["key"])
         calls = _plan(CALLS)
         asyncio.run(_race(urls, key["key"], calls))
 
         def read() -> tuple[int, int]:
-            spent, reserved = r.hmget(f"{{gw}}:b:k:{key['id']}:total:1970-01-01", "spent", "reserved")
+            spent, reserved = r.hmget(
+                f"{{gw}}:b:k:{key['id']}:total:1970-01-01", "spent", "reserved"
+            )
             return int(spent or 0), int(reserved or 0)
 
         _settled(read, lambda: _ledger(database, key["id"]), len(calls))
-        refused = _check(calls, _ledger(database, key["id"]), read(), metric_cost(urls, name), BUDGET)
+        refused = _check(
+            calls, _ledger(database, key["id"]), read(), metric_cost(urls, name), BUDGET
+        )
         _admission_metrics(urls, name, refused, BUDGET, read()[0])
-        daily = r.hget(f"{{gw}}:b:k:{key['id']}:daily:{time.strftime('%Y-%m-%d', time.gmtime())}", "spent")
+        daily = r.hget(
+            f"{{gw}}:b:k:{key['id']}:daily:{time.strftime('%Y-%m-%d', time.gmtime())}", "spent"
+        )
         assert int(daily or 0) == read()[0]  # both budgets counted every call
     finally:
         fleet.stop()
         r.close()
 
 
-def test_two_workers_share_one_budget_through_sqlite(honest: HonestUpstream, tmp_path: Path) -> None:
+def test_two_workers_share_one_budget_through_sqlite(
+    honest: HonestUpstream, tmp_path: Path
+) -> None:
     database = f"sqlite:///{tmp_path / 'gateway.db'}"
     name = f"race-sqlite-{uuid.uuid4().hex[:6]}"
     key = make_key(database, name, "--budget", f"{BUDGET}/total")
@@ -251,13 +304,18 @@ def test_two_workers_share_one_budget_through_sqlite(honest: HonestUpstream, tmp
 
         def read() -> tuple[int, int]:
             with store.begin() as connection:
-                row = connection.execute(select(budget_counters).where(
-                    budget_counters.c.key == f"k:{key['id']}:total:1970-01-01")).first()
+                row = connection.execute(
+                    select(budget_counters).where(
+                        budget_counters.c.key == f"k:{key['id']}:total:1970-01-01"
+                    )
+                ).first()
             return (int(row.spent_pusd), int(row.reserved_pusd)) if row else (0, 0)
 
         try:
             _settled(read, lambda: _ledger(database, key["id"]), len(calls))
-            refused = _check(calls, _ledger(database, key["id"]), read(), metric_cost([url], name), BUDGET)
+            refused = _check(
+                calls, _ledger(database, key["id"]), read(), metric_cost([url], name), BUDGET
+            )
             _admission_metrics([url], name, refused, BUDGET, read()[0])
         finally:
             store.close()

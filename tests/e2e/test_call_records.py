@@ -44,8 +44,9 @@ def gw(fake_openai: FakeOpenAI, fake_gemini: FakeGemini) -> Iterator[tuple[str, 
         yield url, records
 
 
-def _chat(url: str, model: str, key: str = MASTER_KEY, header: str = "authorization", **extra: object
-          ) -> httpx.Response:
+def _chat(
+    url: str, model: str, key: str = MASTER_KEY, header: str = "authorization", **extra: object
+) -> httpx.Response:
     value = f"Bearer {key}" if header == "authorization" else key
     body = {"model": model, "messages": [{"role": "user", "content": "Hi"}], **extra}
     return httpx.post(f"{url}/v1/chat/completions", json=body, headers={header: value}, timeout=10)
@@ -58,28 +59,44 @@ def _one(records: list[CallRecord], rid: str) -> CallRecord:
     return mine[0]
 
 
-def test_retries_and_a_fallback_are_one_record(gw: tuple[str, list[CallRecord]], fake_openai: FakeOpenAI) -> None:
+def test_retries_and_a_fallback_are_one_record(
+    gw: tuple[str, list[CallRecord]], fake_openai: FakeOpenAI
+) -> None:
     url, records = gw
-    down = Scripted(500, {"error": {"message": "down", "type": "server_error", "param": None, "code": None}})
+    down = Scripted(
+        500, {"error": {"message": "down", "type": "server_error", "param": None, "code": None}}
+    )
     fake_openai.script.extend([down, down])
     r = _chat(url, "with-fallback")
     assert r.status_code == 200
     rec = _one(records, r.headers["x-request-id"])
     assert rec.principal is MASTER
-    assert (rec.model, rec.answered_by, rec.provider, rec.status) == ("with-fallback", "fallback-target",
-                                                                       "openai", 200)
+    assert (rec.model, rec.answered_by, rec.provider, rec.status) == (
+        "with-fallback",
+        "fallback-target",
+        "openai",
+        200,
+    )
     assert rec.failures == (UpstreamFailure("with-fallback", "openai", "http_500"),) * 2
     assert rec.handovers == (Handover("with-fallback", "fallback-target", "http_500"),)
     assert rec.usage is not None and rec.usage.input > 0
-    assert rec.cost is not None and f"{rec.cost:.10f}".rstrip("0") == r.headers["x-gateway-cost-usd"].rstrip("0")
-    assert rec.error_reason is None and not rec.streamed and not rec.disconnected and not rec.estimated
+    assert rec.cost is not None and f"{rec.cost:.10f}".rstrip("0") == r.headers[
+        "x-gateway-cost-usd"
+    ].rstrip("0")
+    assert (
+        rec.error_reason is None and not rec.streamed and not rec.disconnected and not rec.estimated
+    )
 
 
-def test_a_stream_is_one_record_when_it_ends(gw: tuple[str, list[CallRecord]], fake_openai: FakeOpenAI) -> None:
+def test_a_stream_is_one_record_when_it_ends(
+    gw: tuple[str, list[CallRecord]], fake_openai: FakeOpenAI
+) -> None:
     url, records = gw
     client = openai.OpenAI(base_url=f"{url}/v1", api_key=MASTER_KEY, max_retries=0)
     with client.chat.completions.with_streaming_response.create(
-        model="fallback-target", messages=[{"role": "user", "content": "Hi"}], stream=True,
+        model="fallback-target",
+        messages=[{"role": "user", "content": "Hi"}],
+        stream=True,
     ) as response:
         rid = response.headers["x-request-id"]
         assert "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices)
@@ -87,7 +104,9 @@ def test_a_stream_is_one_record_when_it_ends(gw: tuple[str, list[CallRecord]], f
     assert rec.streamed and rec.status == 200 and rec.ttft_s is not None and rec.usage is not None
 
 
-def test_virtual_keys_resolve_to_their_principal(gw: tuple[str, list[CallRecord]], fake_openai: FakeOpenAI) -> None:
+def test_virtual_keys_resolve_to_their_principal(
+    gw: tuple[str, list[CallRecord]], fake_openai: FakeOpenAI
+) -> None:
     url, records = gw
     for header in ("authorization", "x-api-key", "api-key"):
         r = _chat(url, "fallback-target", key="sk-gw-known", header=header)
@@ -95,8 +114,12 @@ def test_virtual_keys_resolve_to_their_principal(gw: tuple[str, list[CallRecord]
         assert _one(records, r.headers["x-request-id"]).principal == TEAM
     r = _chat(url, "fallback-target", key="sk-gw-revoked")
     assert r.status_code == 401
-    assert r.json()["error"] == {"message": "This gateway key is revoked.", "type": "authentication_error",
-                                 "param": None, "code": "invalid_api_key"}
+    assert r.json()["error"] == {
+        "message": "This gateway key is revoked.",
+        "type": "authentication_error",
+        "param": None,
+        "code": "invalid_api_key",
+    }
     rec = _one(records, r.headers["x-request-id"])
     assert rec.status == 401 and rec.model is None and rec.served is None
     assert httpx.get(f"{url}/v1/models", headers={"x-api-key": "sk-gw-unknown"}).status_code == 401

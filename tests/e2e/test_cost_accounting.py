@@ -21,16 +21,39 @@ from tests.e2e.scrape import Samples, scrape, total, wait_for
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 
-TOOLS = [{"type": "function", "function": {
-    "name": "get_weather", "description": "Weather for a city",
-    "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]
+TOOLS = [
+    {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "Weather for a city",
+            "parameters": {
+                "type": "object",
+                "properties": {"city": {"type": "string"}},
+                "required": ["city"],
+            },
+        },
+    }
+]
 # `strict` is required (nullable) in OpenAI's FunctionTool, as the SDK's FunctionToolParam says.
-RESPONSES_TOOLS = [{"type": "function", "name": "get_weather", "description": "Weather for a city",
-                    "parameters": TOOLS[0]["function"]["parameters"], "strict": False}]
+RESPONSES_TOOLS = [
+    {
+        "type": "function",
+        "name": "get_weather",
+        "description": "Weather for a city",
+        "parameters": TOOLS[0]["function"]["parameters"],
+        "strict": False,
+    }
+]
 
 # Fake OpenAI usage: (prompt, cached, completion, reasoning).
 U1 = {"prompt_tokens": 1234, "cached_tokens": 234, "completion_tokens": 567, "reasoning_tokens": 0}
-U2 = {"prompt_tokens": 4321, "cached_tokens": 1321, "completion_tokens": 2345, "reasoning_tokens": 2000}
+U2 = {
+    "prompt_tokens": 4321,
+    "cached_tokens": 1321,
+    "completion_tokens": 2345,
+    "reasoning_tokens": 2000,
+}
 # gpt-4o-mini: 0.15 in, 0.075 cached, 0.60 out per 1M.
 COST_U1_4O_MINI = (1000 * 0.15 + 234 * 0.075 + 567 * 0.60) / 1e6  # = 507.75e-6
 # o3-mini: 1.10 in, 0.55 cached, 4.40 out per 1M.
@@ -40,44 +63,103 @@ COST_U2_O4_MINI = 3000 * 0.0000011 + 1321 * 0.000000275 + 2345 * 0.0000044  # = 
 
 # Gemini 3 Flash: 0.50 in, 0.05 cached, 3.00 out per 1M. Native usage: 2000 prompt (500
 # cached), 300 candidates + 200 thoughts = 500 billed output.
-GEMINI_META = {"promptTokenCount": 2000, "cachedContentTokenCount": 500, "candidatesTokenCount": 300,
-               "thoughtsTokenCount": 200, "totalTokenCount": 2500}
+GEMINI_META = {
+    "promptTokenCount": 2000,
+    "cachedContentTokenCount": 500,
+    "candidatesTokenCount": 300,
+    "thoughtsTokenCount": 200,
+    "totalTokenCount": 2500,
+}
 COST_GEMINI_NATIVE = (1500 * 0.50 + 500 * 0.05 + 500 * 3.00) / 1e6  # = 2275e-6
 # Compat usage: completion_tokens leaves the 300 thought tokens out (they are in the total).
-COMPAT_USAGE = {"prompt_tokens": 1000, "completion_tokens": 100, "total_tokens": 1400,
-                "prompt_tokens_details": {"cached_tokens": 400}}
+COMPAT_USAGE = {
+    "prompt_tokens": 1000,
+    "completion_tokens": 100,
+    "total_tokens": 1400,
+    "prompt_tokens_details": {"cached_tokens": 400},
+}
 COST_GEMINI_COMPAT = (600 * 0.50 + 400 * 0.05 + 400 * 3.00) / 1e6  # = 1520e-6
 
 
 def _native_answer(call: bool = False) -> dict[str, Any]:
-    part = {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}} if call else {"text": "Hello."}
-    return {"candidates": [{"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}],
-            "usageMetadata": GEMINI_META, "modelVersion": "gemini-3-flash-preview", "responseId": "r1"}
+    part = (
+        {"functionCall": {"name": "get_weather", "args": {"city": "Paris"}}}
+        if call
+        else {"text": "Hello."}
+    )
+    return {
+        "candidates": [
+            {"content": {"role": "model", "parts": [part]}, "finishReason": "STOP", "index": 0}
+        ],
+        "usageMetadata": GEMINI_META,
+        "modelVersion": "gemini-3-flash-preview",
+        "responseId": "r1",
+    }
 
 
 def _native_stream() -> list[dict[str, Any]]:
     # Each chunk repeats the running usage; only the last one is final.
     return [
-        {"candidates": [{"content": {"role": "model", "parts": [{"text": "Thinking", "thought": True}]},
-                         "index": 0}],
-         "usageMetadata": {"promptTokenCount": 2000, "cachedContentTokenCount": 500, "totalTokenCount": 2000}},
-        {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hel"}]}, "index": 0}],
-         "usageMetadata": {"promptTokenCount": 2000, "cachedContentTokenCount": 500, "candidatesTokenCount": 1,
-                           "thoughtsTokenCount": 200, "totalTokenCount": 2201}},
-        {"candidates": [{"content": {"role": "model", "parts": [{"text": "lo."}]}, "finishReason": "STOP",
-                         "index": 0}], "usageMetadata": GEMINI_META},
+        {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": [{"text": "Thinking", "thought": True}]},
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": {
+                "promptTokenCount": 2000,
+                "cachedContentTokenCount": 500,
+                "totalTokenCount": 2000,
+            },
+        },
+        {
+            "candidates": [{"content": {"role": "model", "parts": [{"text": "Hel"}]}, "index": 0}],
+            "usageMetadata": {
+                "promptTokenCount": 2000,
+                "cachedContentTokenCount": 500,
+                "candidatesTokenCount": 1,
+                "thoughtsTokenCount": 200,
+                "totalTokenCount": 2201,
+            },
+        },
+        {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": [{"text": "lo."}]},
+                    "finishReason": "STOP",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": GEMINI_META,
+        },
     ]
 
 
 def _compat_answer() -> dict[str, Any]:
-    return {"id": "c1", "object": "chat.completion", "created": 1, "model": "gemini-3-flash-preview",
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "Hello."}}],
-            "usage": COMPAT_USAGE}
+    return {
+        "id": "c1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gemini-3-flash-preview",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "Hello."},
+            }
+        ],
+        "usage": COMPAT_USAGE,
+    }
 
 
 def _compat_stream() -> list[dict[str, Any]]:
-    base = {"id": "c1", "object": "chat.completion.chunk", "created": 1, "model": "gemini-3-flash-preview"}
+    base = {
+        "id": "c1",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gemini-3-flash-preview",
+    }
     return [
         {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": "Hello."}}]},
         {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]},
@@ -91,7 +173,9 @@ class Case:
     model: str
     api: str  # chat | responses | embeddings
     stream: bool
-    tokens: tuple[int, int, int, int]  # input (with cached), cached_input, output (with reasoning), reasoning
+    tokens: tuple[
+        int, int, int, int
+    ]  # input (with cached), cached_input, output (with reasoning), reasoning
     cost: float
     native: str  # gen_ai_request_model
     provider: str  # gen_ai_provider_name
@@ -102,54 +186,230 @@ class Case:
 
 CASES = [
     # OpenAI chat, passed through.
-    Case("chat", "openai:chat_gpt-4o-mini", "chat", False, (1234, 234, 567, 0), COST_U1_4O_MINI,
-         "gpt-4o-mini", "openai", U1),
-    Case("chat-stream", "openai:chat_gpt-4o-mini", "chat", True, (1234, 234, 567, 0), COST_U1_4O_MINI,
-         "gpt-4o-mini", "openai", U1),
-    Case("chat-stream-tools", "openai:chat_gpt-4o-mini", "chat", True, (1234, 234, 567, 0), COST_U1_4O_MINI,
-         "gpt-4o-mini", "openai", U1, tools=True),
+    Case(
+        "chat",
+        "openai:chat_gpt-4o-mini",
+        "chat",
+        False,
+        (1234, 234, 567, 0),
+        COST_U1_4O_MINI,
+        "gpt-4o-mini",
+        "openai",
+        U1,
+    ),
+    Case(
+        "chat-stream",
+        "openai:chat_gpt-4o-mini",
+        "chat",
+        True,
+        (1234, 234, 567, 0),
+        COST_U1_4O_MINI,
+        "gpt-4o-mini",
+        "openai",
+        U1,
+    ),
+    Case(
+        "chat-stream-tools",
+        "openai:chat_gpt-4o-mini",
+        "chat",
+        True,
+        (1234, 234, 567, 0),
+        COST_U1_4O_MINI,
+        "gpt-4o-mini",
+        "openai",
+        U1,
+        tools=True,
+    ),
     # OpenAI Responses, passed through; reasoning tokens are inside output, billed once.
-    Case("responses", "openai:reasoning_o3-mini", "responses", False, (4321, 1321, 2345, 2000), COST_U2_O3_MINI,
-         "o3-mini", "openai", U2),
-    Case("responses-stream", "openai:reasoning_o3-mini", "responses", True, (4321, 1321, 2345, 2000),
-         COST_U2_O3_MINI, "o3-mini", "openai", U2),
-    Case("responses-stream-tools", "openai:reasoning_o3-mini", "responses", True, (4321, 1321, 2345, 2000),
-         COST_U2_O3_MINI, "o3-mini", "openai", U2, tools=True),
+    Case(
+        "responses",
+        "openai:reasoning_o3-mini",
+        "responses",
+        False,
+        (4321, 1321, 2345, 2000),
+        COST_U2_O3_MINI,
+        "o3-mini",
+        "openai",
+        U2,
+    ),
+    Case(
+        "responses-stream",
+        "openai:reasoning_o3-mini",
+        "responses",
+        True,
+        (4321, 1321, 2345, 2000),
+        COST_U2_O3_MINI,
+        "o3-mini",
+        "openai",
+        U2,
+    ),
+    Case(
+        "responses-stream-tools",
+        "openai:reasoning_o3-mini",
+        "responses",
+        True,
+        (4321, 1321, 2345, 2000),
+        COST_U2_O3_MINI,
+        "o3-mini",
+        "openai",
+        U2,
+        tools=True,
+    ),
     # Bridged: chat client on a Responses model, Responses client on a chat model.
-    Case("chat-on-responses-stream", "openai:gpt-4o-mini", "chat", True, (1234, 234, 567, 0), COST_U1_4O_MINI,
-         "gpt-4o-mini", "openai", U1),
-    Case("responses-on-chat", "openai:chat_gpt-4o-mini", "responses", False, (1234, 234, 567, 0),
-         COST_U1_4O_MINI, "gpt-4o-mini", "openai", U1),
-    Case("responses-on-chat-stream", "openai:chat_gpt-4o-mini", "responses", True, (1234, 234, 567, 0),
-         COST_U1_4O_MINI, "gpt-4o-mini", "openai", U1),
+    Case(
+        "chat-on-responses-stream",
+        "openai:gpt-4o-mini",
+        "chat",
+        True,
+        (1234, 234, 567, 0),
+        COST_U1_4O_MINI,
+        "gpt-4o-mini",
+        "openai",
+        U1,
+    ),
+    Case(
+        "responses-on-chat",
+        "openai:chat_gpt-4o-mini",
+        "responses",
+        False,
+        (1234, 234, 567, 0),
+        COST_U1_4O_MINI,
+        "gpt-4o-mini",
+        "openai",
+        U1,
+    ),
+    Case(
+        "responses-on-chat-stream",
+        "openai:chat_gpt-4o-mini",
+        "responses",
+        True,
+        (1234, 234, 567, 0),
+        COST_U1_4O_MINI,
+        "gpt-4o-mini",
+        "openai",
+        U1,
+    ),
     # Per-token prices; the policy disables upstream streaming, the gateway emulates it.
-    Case("chat-per-token", "openai:chat_o4-mini", "chat", False, (4321, 1321, 2345, 2000), COST_U2_O4_MINI,
-         "o4-mini", "openai", U2),
-    Case("chat-per-token-emulated-stream", "openai:chat_o4-mini", "chat", True, (4321, 1321, 2345, 2000),
-         COST_U2_O4_MINI, "o4-mini", "openai", U2),
+    Case(
+        "chat-per-token",
+        "openai:chat_o4-mini",
+        "chat",
+        False,
+        (4321, 1321, 2345, 2000),
+        COST_U2_O4_MINI,
+        "o4-mini",
+        "openai",
+        U2,
+    ),
+    Case(
+        "chat-per-token-emulated-stream",
+        "openai:chat_o4-mini",
+        "chat",
+        True,
+        (4321, 1321, 2345, 2000),
+        COST_U2_O4_MINI,
+        "o4-mini",
+        "openai",
+        U2,
+    ),
     # Gemini's OpenAI-compatible surface: hidden thoughts become reasoning inside output.
-    Case("gemini-compat", "gemini:openai-3-flash-preview", "chat", False, (1000, 400, 400, 300),
-         COST_GEMINI_COMPAT, "gemini-3-flash-preview", "gcp.gemini", gemini=[_compat_answer()]),
-    Case("gemini-compat-stream", "gemini:openai-3-flash-preview", "chat", True, (1000, 400, 400, 300),
-         COST_GEMINI_COMPAT, "gemini-3-flash-preview", "gcp.gemini", gemini=[_compat_stream()]),
+    Case(
+        "gemini-compat",
+        "gemini:openai-3-flash-preview",
+        "chat",
+        False,
+        (1000, 400, 400, 300),
+        COST_GEMINI_COMPAT,
+        "gemini-3-flash-preview",
+        "gcp.gemini",
+        gemini=[_compat_answer()],
+    ),
+    Case(
+        "gemini-compat-stream",
+        "gemini:openai-3-flash-preview",
+        "chat",
+        True,
+        (1000, 400, 400, 300),
+        COST_GEMINI_COMPAT,
+        "gemini-3-flash-preview",
+        "gcp.gemini",
+        gemini=[_compat_stream()],
+    ),
     # Gemini native generateContent: thoughts + candidates = output; the stream's last chunk counts.
-    Case("gemini-native", "gemini:native-sdk-3-flash-preview", "chat", False, (2000, 500, 500, 200),
-         COST_GEMINI_NATIVE, "gemini-3-flash-preview", "gcp.gemini", gemini=[_native_answer()]),
-    Case("gemini-native-tools", "gemini:native-sdk-3-flash-preview", "chat", False, (2000, 500, 500, 200),
-         COST_GEMINI_NATIVE, "gemini-3-flash-preview", "gcp.gemini", gemini=[_native_answer(call=True)],
-         tools=True),
-    Case("gemini-native-stream", "gemini:native-sdk-3-flash-preview", "chat", True, (2000, 500, 500, 200),
-         COST_GEMINI_NATIVE, "gemini-3-flash-preview", "gcp.gemini", gemini=[_native_stream()]),
-    Case("gemini-native-responses-stream", "gemini:native-sdk-3-flash-preview", "responses", True,
-         (2000, 500, 500, 200), COST_GEMINI_NATIVE, "gemini-3-flash-preview", "gcp.gemini",
-         gemini=[_native_stream()]),
+    Case(
+        "gemini-native",
+        "gemini:native-sdk-3-flash-preview",
+        "chat",
+        False,
+        (2000, 500, 500, 200),
+        COST_GEMINI_NATIVE,
+        "gemini-3-flash-preview",
+        "gcp.gemini",
+        gemini=[_native_answer()],
+    ),
+    Case(
+        "gemini-native-tools",
+        "gemini:native-sdk-3-flash-preview",
+        "chat",
+        False,
+        (2000, 500, 500, 200),
+        COST_GEMINI_NATIVE,
+        "gemini-3-flash-preview",
+        "gcp.gemini",
+        gemini=[_native_answer(call=True)],
+        tools=True,
+    ),
+    Case(
+        "gemini-native-stream",
+        "gemini:native-sdk-3-flash-preview",
+        "chat",
+        True,
+        (2000, 500, 500, 200),
+        COST_GEMINI_NATIVE,
+        "gemini-3-flash-preview",
+        "gcp.gemini",
+        gemini=[_native_stream()],
+    ),
+    Case(
+        "gemini-native-responses-stream",
+        "gemini:native-sdk-3-flash-preview",
+        "responses",
+        True,
+        (2000, 500, 500, 200),
+        COST_GEMINI_NATIVE,
+        "gemini-3-flash-preview",
+        "gcp.gemini",
+        gemini=[_native_stream()],
+    ),
     # Embeddings: the fake counts 5 tokens per input, at 0.02 per 1M.
-    Case("embeddings", "openai:embed_small", "embeddings", False, (15, 0, 0, 0), 15 * 0.02 / 1e6,
-         "text-embedding-3-small", "openai"),
-    Case("gemini-compat-embeddings", "gemini:embed_openai_compat", "embeddings", False, (42, 0, 0, 0),
-         42 * 0.15 / 1e6, "gemini-embedding-001", "gcp.gemini",
-         gemini=[{"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
-                  "model": "gemini-embedding-001", "usage": {"prompt_tokens": 42, "total_tokens": 42}}]),
+    Case(
+        "embeddings",
+        "openai:embed_small",
+        "embeddings",
+        False,
+        (15, 0, 0, 0),
+        15 * 0.02 / 1e6,
+        "text-embedding-3-small",
+        "openai",
+    ),
+    Case(
+        "gemini-compat-embeddings",
+        "gemini:embed_openai_compat",
+        "embeddings",
+        False,
+        (42, 0, 0, 0),
+        42 * 0.15 / 1e6,
+        "gemini-embedding-001",
+        "gcp.gemini",
+        gemini=[
+            {
+                "object": "list",
+                "data": [{"object": "embedding", "index": 0, "embedding": [0.1, 0.2]}],
+                "model": "gemini-embedding-001",
+                "usage": {"prompt_tokens": 42, "total_tokens": 42},
+            }
+        ],
+    ),
 ]
 
 UNPRICED = """models:
@@ -161,8 +421,9 @@ UNPRICED = """models:
 
 
 @pytest.fixture(scope="module")
-def accounting_url(fake_openai: FakeOpenAI, fake_gemini: FakeGemini,
-                   tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def accounting_url(
+    fake_openai: FakeOpenAI, fake_gemini: FakeGemini, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
     custom = tmp_path_factory.mktemp("custom") / "unpriced.yaml"
     custom.write_text(UNPRICED)
     yield from start_gateway(custom_registry=str(custom))
@@ -179,19 +440,29 @@ def _call(client: openai.OpenAI, case: Case) -> str | None:
             extra["tools"] = TOOLS
         messages = [{"role": "user", "content": "Weather in Paris?"}]
         if case.stream:
-            for _ in client.chat.completions.create(model=case.model, messages=messages, stream=True, **extra):
+            for _ in client.chat.completions.create(
+                model=case.model, messages=messages, stream=True, **extra
+            ):
                 pass
             return None
-        raw = client.chat.completions.with_raw_response.create(model=case.model, messages=messages, **extra)
+        raw = client.chat.completions.with_raw_response.create(
+            model=case.model, messages=messages, **extra
+        )
         raw.parse()
         return raw.headers.get("x-gateway-cost-usd")
     if case.tools:
         extra["tools"] = RESPONSES_TOOLS
     if case.stream:
-        events = list(client.responses.create(model=case.model, input="Weather in Paris?", stream=True, **extra))
+        events = list(
+            client.responses.create(
+                model=case.model, input="Weather in Paris?", stream=True, **extra
+            )
+        )
         assert events[-1].type == "response.completed"
         return None
-    raw = client.responses.with_raw_response.create(model=case.model, input="Weather in Paris?", **extra)
+    raw = client.responses.with_raw_response.create(
+        model=case.model, input="Weather in Paris?", **extra
+    )
     raw.parse()
     return raw.headers.get("x-gateway-cost-usd")
 
@@ -201,8 +472,9 @@ def _delta(after: Samples, before: Samples, name: str, **labels: str) -> float:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_cost_and_tokens_match_hand_computed_values(case: Case, accounting_url: str, fake_openai: FakeOpenAI,
-                                                     fake_gemini: FakeGemini) -> None:
+def test_cost_and_tokens_match_hand_computed_values(
+    case: Case, accounting_url: str, fake_openai: FakeOpenAI, fake_gemini: FakeGemini
+) -> None:
     client = openai.OpenAI(base_url=f"{accounting_url}/v1", api_key="unused", max_retries=0)
     saved = dict(fake_openai.usage)
     if case.openai_usage:
@@ -214,45 +486,80 @@ def test_cost_and_tokens_match_hand_computed_values(case: Case, accounting_url: 
     finally:
         fake_openai.usage = saved
     key = case.model
-    after = wait_for(accounting_url, lambda s: _delta(s, before, "gateway_requests_total", model=key) >= 1)
+    after = wait_for(
+        accounting_url, lambda s: _delta(s, before, "gateway_requests_total", model=key) >= 1
+    )
 
-    route = {"chat": "/v1/chat/completions", "responses": "/v1/responses", "embeddings": "/v1/embeddings"}[case.api]
-    assert _delta(after, before, "gateway_requests_total", route=route, model=key, status="200") == 1
+    route = {
+        "chat": "/v1/chat/completions",
+        "responses": "/v1/responses",
+        "embeddings": "/v1/embeddings",
+    }[case.api]
+    assert (
+        _delta(after, before, "gateway_requests_total", route=route, model=key, status="200") == 1
+    )
     assert abs(_delta(after, before, "gateway_cost_usd_total", model=key) - case.cost) < 1e-9
     if header is not None:
         assert abs(float(header) - case.cost) < 1e-9
-    for kind, expected in zip(("input", "cached_input", "output", "reasoning"), case.tokens, strict=True):
+    for kind, expected in zip(
+        ("input", "cached_input", "output", "reasoning"), case.tokens, strict=True
+    ):
         assert _delta(after, before, "gateway_tokens_total", model=key, type=kind) == expected, kind
 
-    genai = {"gen_ai_request_model": case.native, "gen_ai_provider_name": case.provider,
-             "gen_ai_operation_name": "embeddings" if case.api == "embeddings" else "chat"}
-    assert _delta(after, before, "gen_ai_client_token_usage_sum", gen_ai_token_type="input", **genai) == case.tokens[0]
-    assert _delta(after, before, "gen_ai_client_token_usage_count", gen_ai_token_type="input", **genai) == 1
+    genai = {
+        "gen_ai_request_model": case.native,
+        "gen_ai_provider_name": case.provider,
+        "gen_ai_operation_name": "embeddings" if case.api == "embeddings" else "chat",
+    }
+    assert (
+        _delta(after, before, "gen_ai_client_token_usage_sum", gen_ai_token_type="input", **genai)
+        == case.tokens[0]
+    )
+    assert (
+        _delta(after, before, "gen_ai_client_token_usage_count", gen_ai_token_type="input", **genai)
+        == 1
+    )
     if case.api != "embeddings":
-        assert _delta(after, before, "gen_ai_client_token_usage_sum", gen_ai_token_type="output",
-                      **genai) == case.tokens[2]
-    assert _delta(after, before, "gen_ai_client_operation_duration_seconds_count", error_type="", **genai) == 1
+        assert (
+            _delta(
+                after, before, "gen_ai_client_token_usage_sum", gen_ai_token_type="output", **genai
+            )
+            == case.tokens[2]
+        )
+    assert (
+        _delta(
+            after, before, "gen_ai_client_operation_duration_seconds_count", error_type="", **genai
+        )
+        == 1
+    )
     # The gateway's own time is part of the whole call's.
     overhead = _delta(after, before, "gateway_overhead_seconds_sum", model=key)
     duration = _delta(after, before, "gateway_request_duration_seconds_sum", model=key)
     assert _delta(after, before, "gateway_overhead_seconds_count", model=key) == 1
     assert 0 <= overhead <= duration
     if case.stream:
-        assert _delta(after, before, "gen_ai_server_time_to_first_token_seconds_count", **genai) == 1
+        assert (
+            _delta(after, before, "gen_ai_server_time_to_first_token_seconds_count", **genai) == 1
+        )
 
 
 def test_a_model_without_a_price_is_counted_and_warned_about_once(
-        accounting_url: str, fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture) -> None:
+    accounting_url: str, fake_openai: FakeOpenAI, caplog: pytest.LogCaptureFixture
+) -> None:
     client = openai.OpenAI(base_url=f"{accounting_url}/v1", api_key="unused", max_retries=0)
     key = "openai:unpriced-accounting"
     before = scrape(accounting_url)
     with caplog.at_level(logging.WARNING, logger="gateway"):
         raw = client.chat.completions.with_raw_response.create(
-            model=key, messages=[{"role": "user", "content": "Hi"}])
-        for _ in client.chat.completions.create(model=key, messages=[{"role": "user", "content": "Hi"}],
-                                                stream=True):
+            model=key, messages=[{"role": "user", "content": "Hi"}]
+        )
+        for _ in client.chat.completions.create(
+            model=key, messages=[{"role": "user", "content": "Hi"}], stream=True
+        ):
             pass
-        after = wait_for(accounting_url, lambda s: _delta(s, before, "gateway_requests_total", model=key) >= 2)
+        after = wait_for(
+            accounting_url, lambda s: _delta(s, before, "gateway_requests_total", model=key) >= 2
+        )
     assert "x-gateway-cost-usd" not in raw.headers  # not a silent zero either
     assert _delta(after, before, "gateway_unpriced_requests_total", model=key) == 2
     assert _delta(after, before, "gateway_tokens_total", model=key, type="input") == 2 * 1200
@@ -265,7 +572,9 @@ def test_unknown_models_do_not_become_labels(accounting_url: str) -> None:
     client = openai.OpenAI(base_url=f"{accounting_url}/v1", api_key="unused", max_retries=0)
     for n in range(3):
         with pytest.raises(openai.NotFoundError):
-            client.chat.completions.create(model=f"bogus-model-{n}", messages=[{"role": "user", "content": "x"}])
+            client.chat.completions.create(
+                model=f"bogus-model-{n}", messages=[{"role": "user", "content": "x"}]
+            )
     samples = scrape(accounting_url)
     assert not [k for k in samples if any("bogus-model" in v for _, v in k[1])]
     assert total(samples, "gateway_requests_total", model="", provider="", status="404") >= 3

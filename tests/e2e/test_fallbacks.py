@@ -21,8 +21,17 @@ LONG = "word " * 400  # about 2,000 bytes and 400 tokens: over a 200-token windo
 
 
 def _error(status: int, message: str, code: str | None = None) -> Scripted:
-    return Scripted(status, {"error": {"message": message, "type": "invalid_request_error",
-                                       "param": None, "code": code}})
+    return Scripted(
+        status,
+        {
+            "error": {
+                "message": message,
+                "type": "invalid_request_error",
+                "param": None,
+                "code": code,
+            }
+        },
+    )
 
 
 @pytest.fixture(scope="module")
@@ -52,8 +61,13 @@ def _reset(request: pytest.FixtureRequest) -> Iterator[None]:
 
 
 def _answered(model: str) -> float:
-    return sample("gateway_requests_total", route="/v1/chat/completions", model=model,
-                  provider="openai", status="200")
+    return sample(
+        "gateway_requests_total",
+        route="/v1/chat/completions",
+        model=model,
+        provider="openai",
+        status="200",
+    )
 
 
 # ---- fallbacks --------------------------------------------------------------------------
@@ -75,15 +89,24 @@ def test_fallback_answers_when_retries_are_spent(gw: str, fake_openai: FakeOpenA
     assert _answered("fallback-target") - fallback == 1
     assert _answered("with-fallback") == primary
     assert sample("gateway_cost_usd_total", model="fallback-target", provider="openai") > cost
-    assert sample("gateway_fallbacks_total", model="with-fallback", fallback="fallback-target",
-                  reason="http_500") >= 1
+    assert (
+        sample(
+            "gateway_fallbacks_total",
+            model="with-fallback",
+            fallback="fallback-target",
+            reason="http_500",
+        )
+        >= 1
+    )
 
 
 def test_fallback_for_a_stream(gw: str, fake_openai: FakeOpenAI) -> None:
     fake_openai.script.extend([_error(503, "down"), _error(503, "down")])
     client = openai.OpenAI(base_url=f"{gw}/v1", api_key="unused", max_retries=0)
     with client.chat.completions.with_streaming_response.create(
-        model="with-fallback", messages=[{"role": "user", "content": "Hi"}], stream=True,
+        model="with-fallback",
+        messages=[{"role": "user", "content": "Hi"}],
+        stream=True,
     ) as response:
         assert response.headers["x-gateway-model"] == "fallback-target"
         text = "".join(c.choices[0].delta.content or "" for c in response.parse() if c.choices)
@@ -91,18 +114,27 @@ def test_fallback_for_a_stream(gw: str, fake_openai: FakeOpenAI) -> None:
 
 
 def test_context_length_exceeded_falls_back_at_once(gw: str, fake_openai: FakeOpenAI) -> None:
-    fake_openai.script.append(_error(400, "This model's maximum context length is 128000 tokens.",
-                                     "context_length_exceeded"))
+    fake_openai.script.append(
+        _error(
+            400, "This model's maximum context length is 128000 tokens.", "context_length_exceeded"
+        )
+    )
     r = chat(gw, "with-fallback")
     assert r.status_code == 200
     assert r.headers["x-gateway-model"] == "fallback-target"
     assert len(fake_openai.requests) == 2  # no retry of a prompt that is too long
 
 
-def test_gemini_token_limit_falls_back(gw: str, fake_gemini: FakeGemini, fake_openai: FakeOpenAI) -> None:
-    fake_gemini.script(FakeGemini.error(
-        400, "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
-        "INVALID_ARGUMENT"))
+def test_gemini_token_limit_falls_back(
+    gw: str, fake_gemini: FakeGemini, fake_openai: FakeOpenAI
+) -> None:
+    fake_gemini.script(
+        FakeGemini.error(
+            400,
+            "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576).",
+            "INVALID_ARGUMENT",
+        )
+    )
     r = chat(gw, "gemini-with-fallback")
     assert r.status_code == 200
     assert r.headers["x-gateway-model"] == "fallback-target"
@@ -118,8 +150,12 @@ def test_a_plain_client_error_does_not_fall_back(gw: str, fake_openai: FakeOpenA
     assert len(fake_openai.requests) == 1
 
 
-def test_when_every_model_fails_the_last_error_is_answered(gw: str, fake_openai: FakeOpenAI) -> None:
-    fake_openai.script.extend([_error(500, "primary down")] * 2 + [_error(502, "fallback down")] * 3)
+def test_when_every_model_fails_the_last_error_is_answered(
+    gw: str, fake_openai: FakeOpenAI
+) -> None:
+    fake_openai.script.extend(
+        [_error(500, "primary down")] * 2 + [_error(502, "fallback down")] * 3
+    )
     r = chat(gw, "with-fallback")
     assert r.status_code == 502
     assert r.headers["x-gateway-model"] == "fallback-target"
@@ -130,7 +166,9 @@ def test_when_every_model_fails_the_last_error_is_answered(gw: str, fake_openai:
 # ---- the context window, before any upstream call ----------------------------------------
 
 
-def test_input_over_the_context_window_is_a_400_without_a_call(gw: str, fake_openai: FakeOpenAI) -> None:
+def test_input_over_the_context_window_is_a_400_without_a_call(
+    gw: str, fake_openai: FakeOpenAI
+) -> None:
     r = chat(gw, "small-window", messages=[{"role": "user", "content": LONG}])
     assert r.status_code == 400
     error = r.json()["error"]
@@ -140,11 +178,16 @@ def test_input_over_the_context_window_is_a_400_without_a_call(gw: str, fake_ope
 
 
 def test_input_within_the_window_goes_through(gw: str, fake_openai: FakeOpenAI) -> None:
-    assert chat(gw, "small-window", messages=[{"role": "user", "content": "word " * 60}]).status_code == 200
+    assert (
+        chat(gw, "small-window", messages=[{"role": "user", "content": "word " * 60}]).status_code
+        == 200
+    )
     assert len(fake_openai.requests) == 1
 
 
-def test_input_over_the_window_goes_to_a_fallback_with_room(gw: str, fake_openai: FakeOpenAI) -> None:
+def test_input_over_the_window_goes_to_a_fallback_with_room(
+    gw: str, fake_openai: FakeOpenAI
+) -> None:
     r = chat(gw, "small-window-with-fallback", messages=[{"role": "user", "content": LONG}])
     assert r.status_code == 200
     assert r.headers["x-gateway-model"] == "fallback-target"
@@ -168,12 +211,14 @@ def test_requests_are_spread_by_weight(gw: str, fake_openai: FakeOpenAI, west: F
 def _state(deployment: str) -> float | None:
     from gateway import metrics
 
-    return metrics.REGISTRY.get_sample_value("gateway_deployment_state",
-                                             {"model": "spread", "deployment": deployment})
+    return metrics.REGISTRY.get_sample_value(
+        "gateway_deployment_state", {"model": "spread", "deployment": deployment}
+    )
 
 
-def test_a_failing_deployment_cools_down_and_comes_back(gw: str, fake_openai: FakeOpenAI,
-                                                        west: FakeOpenAI) -> None:
+def test_a_failing_deployment_cools_down_and_comes_back(
+    gw: str, fake_openai: FakeOpenAI, west: FakeOpenAI
+) -> None:
     # A 503 says the deployment is unwell (a 500 may be the request's doing: never counted).
     west.script.extend([Scripted(503, {"error": {"message": "west down"}})] * 2)
     for _ in range(100):  # until west has failed twice; east answers every request meanwhile

@@ -25,7 +25,9 @@ from tests.fakes.openai import FakeOpenAI, Scripted
 
 
 def _error(status: int, message: str, code: str | None = None) -> Scripted:
-    return Scripted(status, {"error": {"message": message, "type": "server_error", "param": None, "code": code}})
+    return Scripted(
+        status, {"error": {"message": message, "type": "server_error", "param": None, "code": code}}
+    )
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +85,9 @@ def test_429_waits_for_a_short_retry_after(gw: str, fake_openai: FakeOpenAI) -> 
     assert len(fake_openai.requests) == 2
 
 
-def test_429_with_a_long_retry_after_goes_back_to_the_client(gw: str, fake_openai: FakeOpenAI) -> None:
+def test_429_with_a_long_retry_after_goes_back_to_the_client(
+    gw: str, fake_openai: FakeOpenAI
+) -> None:
     limited = _error(429, "Rate limit reached", "rate_limit_exceeded")
     limited.headers = {"retry-after": "30"}
     fake_openai.script.append(limited)
@@ -106,11 +110,16 @@ def test_a_client_error_is_not_retried(gw: str, fake_openai: FakeOpenAI) -> None
 # ---- answers that are not what they claim -------------------------------------------------
 
 
-@pytest.mark.parametrize(("raw", "content_type"), [
-    (b'{"id": "chatcmpl-1", "choices": [', "application/json"),
-    (b"<html><body>Service temporarily unavailable</body></html>", "text/html"),
-])
-def test_a_200_that_is_not_json_is_a_502(gw: str, fake_openai: FakeOpenAI, raw: bytes, content_type: str) -> None:
+@pytest.mark.parametrize(
+    ("raw", "content_type"),
+    [
+        (b'{"id": "chatcmpl-1", "choices": [', "application/json"),
+        (b"<html><body>Service temporarily unavailable</body></html>", "text/html"),
+    ],
+)
+def test_a_200_that_is_not_json_is_a_502(
+    gw: str, fake_openai: FakeOpenAI, raw: bytes, content_type: str
+) -> None:
     fake_openai.script.append(Scripted(200, raw=raw, content_type=content_type))
     r = chat(gw, "chat")
     assert r.status_code == 502
@@ -119,7 +128,9 @@ def test_a_200_that_is_not_json_is_a_502(gw: str, fake_openai: FakeOpenAI, raw: 
 
 
 def test_a_stream_answered_with_html_is_a_plain_502(gw: str, fake_openai: FakeOpenAI) -> None:
-    fake_openai.script.append(Scripted(200, raw=b"<html>maintenance</html>", content_type="text/html"))
+    fake_openai.script.append(
+        Scripted(200, raw=b"<html>maintenance</html>", content_type="text/html")
+    )
     r = chat(gw, "chat", stream=True)
     assert r.status_code == 502
     assert r.json()["error"]["code"] == "upstream_invalid_response"
@@ -144,9 +155,13 @@ def test_a_models_timeout_overrides_the_providers(gw: str, fake_openai: FakeOpen
     assert chat(gw, "slow-model").status_code == 200
 
 
-def test_a_stalled_stream_ends_with_a_timeout_frame(gw: str, sdk: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
+def test_a_stalled_stream_ends_with_a_timeout_frame(
+    gw: str, sdk: openai.OpenAI, fake_openai: FakeOpenAI
+) -> None:
     fake_openai.script.append(Scripted(chunk_delay_s=1.5))  # headers at once, then silence
-    stream = sdk.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hi"}], stream=True)
+    stream = sdk.chat.completions.create(
+        model="chat", messages=[{"role": "user", "content": "Hi"}], stream=True
+    )
     with pytest.raises(openai.APIError) as info:
         list(stream)
     assert "did not answer in time" in info.value.message
@@ -159,12 +174,18 @@ def test_chat_stream_cut_raises_and_counts(sdk: openai.OpenAI, fake_openai: Fake
     before = errors("chat", "connection_error")
     fake_openai.script.append(Scripted(cut_stream_after=3))
     with pytest.raises(openai.APIError):
-        list(sdk.chat.completions.create(model="chat", messages=[{"role": "user", "content": "Hi"}], stream=True))
+        list(
+            sdk.chat.completions.create(
+                model="chat", messages=[{"role": "user", "content": "Hi"}], stream=True
+            )
+        )
     assert errors("chat", "connection_error") - before == 1
     assert len(fake_openai.requests) == 1  # a started stream is never retried
 
 
-def test_responses_stream_cut_raises_and_counts(sdk: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
+def test_responses_stream_cut_raises_and_counts(
+    sdk: openai.OpenAI, fake_openai: FakeOpenAI
+) -> None:
     before = errors("responses", "connection_error")
     fake_openai.script.append(Scripted(cut_stream_after=4))
     with pytest.raises(openai.APIError):
@@ -176,17 +197,25 @@ def test_bridged_stream_cut_raises_and_counts(sdk: openai.OpenAI, fake_openai: F
     before = errors("responses", "connection_error")
     fake_openai.script.append(Scripted(cut_stream_after=4))  # chat client, Responses upstream
     with pytest.raises(openai.APIError):
-        list(sdk.chat.completions.create(model="responses", messages=[{"role": "user", "content": "Hi"}],
-                                         stream=True))
+        list(
+            sdk.chat.completions.create(
+                model="responses", messages=[{"role": "user", "content": "Hi"}], stream=True
+            )
+        )
     assert errors("responses", "connection_error") - before == 1
 
 
-def test_gemini_native_stream_cut_raises_and_counts(sdk: openai.OpenAI, fake_gemini: FakeGemini) -> None:
+def test_gemini_native_stream_cut_raises_and_counts(
+    sdk: openai.OpenAI, fake_gemini: FakeGemini
+) -> None:
     before = errors("gemini-native", "connection_error")
     fake_gemini.script(Reply(chunks=default_stream("gemini-2.5-flash"), cut_after=1))
     with pytest.raises(openai.APIError):
-        list(sdk.chat.completions.create(model="gemini-native", messages=[{"role": "user", "content": "Hi"}],
-                                         stream=True))
+        list(
+            sdk.chat.completions.create(
+                model="gemini-native", messages=[{"role": "user", "content": "Hi"}], stream=True
+            )
+        )
     assert errors("gemini-native", "connection_error") - before == 1
 
 
@@ -244,36 +273,53 @@ def test_a_connect_timeout_is_a_504_after_retries(gw: str) -> None:
 # ---- a client that hangs up ---------------------------------------------------------------
 
 
-def test_a_client_leaving_a_stream_cancels_the_upstream_call(gw: str, fake_openai: FakeOpenAI) -> None:
+def test_a_client_leaving_a_stream_cancels_the_upstream_call(
+    gw: str, fake_openai: FakeOpenAI
+) -> None:
     fake_openai.script.append(Scripted(chunk_delay_s=0.3))
     disconnects = fake_openai.disconnects
-    closed_before = metrics.requests_total.labels("/v1/chat/completions", "chat", "openai", "499")._value.get()
+    closed_before = metrics.requests_total.labels(
+        "/v1/chat/completions", "chat", "openai", "499"
+    )._value.get()
     body = {"model": "chat", "messages": [{"role": "user", "content": "Hi"}], "stream": True}
     with httpx.stream("POST", f"{gw}/v1/chat/completions", json=body, timeout=5) as r:
         assert r.status_code == 200
         next(r.iter_lines())  # the first frame, then hang up
-    assert wait_for(lambda: fake_openai.disconnects == disconnects + 1), "the upstream stream was not closed"
+    assert wait_for(lambda: fake_openai.disconnects == disconnects + 1), (
+        "the upstream stream was not closed"
+    )
     assert wait_for(lambda: in_flight() == 0)
-    closed = metrics.requests_total.labels("/v1/chat/completions", "chat", "openai", "499")._value.get()
+    closed = metrics.requests_total.labels(
+        "/v1/chat/completions", "chat", "openai", "499"
+    )._value.get()
     assert closed - closed_before == 1
 
 
-def test_a_client_leaving_while_the_upstream_thinks_cancels_it(gw: str, fake_openai: FakeOpenAI) -> None:
+def test_a_client_leaving_while_the_upstream_thinks_cancels_it(
+    gw: str, fake_openai: FakeOpenAI
+) -> None:
     fake_openai.script.append(Scripted(delay_s=2.5))  # slow-model waits 3 s: only the client leaves
     disconnects = fake_openai.disconnects
     with pytest.raises(httpx.ReadTimeout):
         chat(gw, "slow-model", timeout=0.2)
-    assert wait_for(lambda: fake_openai.disconnects == disconnects + 1, timeout=1.5), "the upstream call went on"
+    assert wait_for(lambda: fake_openai.disconnects == disconnects + 1, timeout=1.5), (
+        "the upstream call went on"
+    )
     assert in_flight() == 0
 
 
-def test_a_stream_ended_early_is_one_reason_on_every_wire(sdk: openai.OpenAI, fake_gemini: FakeGemini) -> None:
+def test_a_stream_ended_early_is_one_reason_on_every_wire(
+    sdk: openai.OpenAI, fake_gemini: FakeGemini
+) -> None:
     """A Gemini stream that closes cleanly before any finishReason is truncated: counted as
     reason "stream_truncated", like a chat or Responses stream (no second spelling)."""
     before = errors("gemini-native", "stream_truncated")
     fake_gemini.script(Reply(chunks=default_stream("gemini-2.5-flash")[:1]))
     with pytest.raises(openai.APIError):
-        list(sdk.chat.completions.create(model="gemini-native", messages=[{"role": "user", "content": "Hi"}],
-                                         stream=True))
+        list(
+            sdk.chat.completions.create(
+                model="gemini-native", messages=[{"role": "user", "content": "Hi"}], stream=True
+            )
+        )
     assert wait_for(lambda: errors("gemini-native", "stream_truncated") - before == 1)
     assert errors("gemini-native", "upstream_stream_truncated") == 0

@@ -58,7 +58,9 @@ def _seen_within(bases: list[str], secret: str, status: int) -> float:
     """The seconds until every gateway answers `status` to this key."""
     start = time.monotonic()
     for base in bases:
-        until(lambda base=base: chat(base, secret, MINI).status_code == status, timeout=3, step=0.02)
+        until(
+            lambda base=base: chat(base, secret, MINI).status_code == status, timeout=3, step=0.02
+        )
     return time.monotonic() - start
 
 
@@ -75,8 +77,12 @@ def test_create_and_revoke_are_seen_by_every_process_within_2_s(db: str, two: li
 
 def _calls(bases: list[str], secret: str, n: int) -> list[int]:
     with ThreadPoolExecutor(6) as pool:
-        return list(pool.map(lambda i: chat(bases[i % len(bases)], secret, MINI, stream=i % 2 == 0).status_code,
-                             range(n)))
+        return list(
+            pool.map(
+                lambda i: chat(bases[i % len(bases)], secret, MINI, stream=i % 2 == 0).status_code,
+                range(n),
+            )
+        )
 
 
 def _ledger_check(db: str, team: str, metrics_bases: list[str], n: int) -> None:
@@ -86,9 +92,14 @@ def _ledger_check(db: str, team: str, metrics_bases: list[str], n: int) -> None:
     finally:
         store.close()
     assert row["requests"] == n and Decimal(row["cost_usd"]) == MINI_COST * n
-    counted = sum(total(scrape(base), "gateway_key_cost_usd_total", team=team) for base in metrics_bases)
+    counted = sum(
+        total(scrape(base), "gateway_key_cost_usd_total", team=team) for base in metrics_bases
+    )
     assert abs(counted - float(MINI_COST * n)) < 1e-9
-    requests = sum(total(scrape(base), "gateway_key_requests_total", team=team, status="200") for base in metrics_bases)
+    requests = sum(
+        total(scrape(base), "gateway_key_requests_total", team=team, status="200")
+        for base in metrics_bases
+    )
     assert requests == n
 
 
@@ -113,7 +124,9 @@ def _metered(db: str, bases: list[str], n: int) -> None:
     _ledger_check(db, team, bases, n + len(bases))
 
 
-def test_two_gateways_on_postgresql_share_one_ledger(postgres: object, fake_openai: FakeOpenAI) -> None:
+def test_two_gateways_on_postgresql_share_one_ledger(
+    postgres: object, fake_openai: FakeOpenAI
+) -> None:
     db = postgres.new_database()  # type: ignore[attr-defined]
     processes = [serve_process(db) for _ in range(2)]
     try:
@@ -123,7 +136,9 @@ def test_two_gateways_on_postgresql_share_one_ledger(postgres: object, fake_open
             stop(process)
 
 
-def test_workers_2_on_sqlite_share_one_ledger_and_stop_without_loss(tmp_path: Path, fake_openai: FakeOpenAI) -> None:
+def test_workers_2_on_sqlite_share_one_ledger_and_stop_without_loss(
+    tmp_path: Path, fake_openai: FakeOpenAI
+) -> None:
     db = f"sqlite:///{tmp_path / 'gateway.db'}"
     cli(db, "teams", "list")  # creates the file: the gateway then opens it at start
     process, base = serve_process(db, "--workers", "2")
@@ -151,11 +166,22 @@ def test_workers_2_on_sqlite_share_one_ledger_and_stop_without_loss(tmp_path: Pa
 def test_an_unreachable_database_at_start_is_one_line_and_exit_1(tmp_path: Path) -> None:
     url = f"postgresql://gw:hunter2@127.0.0.1:{free_port()}/gw"  # nothing listens there
     env = {**os.environ, "GATEWAY_DATABASE_URL": url}
-    for argv in (["serve", "--port", str(free_port()), "--registry", str(REGISTRY)], ["keys", "list"]):
-        result = subprocess.run([sys.executable, "-m", "gateway", *argv], capture_output=True, text=True,
-                                cwd=ROOT, env=env, timeout=60)
+    for argv in (
+        ["serve", "--port", str(free_port()), "--registry", str(REGISTRY)],
+        ["keys", "list"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "gateway", *argv],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            env=env,
+            timeout=60,
+        )
         assert result.returncode == 1, argv
         lines = [line for line in result.stderr.splitlines() if "error" in line]
         assert len(lines) == 1 and "Traceback" not in result.stderr, result.stderr
-        assert lines[0].startswith("gateway: error: cannot use the database postgresql://gw:***@127.0.0.1")
+        assert lines[0].startswith(
+            "gateway: error: cannot use the database postgresql://gw:***@127.0.0.1"
+        )
         assert "hunter2" not in result.stderr

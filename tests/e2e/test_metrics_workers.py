@@ -68,8 +68,13 @@ def _wait_ready(url: str, process: subprocess.Popen[bytes], what: str, path: str
 def _plant_stale_file(folder: Path) -> None:
     """A previous run's counter file: if the CLI did not clear it, the totals would be off."""
     stale = MmapedDict(str(folder / "counter_999999.db"))
-    key = mmap_key("gateway_requests_total", "gateway_requests_total", ["route", "model", "provider", "status"],
-                   ["/v1/chat/completions", MODEL, "openai", "200"], "stale")
+    key = mmap_key(
+        "gateway_requests_total",
+        "gateway_requests_total",
+        ["route", "model", "provider", "status"],
+        ["/v1/chat/completions", MODEL, "openai", "200"],
+        "stale",
+    )
     stale.write_value(key, 1000.0, 0.0)
     stale.close()
 
@@ -81,9 +86,20 @@ def workers(fake_openai: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -
     port = free_port()
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(folder), "GATEWAY_LOG_LEVEL": "warning"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--workers", "2", "--port", str(port),
-         "--registry", str(REGISTRY)],
-        env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--workers",
+            "2",
+            "--port",
+            str(port),
+            "--registry",
+            str(REGISTRY),
+        ],
+        env=env,
+        start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -94,10 +110,15 @@ def workers(fake_openai: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory) -
 
 
 def _chat(url: str, n: int) -> int:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": f"hi {n}"}], "stream": n % 2 == 0}
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": f"hi {n}"}],
+        "stream": n % 2 == 0,
+    }
     # A new connection per request, so the kernel hands them to either worker.
-    return httpx.post(f"{url}/v1/chat/completions", json=body, headers={"connection": "close"},
-                      timeout=10).status_code
+    return httpx.post(
+        f"{url}/v1/chat/completions", json=body, headers={"connection": "close"}, timeout=10
+    ).status_code
 
 
 def _answered_by(folder: Path) -> set[int]:
@@ -114,8 +135,12 @@ def test_metrics_sum_every_worker(workers: Served) -> None:
     assert not (workers.metrics_dir / "counter_999999.db").exists()  # stale files cleared at start
     first = scrape(workers.url)
     before = total(first, "gateway_requests_total", model=MODEL, status="200")
-    tokens_before = total(first, "gen_ai_client_token_usage_count", gen_ai_token_type="input",
-                          gen_ai_request_model="gpt-4o-mini")
+    tokens_before = total(
+        first,
+        "gen_ai_client_token_usage_count",
+        gen_ai_token_type="input",
+        gen_ai_request_model="gpt-4o-mini",
+    )
     sent = 0
     with ThreadPoolExecutor(8) as pool:
         # Until both workers have answered some (so the sum really spans processes).
@@ -129,8 +154,16 @@ def test_metrics_sum_every_worker(workers: Served) -> None:
         assert total(samples, "gateway_requests_total", model=MODEL, status="200") - before == sent
         assert total(samples, "gateway_in_flight_requests") == 0
         assert total(samples, "gateway_registry_models") > 0
-        assert total(samples, "gen_ai_client_token_usage_count", gen_ai_token_type="input",
-                     gen_ai_request_model="gpt-4o-mini") - tokens_before == sent
+        assert (
+            total(
+                samples,
+                "gen_ai_client_token_usage_count",
+                gen_ai_token_type="input",
+                gen_ai_request_model="gpt-4o-mini",
+            )
+            - tokens_before
+            == sent
+        )
 
 
 def _prometheus_query(url: str, query: str) -> float | None:
@@ -140,11 +173,15 @@ def _prometheus_query(url: str, query: str) -> float | None:
     return float(result[0]["value"][1]) if result else None
 
 
-def test_prometheus_scrapes_the_exact_spend(workers: Served, fake_openai: FakeOpenAI, tmp_path: Path) -> None:
+def test_prometheus_scrapes_the_exact_spend(
+    workers: Served, fake_openai: FakeOpenAI, tmp_path: Path
+) -> None:
     binary = shutil.which("prometheus")
     if binary is None:
-        pytest.fail("The Prometheus server is not installed: `apt-get install -y prometheus` "
-                    "(Debian's package; .ci/run installs it when missing).")
+        pytest.fail(
+            "The Prometheus server is not installed: `apt-get install -y prometheus` "
+            "(Debian's package; .ci/run installs it when missing)."
+        )
     target = workers.url.removeprefix("http://")
     config = tmp_path / "prometheus.yml"
     config.write_text(
@@ -154,9 +191,16 @@ def test_prometheus_scrapes_the_exact_spend(workers: Served, fake_openai: FakeOp
     )
     port = free_port()
     prometheus = subprocess.Popen(
-        [binary, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'data'}",
-         f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        [
+            binary,
+            f"--config.file={config}",
+            f"--storage.tsdb.path={tmp_path / 'data'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            "--log.level=warn",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
     )
     prom = f"http://127.0.0.1:{port}"
     try:

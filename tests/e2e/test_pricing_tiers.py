@@ -64,13 +64,26 @@ def tiered_url(fake_openai: FakeOpenAI, tmp_path_factory: pytest.TempPathFactory
 
 
 def _chat_answer(tier: str, prompt: int, cached: int, completion: int) -> Scripted:
-    body = {"id": "chatcmpl-t", "object": "chat.completion", "created": 1, "model": "gpt-5.4",
-            "service_tier": tier,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": "Hi."}}],
-            "usage": {"prompt_tokens": prompt, "completion_tokens": completion,
-                      "total_tokens": prompt + completion,
-                      "prompt_tokens_details": {"cached_tokens": cached}}}
+    body = {
+        "id": "chatcmpl-t",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-5.4",
+        "service_tier": tier,
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "stop",
+                "message": {"role": "assistant", "content": "Hi."},
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached},
+        },
+    }
     return Scripted(raw=orjson.dumps(body))
 
 
@@ -90,13 +103,18 @@ CHAT_CASES = [
 ]
 
 
-def test_chat_answers_are_billed_at_the_tier_they_name(fake_openai: FakeOpenAI, tiered_url: str) -> None:
+def test_chat_answers_are_billed_at_the_tier_they_name(
+    fake_openai: FakeOpenAI, tiered_url: str
+) -> None:
     before = total(scrape(tiered_url), "gateway_cost_usd_total", model="openai:tiered")
     expected_sum = Decimal(0)
     for tier, (prompt, cached, completion), expected in CHAT_CASES:
         fake_openai.script.append(_chat_answer(tier, prompt, cached, completion))
-        response = httpx.post(f"{tiered_url}/v1/chat/completions", timeout=10, json={
-            "model": "openai:tiered", "messages": [{"role": "user", "content": "hi"}]})
+        response = httpx.post(
+            f"{tiered_url}/v1/chat/completions",
+            timeout=10,
+            json={"model": "openai:tiered", "messages": [{"role": "user", "content": "hi"}]},
+        )
         assert response.status_code == 200, response.text
         assert Decimal(response.headers["x-gateway-cost-usd"]) == Decimal(expected), (tier, prompt)
         expected_sum += Decimal(expected)
@@ -105,29 +123,53 @@ def test_chat_answers_are_billed_at_the_tier_they_name(fake_openai: FakeOpenAI, 
 
 
 def _responses_answer(tier: str, usage: dict[str, Any]) -> Scripted:
-    body = {"id": "resp_t", "object": "response", "created_at": 1, "status": "completed", "model": "gpt-5.4",
-            "service_tier": tier, "output": [{"type": "message", "id": "m1", "status": "completed",
-                                              "role": "assistant",
-                                              "content": [{"type": "output_text", "text": "Hi.",
-                                                           "annotations": []}]}],
-            "usage": usage}
+    body = {
+        "id": "resp_t",
+        "object": "response",
+        "created_at": 1,
+        "status": "completed",
+        "model": "gpt-5.4",
+        "service_tier": tier,
+        "output": [
+            {
+                "type": "message",
+                "id": "m1",
+                "status": "completed",
+                "role": "assistant",
+                "content": [{"type": "output_text", "text": "Hi.", "annotations": []}],
+            }
+        ],
+        "usage": usage,
+    }
     return Scripted(raw=orjson.dumps(body))
 
 
-def test_responses_flex_and_cache_writes_priced_per_token(fake_openai: FakeOpenAI, tiered_url: str) -> None:
-    usage = {"input_tokens": 10_000, "output_tokens": 500, "total_tokens": 10_500,
-             "input_tokens_details": {"cached_tokens": 2_000, "cache_write_tokens": 3_000},
-             "output_tokens_details": {"reasoning_tokens": 100}}
+def test_responses_flex_and_cache_writes_priced_per_token(
+    fake_openai: FakeOpenAI, tiered_url: str
+) -> None:
+    usage = {
+        "input_tokens": 10_000,
+        "output_tokens": 500,
+        "total_tokens": 10_500,
+        "input_tokens_details": {"cached_tokens": 2_000, "cache_write_tokens": 3_000},
+        "output_tokens_details": {"reasoning_tokens": 100},
+    }
     fake_openai.script.append(_responses_answer("default", usage))
-    response = httpx.post(f"{tiered_url}/v1/responses", timeout=10,
-                          json={"model": "openai:tiered-responses", "input": "hi"})
+    response = httpx.post(
+        f"{tiered_url}/v1/responses",
+        timeout=10,
+        json={"model": "openai:tiered-responses", "input": "hi"},
+    )
     assert response.status_code == 200, response.text
     # 5000 x 2.5 + 2000 x 0.25 + 3000 x 3.125 + 500 x 15 = 12500 + 500 + 9375 + 7500 = 29875 per 1M
     assert Decimal(response.headers["x-gateway-cost-usd"]) == Decimal("0.029875")
 
     fake_openai.script.append(_responses_answer("flex", usage))
-    response = httpx.post(f"{tiered_url}/v1/responses", timeout=10,
-                          json={"model": "openai:tiered-responses", "input": "hi", "service_tier": "flex"})
+    response = httpx.post(
+        f"{tiered_url}/v1/responses",
+        timeout=10,
+        json={"model": "openai:tiered-responses", "input": "hi", "service_tier": "flex"},
+    )
     assert response.status_code == 200, response.text
     # flex gives no cache-write price: the standard 3.125 stands.
     # 5000 x 1.25 + 2000 x 0.125 + 3000 x 3.125 + 500 x 7.5 = 6250 + 250 + 9375 + 3750 = 19625 per 1M

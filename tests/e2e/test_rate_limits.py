@@ -36,13 +36,22 @@ WINDOW = 6.0
 
 
 @pytest.fixture(scope="module")
-def replicas(valkey: ValkeyHandle, tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, list[str]]]:
+def replicas(
+    valkey: ValkeyHandle, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[str, list[str]]]:
     tmp = tmp_path_factory.mktemp("rates")
     database = f"sqlite:///{tmp / 'gateway.db'}"
     redis.Redis.from_url(valkey.url).flushdb()
     with upstream() as _fake:
-        make_key(database, f"boot-{uuid.uuid4().hex[:6]}")  # the database exists before the replicas start
-        fleet = Fleet([start(database, tmp, redis=valkey.url, window_s=WINDOW, name=f"r{i}") for i in range(2)])
+        make_key(
+            database, f"boot-{uuid.uuid4().hex[:6]}"
+        )  # the database exists before the replicas start
+        fleet = Fleet(
+            [
+                start(database, tmp, redis=valkey.url, window_s=WINDOW, name=f"r{i}")
+                for i in range(2)
+            ]
+        )
         try:
             yield database, [g.url for g in fleet.gateways]
         finally:
@@ -57,8 +66,12 @@ def _key(database: str, urls: list[str], *flags: str) -> dict[str, str]:
 
 def _post(url: str, secret: str, content: str = "hi", **extra: object) -> httpx.Response:
     body = {"model": MODEL, "messages": [{"role": "user", "content": content}], **extra}
-    return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=15,
-                      headers={"authorization": f"Bearer {secret}"})
+    return httpx.post(
+        f"{url}/v1/chat/completions",
+        json=body,
+        timeout=15,
+        headers={"authorization": f"Bearer {secret}"},
+    )
 
 
 def _fresh_window() -> None:
@@ -68,7 +81,8 @@ def _fresh_window() -> None:
 
 
 def test_requests_per_window_across_replicas_count_down_and_retry_after_holds(
-        replicas: tuple[str, list[str]]) -> None:
+    replicas: tuple[str, list[str]],
+) -> None:
     database, urls = replicas
     key = _key(database, urls, "--rpm", "5")
     _fresh_window()
@@ -98,7 +112,9 @@ def test_the_official_sdk_waits_out_retry_after_by_itself(replicas: tuple[str, l
     client = openai.OpenAI(base_url=f"{urls[0]}/v1", api_key=key["key"], max_retries=3)
     started = time.monotonic()
     for _ in range(4):  # two over the limit: the SDK sleeps retry-after and succeeds
-        answer = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "hi"}])
+        answer = client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "hi"}]
+        )
         assert answer.choices[0].message.content
     assert time.monotonic() - started >= WINDOW * 0.5
 
@@ -145,7 +161,8 @@ def test_concurrency_slots_are_shared_and_given_back(replicas: tuple[str, list[s
         async def slow(i: int) -> int:
             try:
                 async with clients[i % 2].chat.completions.with_streaming_response.create(
-                        model=MODEL, messages=[{"role": "user", "content": "slow"}], stream=True) as response:
+                    model=MODEL, messages=[{"role": "user", "content": "slow"}], stream=True
+                ) as response:
                     async for _ in response.iter_lines():
                         pass
                     return response.status_code
@@ -163,7 +180,8 @@ def test_concurrency_slots_are_shared_and_given_back(replicas: tuple[str, list[s
 
 
 def test_unpriced_models_need_the_budget_switch_and_v1_key_reads_the_counters(
-        replicas: tuple[str, list[str]]) -> None:
+    replicas: tuple[str, list[str]],
+) -> None:
     database, urls = replicas
     strict = _key(database, urls, "--budget", "1/daily", "--rpm", "100")
     refused = _post(urls[0], strict["key"], model="budget:unpriced")
@@ -176,37 +194,61 @@ def test_unpriced_models_need_the_budget_switch_and_v1_key_reads_the_counters(
     assert _post(urls[0], strict["key"]).status_code == 200
     deadline = time.monotonic() + 5
     while True:  # the ledger is written in batches (every 0.5 s)
-        own = httpx.get(f"{urls[1]}/v1/key", headers={"authorization": f"Bearer {strict['key']}"},
-                        timeout=5).json()
+        own = httpx.get(
+            f"{urls[1]}/v1/key", headers={"authorization": f"Bearer {strict['key']}"}, timeout=5
+        ).json()
         if own["spend_usd"]["daily"] != "0" or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    assert own["limits"]["budgets"] == [{"amount_usd": "1", "period": "daily", "allow_unpriced": False}]
+    assert own["limits"]["budgets"] == [
+        {"amount_usd": "1", "period": "daily", "allow_unpriced": False}
+    ]
     [budget] = own["budgets"]
     assert budget["period"] == "daily" and budget["reserved_usd"] == "0"
     assert float(budget["spent_usd"]) > 0 and budget["resets_at"].endswith("T00:00:00Z")
     assert own["spend_usd"]["daily"] == budget["spent_usd"]  # the ledger and the counters agree
     [rate] = own["rate_limits"]
-    assert rate["kind"] == "requests" and rate["limit_per_minute"] == 100 and rate["remaining"] == 99  # the refused call never reached the counters
+    assert (
+        rate["kind"] == "requests" and rate["limit_per_minute"] == 100 and rate["remaining"] == 99
+    )  # the refused call never reached the counters
 
 
 def test_a_team_budget_binds_all_its_keys_and_the_admin_api_sets_limits(
-        replicas: tuple[str, list[str]]) -> None:
+    replicas: tuple[str, list[str]],
+) -> None:
     database, urls = replicas
     team = f"team-{uuid.uuid4().hex[:6]}"
     made = cli_json(database, "teams", "create", team, "--budget", "0.002/daily", "--rpm", "1000")
-    assert made["limits"]["budgets"] == [{"amount_usd": "0.002", "period": "daily", "allow_unpriced": False}]
+    assert made["limits"]["budgets"] == [
+        {"amount_usd": "0.002", "period": "daily", "allow_unpriced": False}
+    ]
     first = _key(database, urls, "--team", team)
-    answer = httpx.post(f"{urls[0]}/admin/keys", timeout=10, headers={"authorization": f"Bearer {MASTER}"},
-                        json={"name": f"api-{uuid.uuid4().hex[:6]}", "team": team,
-                              "budgets": [{"amount_usd": "5", "period": "monthly"}], "max_parallel": 8})
+    answer = httpx.post(
+        f"{urls[0]}/admin/keys",
+        timeout=10,
+        headers={"authorization": f"Bearer {MASTER}"},
+        json={
+            "name": f"api-{uuid.uuid4().hex[:6]}",
+            "team": team,
+            "budgets": [{"amount_usd": "5", "period": "monthly"}],
+            "max_parallel": 8,
+        },
+    )
     assert answer.status_code == 201, answer.text
     second = answer.json()
-    assert second["limits"] == {"budgets": [{"amount_usd": "5", "period": "monthly", "allow_unpriced": False}],
-                                "rpm": None, "tpm": None, "max_parallel": 8}
+    assert second["limits"] == {
+        "budgets": [{"amount_usd": "5", "period": "monthly", "allow_unpriced": False}],
+        "rpm": None,
+        "tpm": None,
+        "max_parallel": 8,
+    }
     wait_for_key(urls, second["key"])
-    bad = httpx.patch(f"{urls[0]}/admin/keys/{second['id']}", timeout=10,
-                      headers={"authorization": f"Bearer {MASTER}"}, json={"budgets": ["5/hourly"]})
+    bad = httpx.patch(
+        f"{urls[0]}/admin/keys/{second['id']}",
+        timeout=10,
+        headers={"authorization": f"Bearer {MASTER}"},
+        json={"budgets": ["5/hourly"]},
+    )
     assert bad.status_code == 400 and "period" in bad.json()["error"]["message"]
     statuses = []
     for i in range(40):  # each call reserves up to ~0.00024 USD of the team's 0.002
@@ -214,7 +256,9 @@ def test_a_team_budget_binds_all_its_keys_and_the_admin_api_sets_limits(
         statuses.append(response.status_code)
         if response.status_code == 429:
             error = response.json()["error"]
-            assert error["code"] == "insufficient_quota" and f"the team '{team}'" in error["message"]
+            assert (
+                error["code"] == "insufficient_quota" and f"the team '{team}'" in error["message"]
+            )
             assert "resets at" in error["message"]
             break
     assert statuses[-1] == 429 and statuses.count(200) >= 8

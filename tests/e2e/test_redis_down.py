@@ -48,9 +48,17 @@ def own_valkey() -> Iterator[ValkeyHandle]:
 
 
 def _call(url: str, secret: str, i: int) -> httpx.Response:
-    body = {"model": MODEL, "messages": [{"role": "user", "content": f"call {i}"}], "max_tokens": 40}
-    return httpx.post(f"{url}/v1/chat/completions", json=body, timeout=15,
-                      headers={"authorization": f"Bearer {secret}", "connection": "close"})
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": f"call {i}"}],
+        "max_tokens": 40,
+    }
+    return httpx.post(
+        f"{url}/v1/chat/completions",
+        json=body,
+        timeout=15,
+        headers={"authorization": f"Bearer {secret}", "connection": "close"},
+    )
 
 
 async def _slow_streams(url: str, secret: str, n: int, started: asyncio.Event) -> list[int]:
@@ -59,8 +67,11 @@ async def _slow_streams(url: str, secret: str, n: int, started: asyncio.Event) -
 
     async def one() -> int:
         async with client.chat.completions.with_streaming_response.create(
-                model=MODEL, messages=[{"role": "user", "content": "slow please"}], stream=True,
-                max_tokens=30) as response:
+            model=MODEL,
+            messages=[{"role": "user", "content": "slow please"}],
+            stream=True,
+            max_tokens=30,
+        ) as response:
             begun.append(1)
             if len(begun) == n:
                 started.set()  # every stream admitted and flowing
@@ -74,13 +85,19 @@ async def _slow_streams(url: str, secret: str, n: int, started: asyncio.Event) -
         await client.close()
 
 
-def test_redis_killed_mid_run(honest_upstream: HonestUpstream, own_valkey: ValkeyHandle, tmp_path: Path) -> None:
+def test_redis_killed_mid_run(
+    honest_upstream: HonestUpstream, own_valkey: ValkeyHandle, tmp_path: Path
+) -> None:
     database = f"sqlite:///{tmp_path / 'gateway.db'}"
     name = f"down-{uuid.uuid4().hex[:6]}"
     key = make_key(database, name, "--budget", "1/total", "--rpm", "10000")
     secret = key["key"]
-    fleet = Fleet([start(database, tmp_path, redis=own_valkey.url, failure="closed", name="closed"),
-                   start(database, tmp_path, redis=own_valkey.url, failure="open", name="open")])
+    fleet = Fleet(
+        [
+            start(database, tmp_path, redis=own_valkey.url, failure="closed", name="closed"),
+            start(database, tmp_path, redis=own_valkey.url, failure="open", name="open"),
+        ]
+    )
     closed, opened = (g.url for g in fleet.gateways)
     try:
         wait_for_key([closed, opened], secret)
@@ -104,7 +121,10 @@ def test_redis_killed_mid_run(honest_upstream: HonestUpstream, own_valkey: Valke
         loud = scrape(opened)
         assert total(loud, "gateway_counters_degraded") == 1
         assert total(loud, "gateway_counters_unshared_admissions_total") >= 5
-        assert total(scrape(closed), "gateway_admission_refusals_total", reason="counters_unavailable") >= 5
+        assert (
+            total(scrape(closed), "gateway_admission_refusals_total", reason="counters_unavailable")
+            >= 5
+        )
 
         own_valkey.start()  # back, and empty
         deadline = time.monotonic() + 15
@@ -118,8 +138,11 @@ def test_redis_killed_mid_run(honest_upstream: HonestUpstream, own_valkey: Valke
         r = redis.Redis.from_url(own_valkey.url)
         store = Store.open(database)
         try:
+
             def counters() -> tuple[int, int]:
-                spent, reserved = r.hmget(f"{{gw}}:b:k:{key['id']}:total:1970-01-01", "spent", "reserved")
+                spent, reserved = r.hmget(
+                    f"{{gw}}:b:k:{key['id']}:total:1970-01-01", "spent", "reserved"
+                )
                 return int(spent or 0), int(reserved or 0)
 
             def ledger() -> tuple[int, int]:
@@ -130,9 +153,13 @@ def test_redis_killed_mid_run(honest_upstream: HonestUpstream, own_valkey: Valke
             while time.monotonic() < deadline and (counters()[1] or counters()[0] != ledger()[1]):
                 time.sleep(0.2)
             requests, spent = ledger()
-            assert requests >= 6 * 2 + 3 + 5 * 2 + 5 * 2 + 1  # every call has its row, refused ones too
+            assert (
+                requests >= 6 * 2 + 3 + 5 * 2 + 5 * 2 + 1
+            )  # every call has its row, refused ones too
             assert counters() == (spent, 0)
-            assert abs(metric_cost([closed, opened], name) - Decimal(spent) / PICO) < Decimal("1e-9")
+            assert abs(metric_cost([closed, opened], name) - Decimal(spent) / PICO) < Decimal(
+                "1e-9"
+            )
             assert total(scrape(opened), "gateway_counters_degraded") == 0
         finally:
             store.close()

@@ -36,9 +36,15 @@ def _schema() -> Any:
     """The gateway's own OpenAPI document (it is static: no server needed to read it)."""
     document = create_app(Settings(registry=str(REGISTRY), watch=False)).openapi()
     # Not the provider whose key is unset on purpose: its 503 provider_key_missing is the contract.
-    keys = sorted(key for key, model in load_registry(REGISTRY).models.items() if model.provider_name != "nokey")
+    keys = sorted(
+        key
+        for key, model in load_registry(REGISTRY).models.items()
+        if model.provider_name != "nokey"
+    )
     for path in ("/v1/chat/completions", "/v1/responses", "/v1/embeddings"):
-        body = document["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        body = document["paths"][path]["post"]["requestBody"]["content"]["application/json"][
+            "schema"
+        ]
         body["properties"]["model"] = {"anyOf": [{"enum": keys}, {"type": "string"}]}
     loaded = schemathesis.openapi.from_dict(document)
     loaded.config.generation.update(
@@ -52,8 +58,9 @@ schema = _schema()
 
 
 @schema.parametrize()
-@settings(max_examples=MAX_EXAMPLES, deadline=None, database=None,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
+)
 def test_no_5xx_no_422_and_errors_are_openai_shaped(case: Any, fuzzed_gateway: str) -> None:
     response = case.call(base_url=fuzzed_gateway, timeout=10)
     assert response.status_code < 500, response.text

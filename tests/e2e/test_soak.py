@@ -59,12 +59,28 @@ def _wait(url: str, proc: subprocess.Popen[bytes]) -> None:
 @pytest.fixture(scope="module")
 def processes() -> Iterator[tuple[int, str]]:
     fake_port, port = free_port(), free_port()
-    env = {**os.environ, "TEST_OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1",
-           "TEST_OPENAI_API_KEY": KEY, "GATEWAY_WATCH": "0", "GATEWAY_LOG_LEVEL": "warning"}
+    env = {
+        **os.environ,
+        "TEST_OPENAI_BASE_URL": f"http://127.0.0.1:{fake_port}/v1",
+        "TEST_OPENAI_API_KEY": KEY,
+        "GATEWAY_WATCH": "0",
+        "GATEWAY_LOG_LEVEL": "warning",
+    }
     fake = subprocess.Popen([sys.executable, "-c", FAKE, str(fake_port)], cwd=ROOT, env=env)
     gateway = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--registry", str(REGISTRY), "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--registry",
+            str(REGISTRY),
+            "--port",
+            str(port),
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
     )
     try:
         _wait(f"http://127.0.0.1:{fake_port}/", fake)
@@ -99,8 +115,11 @@ async def _one(session: aiohttp.ClientSession, url: str, n: int) -> str:
     kind = ("chat", "stream", "responses", "stream", "chat", "abandon")[n % 6]
     if kind in ("chat", "responses"):
         # Responses client, chat upstream: the bridge both ways.
-        path, body = (("/v1/chat/completions", CHAT) if kind == "chat"
-                      else ("/v1/responses", {"model": "openai:chat_gpt-4o-mini", "input": "Hi"}))
+        path, body = (
+            ("/v1/chat/completions", CHAT)
+            if kind == "chat"
+            else ("/v1/responses", {"model": "openai:chat_gpt-4o-mini", "input": "Hi"})
+        )
         async with session.post(url + path, json=body) as r:
             await r.read()
             return f"{kind}:{r.status}"
@@ -117,7 +136,9 @@ async def _load(url: str, total: int) -> Counter[str]:
     # aiohttp, not httpx, drives the load: httpx's pool tops out near 170 requests/s here.
     outcomes: Counter[str] = Counter()
     connector = aiohttp.TCPConnector(limit=CONCURRENCY)
-    async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=30)) as session:
+    async with aiohttp.ClientSession(
+        connector=connector, timeout=aiohttp.ClientTimeout(total=30)
+    ) as session:
         queue = iter(range(total))
 
         async def worker() -> None:
@@ -140,8 +161,10 @@ def test_no_socket_or_memory_growth_under_load(processes: tuple[int, str]) -> No
     elapsed = time.monotonic() - started
     time.sleep(0.5)
     sockets_after, rss_after = _sockets(pid), _rss_mb(pid)
-    print(f"\nsoak: {SOAK_REQUESTS} requests in {elapsed:.1f} s ({SOAK_REQUESTS / elapsed:.0f}/s); "
-          f"sockets {sockets_before} -> {sockets_after}; RSS {rss_before:.1f} -> {rss_after:.1f} MB; {dict(outcomes)}")
+    print(
+        f"\nsoak: {SOAK_REQUESTS} requests in {elapsed:.1f} s ({SOAK_REQUESTS / elapsed:.0f}/s); "
+        f"sockets {sockets_before} -> {sockets_after}; RSS {rss_before:.1f} -> {rss_after:.1f} MB; {dict(outcomes)}"
+    )
 
     bad = {k: v for k, v in outcomes.items() if ":200" not in k or k.endswith("False")}
     assert not bad, bad

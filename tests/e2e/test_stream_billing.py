@@ -37,7 +37,9 @@ from tests.fakes.server import serve
 
 REGISTRY = Path(__file__).parent / "billing_registry"
 PROMPT = "Count the tokens of this prompt please"
-PROMPT_TOKENS = 14  # estimate_chat_tokens and estimate_responses_input_tokens of PROMPT, by hand above
+PROMPT_TOKENS = (
+    14  # estimate_chat_tokens and estimate_responses_input_tokens of PROMPT, by hand above
+)
 SENT = 5  # text tokens the fake sends before a cut
 
 MM = Decimal(1_000_000)
@@ -53,7 +55,9 @@ def cost(prices: tuple[str, str, str], usage: Usage) -> Decimal:
 OPENAI = ("2.50", "1.25", "10.00")
 GEMINI = ("0.30", "0.03", "2.50")
 REPORTED = Usage(input=1500, cached_input=500, output=40, reasoning=28)
-REPORTED_COMPAT = Usage(input=1500, cached_input=0, output=40, reasoning=28)  # no cache details there
+REPORTED_COMPAT = Usage(
+    input=1500, cached_input=0, output=40, reasoning=28
+)  # no cache details there
 
 
 @dataclass(frozen=True)
@@ -69,21 +73,70 @@ class Path_:
 
 
 PATHS = [
-    Path_("chat-passthrough", "chat", "chat", "held-openai", OPENAI, REPORTED,
-          Usage(input=PROMPT_TOKENS, output=SENT)),
-    Path_("responses-passthrough", "responses", "responses", "held-openai", OPENAI, REPORTED,
-          Usage(input=PROMPT_TOKENS, output=SENT)),
-    Path_("chat-to-responses-bridge", "chat", "responses", "held-openai", OPENAI, REPORTED,
-          Usage(input=PROMPT_TOKENS, output=SENT)),
-    Path_("responses-to-chat-bridge", "responses", "chat", "held-openai", OPENAI, REPORTED,
-          Usage(input=PROMPT_TOKENS, output=SENT)),
-    Path_("gemini-compat", "chat", "gemini-compat", "held-gemini", GEMINI, REPORTED_COMPAT,
-          Usage(input=PROMPT_TOKENS, output=SENT)),
+    Path_(
+        "chat-passthrough",
+        "chat",
+        "chat",
+        "held-openai",
+        OPENAI,
+        REPORTED,
+        Usage(input=PROMPT_TOKENS, output=SENT),
+    ),
+    Path_(
+        "responses-passthrough",
+        "responses",
+        "responses",
+        "held-openai",
+        OPENAI,
+        REPORTED,
+        Usage(input=PROMPT_TOKENS, output=SENT),
+    ),
+    Path_(
+        "chat-to-responses-bridge",
+        "chat",
+        "responses",
+        "held-openai",
+        OPENAI,
+        REPORTED,
+        Usage(input=PROMPT_TOKENS, output=SENT),
+    ),
+    Path_(
+        "responses-to-chat-bridge",
+        "responses",
+        "chat",
+        "held-openai",
+        OPENAI,
+        REPORTED,
+        Usage(input=PROMPT_TOKENS, output=SENT),
+    ),
+    Path_(
+        "gemini-compat",
+        "chat",
+        "gemini-compat",
+        "held-gemini",
+        GEMINI,
+        REPORTED_COMPAT,
+        Usage(input=PROMPT_TOKENS, output=SENT),
+    ),
     # Gemini's running usageMetadata gave the prompt's count (1500) before the cut.
-    Path_("gemini-native", "chat", "gemini-native", "held-gemini", GEMINI, REPORTED,
-          Usage(input=1500, output=SENT)),
-    Path_("gemini-native-responses", "responses", "gemini-native", "held-gemini", GEMINI, REPORTED,
-          Usage(input=1500, output=SENT)),
+    Path_(
+        "gemini-native",
+        "chat",
+        "gemini-native",
+        "held-gemini",
+        GEMINI,
+        REPORTED,
+        Usage(input=1500, output=SENT),
+    ),
+    Path_(
+        "gemini-native-responses",
+        "responses",
+        "gemini-native",
+        "held-gemini",
+        GEMINI,
+        REPORTED,
+        Usage(input=1500, output=SENT),
+    ),
 ]
 
 # The hand-computed table, in USD: (path, exact cost, estimated cost after SENT tokens).
@@ -114,7 +167,9 @@ class Gateway:
     key: str = "unused"  # no client auth unless a test gateway has virtual keys
 
     def client(self, timeout: float = 10) -> openai.OpenAI:
-        return openai.OpenAI(base_url=f"{self.url}/v1", api_key=self.key, max_retries=0, timeout=timeout)
+        return openai.OpenAI(
+            base_url=f"{self.url}/v1", api_key=self.key, max_retries=0, timeout=timeout
+        )
 
 
 @contextmanager
@@ -147,8 +202,9 @@ def g(gw: Gateway) -> Gateway:
 def _open(g: Gateway, path: Path_, timeout: float = 10) -> openai.Stream:  # type: ignore[type-arg]
     client = g.client(timeout)
     if path.client_api == "chat":
-        return client.chat.completions.create(model=path.model, stream=True,
-                                              messages=[{"role": "user", "content": PROMPT}])
+        return client.chat.completions.create(
+            model=path.model, stream=True, messages=[{"role": "user", "content": PROMPT}]
+        )
     return client.responses.create(model=path.model, input=PROMPT, stream=True)
 
 
@@ -179,7 +235,11 @@ def _record(g: Gateway) -> CallRecord:
 class Metrics:
     """The deltas of the billing series for one model across one call."""
 
-    NAMES = ("gateway_cost_usd_total", "gateway_estimated_cost_usd_total", "gateway_estimated_calls_total")
+    NAMES = (
+        "gateway_cost_usd_total",
+        "gateway_estimated_cost_usd_total",
+        "gateway_estimated_calls_total",
+    )
 
     def __init__(self, g: Gateway, path: Path_) -> None:
         self.g, self.labels = g, {"model": path.model, "provider": path.provider}
@@ -194,8 +254,15 @@ class Metrics:
         return {name: after[name] - self.before[name] for name in self.NAMES}
 
 
-def _check(g: Gateway, path: Path_, metrics: Metrics, usage: Usage, billed: Decimal, estimated: bool,
-           status: int) -> CallRecord:
+def _check(
+    g: Gateway,
+    path: Path_,
+    metrics: Metrics,
+    usage: Usage,
+    billed: Decimal,
+    estimated: bool,
+    status: int,
+) -> CallRecord:
     rec = _record(g)
     assert rec.answered_by == path.model and rec.streamed
     assert rec.status == status, (rec.status, rec.error_reason)
@@ -205,12 +272,16 @@ def _check(g: Gateway, path: Path_, metrics: Metrics, usage: Usage, billed: Deci
     assert rec.cost > 0
     delta = metrics.delta()
     assert abs(delta["gateway_cost_usd_total"] - float(billed)) <= 1e-9, delta
-    assert abs(delta["gateway_estimated_cost_usd_total"] - (float(billed) if estimated else 0.0)) <= 1e-9, delta
+    assert (
+        abs(delta["gateway_estimated_cost_usd_total"] - (float(billed) if estimated else 0.0))
+        <= 1e-9
+    ), delta
     assert delta["gateway_estimated_calls_total"] == (1 if estimated else 0), delta
     return rec
 
 
 # ---------------------------------------------------------------- (a) hang-up after the usage
+
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.name for p in PATHS])
 def test_hang_up_after_the_usage_is_billed_exactly(g: Gateway, path: Path_) -> None:
@@ -221,6 +292,7 @@ def test_hang_up_after_the_usage_is_billed_exactly(g: Gateway, path: Path_) -> N
 
 
 # ---------------------------------------------------------------- (b) hang-up before any usage
+
 
 @pytest.mark.parametrize("path", PATHS, ids=[p.name for p in PATHS])
 def test_hang_up_mid_stream_is_billed_as_estimated(g: Gateway, path: Path_) -> None:
@@ -234,13 +306,21 @@ def test_hang_up_mid_stream_is_billed_as_estimated(g: Gateway, path: Path_) -> N
 
 # ---------------------------------------------------------------- (c) upstream reset mid-stream
 
+
 @pytest.mark.parametrize("path", PATHS, ids=[p.name for p in PATHS])
 def test_reset_after_the_usage_is_billed_exactly(g: Gateway, path: Path_) -> None:
     g.fake.plan(Plan(tokens=None, then="reset"))
     metrics = Metrics(g, path)
     _read_to_error(g, path)
-    rec = _check(g, path, metrics, path.reported, TABLE[path.name][0], estimated=False,
-                 status=_record(g).status)
+    rec = _check(
+        g,
+        path,
+        metrics,
+        path.reported,
+        TABLE[path.name][0],
+        estimated=False,
+        status=_record(g).status,
+    )
     assert rec.status >= 500 and rec.error_reason is not None
 
 
@@ -249,8 +329,15 @@ def test_reset_mid_stream_is_billed_as_estimated(g: Gateway, path: Path_) -> Non
     g.fake.plan(Plan(tokens=SENT, then="reset"))
     metrics = Metrics(g, path)
     _read_to_error(g, path)
-    rec = _check(g, path, metrics, path.estimate, TABLE[path.name][1], estimated=True,
-                 status=_record(g).status)
+    rec = _check(
+        g,
+        path,
+        metrics,
+        path.estimate,
+        TABLE[path.name][1],
+        estimated=True,
+        status=_record(g).status,
+    )
     assert rec.status >= 500 and rec.error_reason is not None
 
 
@@ -265,12 +352,33 @@ def test_a_stream_that_ends_is_billed_exactly_and_not_estimated(g: Gateway) -> N
 # ---------------------------------------------------------------- emulated streams
 
 EMULATED = [
-    Path_("emulated-chat-passthrough", "chat", "chat-unstreamed", "held-openai", OPENAI, REPORTED,
-          Usage(input=PROMPT_TOKENS)),
-    Path_("emulated-responses-passthrough", "responses", "responses-unstreamed", "held-openai", OPENAI, REPORTED,
-          Usage(input=PROMPT_TOKENS)),
-    Path_("emulated-gemini-native-responses", "responses", "gemini-native-unstreamed", "held-gemini", GEMINI,
-          REPORTED, Usage(input=PROMPT_TOKENS)),
+    Path_(
+        "emulated-chat-passthrough",
+        "chat",
+        "chat-unstreamed",
+        "held-openai",
+        OPENAI,
+        REPORTED,
+        Usage(input=PROMPT_TOKENS),
+    ),
+    Path_(
+        "emulated-responses-passthrough",
+        "responses",
+        "responses-unstreamed",
+        "held-openai",
+        OPENAI,
+        REPORTED,
+        Usage(input=PROMPT_TOKENS),
+    ),
+    Path_(
+        "emulated-gemini-native-responses",
+        "responses",
+        "gemini-native-unstreamed",
+        "held-gemini",
+        GEMINI,
+        REPORTED,
+        Usage(input=PROMPT_TOKENS),
+    ),
 ]
 EMULATED_TABLE = {  # exact; estimated (the input alone: nothing of the answer had arrived)
     "emulated-chat-passthrough": (Decimal("0.003525"), Decimal("0.000035")),
@@ -287,7 +395,9 @@ def test_the_emulated_table_is_the_prices_times_the_usage() -> None:
 
 
 @pytest.mark.parametrize("path", EMULATED, ids=[p.name for p in EMULATED])
-def test_emulated_stream_hang_up_after_the_answer_is_billed_exactly(g: Gateway, path: Path_) -> None:
+def test_emulated_stream_hang_up_after_the_answer_is_billed_exactly(
+    g: Gateway, path: Path_
+) -> None:
     """The upstream answered whole (usage included); the client leaves after one event."""
     metrics = Metrics(g, path)
     stream = _open(g, path)
@@ -295,12 +405,22 @@ def test_emulated_stream_hang_up_after_the_answer_is_billed_exactly(g: Gateway, 
     stream.close()
     rec = _record(g)
     assert not g.fake.requests[-1].json.get("stream")
-    _check(g, path, metrics, path.reported, EMULATED_TABLE[path.name][0], estimated=False, status=rec.status)
+    _check(
+        g,
+        path,
+        metrics,
+        path.reported,
+        EMULATED_TABLE[path.name][0],
+        estimated=False,
+        status=rec.status,
+    )
     assert rec.status in (200, 499)
 
 
 @pytest.mark.parametrize("path", EMULATED, ids=[p.name for p in EMULATED])
-def test_emulated_stream_hang_up_before_the_answer_is_billed_as_estimated(g: Gateway, path: Path_) -> None:
+def test_emulated_stream_hang_up_before_the_answer_is_billed_as_estimated(
+    g: Gateway, path: Path_
+) -> None:
     """The client gives up (its SDK timeout) while the upstream still works on the whole answer:
     the upstream has the request, so the input is billed by its estimate."""
     g.fake.plan(Plan(tokens=None, then="hold"))
@@ -312,5 +432,7 @@ def test_emulated_stream_hang_up_before_the_answer_is_billed_as_estimated(g: Gat
     assert rec.status == 499 and rec.estimated and rec.usage == path.estimate
     assert rec.cost == EMULATED_TABLE[path.name][1]
     delta = metrics.delta()
-    assert abs(delta["gateway_estimated_cost_usd_total"] - float(EMULATED_TABLE[path.name][1])) <= 1e-9
+    assert (
+        abs(delta["gateway_estimated_cost_usd_total"] - float(EMULATED_TABLE[path.name][1])) <= 1e-9
+    )
     assert delta["gateway_estimated_calls_total"] == 1

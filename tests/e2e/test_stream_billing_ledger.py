@@ -32,12 +32,19 @@ from tests.fakes.held import Plan
 
 
 @pytest.fixture(scope="module")
-def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Gateway, str, dict[str, Any]]]:
+def keyed(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[Gateway, str, dict[str, Any]]]:
     db = f"sqlite:///{tmp_path_factory.mktemp('ledger') / 'gateway.db'}"
     with billing_gateway(database_url=db, master_key=MASTER) as g:
         key = cli_json(db, "keys", "create", "--name", unique("stream-billing"))
         g.key = key["key"]
-        until(lambda: httpx.get(f"{g.url}/v1/models", headers={"api-key": g.key}, timeout=5).status_code == 200)
+        until(
+            lambda: (
+                httpx.get(f"{g.url}/v1/models", headers={"api-key": g.key}, timeout=5).status_code
+                == 200
+            )
+        )
         yield g, db, key
 
 
@@ -45,7 +52,9 @@ def _rows(db: str, key_id: str) -> list[Any]:
     store = Store.open(db)
     try:
         with store.engine.connect() as connection:
-            return list(connection.execute(select(ledger).where(ledger.c.key_id == key_id)).mappings())
+            return list(
+                connection.execute(select(ledger).where(ledger.c.key_id == key_id)).mappings()
+            )
     finally:
         store.close()
 
@@ -58,7 +67,9 @@ CASES: list[Case] = [
 ]
 
 
-def test_ledger_rows_match_the_table_and_the_metrics(keyed: tuple[Gateway, str, dict[str, Any]]) -> None:
+def test_ledger_rows_match_the_table_and_the_metrics(
+    keyed: tuple[Gateway, str, dict[str, Any]],
+) -> None:
     g, db, key = keyed
     expected: dict[str, tuple[Usage, Decimal, bool]] = {}
     for path in PATHS:
@@ -69,7 +80,11 @@ def test_ledger_rows_match_the_table_and_the_metrics(keyed: tuple[Gateway, str, 
             drive(g, path)
             assert until(lambda: len(g.records) == 1) is not None
             usage = path.estimate if estimated else path.reported
-            expected[g.records[0].request_id] = (usage, TABLE[path.name][1 if estimated else 0], estimated)
+            expected[g.records[0].request_id] = (
+                usage,
+                TABLE[path.name][1 if estimated else 0],
+                estimated,
+            )
     until(lambda: len(_rows(db, key["id"])) == len(expected), timeout=10)
     time.sleep(0.6)  # one more flush: nothing else comes
     rows = _rows(db, key["id"])
@@ -77,11 +92,20 @@ def test_ledger_rows_match_the_table_and_the_metrics(keyed: tuple[Gateway, str, 
     for row in rows:
         usage, cost, estimated = expected[row["request_id"]]
         assert row["estimated"] is estimated, row
-        assert (row["input_tokens"], row["cached_input_tokens"], row["output_tokens"], row["reasoning_tokens"]) == (
-            usage.input, usage.cached_input, usage.output, usage.reasoning), row
-        assert Decimal(row["cost_pusd"]) / PICO == cost, row  # exact: pico-USD holds every digit here
+        assert (
+            row["input_tokens"],
+            row["cached_input_tokens"],
+            row["output_tokens"],
+            row["reasoning_tokens"],
+        ) == (usage.input, usage.cached_input, usage.output, usage.reasoning), row
+        assert Decimal(row["cost_pusd"]) / PICO == cost, (
+            row
+        )  # exact: pico-USD holds every digit here
         assert row["cost_pusd"] > 0
     ledger_usd = Decimal(sum(row["cost_pusd"] for row in rows)) / PICO
     assert ledger_usd == sum((cost for _, cost, _ in expected.values()), Decimal(0))
     samples = scrape(g.url)
-    assert abs(total(samples, "gateway_key_cost_usd_total", key=key["name"]) - float(ledger_usd)) < 1e-9
+    assert (
+        abs(total(samples, "gateway_key_cost_usd_total", key=key["name"]) - float(ledger_usd))
+        < 1e-9
+    )

@@ -77,24 +77,38 @@ def _verify(*args: str) -> int:
 
 
 def test_verify_probes_writes_and_fails_on_the_missing_capability(
-        folder: Path, fake_openai: FakeOpenAI, fake_gemini: FakeGemini, capsys: pytest.CaptureFixture[str]) -> None:
+    folder: Path,
+    fake_openai: FakeOpenAI,
+    fake_gemini: FakeGemini,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     # The fake Gemini calls a declared function when nothing is scripted, as a model
     # would: script the two Gemini probes (chat, then tools) as text-only answers.
-    fake_gemini.script(default_generate("gemini-3-flash-preview"), default_generate("gemini-3-flash-preview"))
+    fake_gemini.script(
+        default_generate("gemini-3-flash-preview"), default_generate("gemini-3-flash-preview")
+    )
     code = _verify("--registry", str(folder), "--yes", "--write")
     out = capsys.readouterr().out
     assert code == 1, out  # a declared capability failed
     assert "7 probe calls to 3 models; worst-case cost" in out
     rows = {tuple(line.split()[:3]) for line in out.splitlines()}
-    for model, capability in [("openai:full", "chat"), ("openai:full", "streaming"), ("openai:full", "tools"),
-                              ("openai:full", "reasoning"), ("gemini:no-tools", "chat"),
-                              ("openai:embed", "embeddings")]:
+    for model, capability in [
+        ("openai:full", "chat"),
+        ("openai:full", "streaming"),
+        ("openai:full", "tools"),
+        ("openai:full", "reasoning"),
+        ("gemini:no-tools", "chat"),
+        ("openai:embed", "embeddings"),
+    ]:
         assert (model, capability, "verified") in rows, out
     assert ("gemini:no-tools", "tools", "failed") in rows, out
     assert ("openai:full", "audio", "skipped") in rows, out
     assert "no call of the forced function" in out
     # The probes really went upstream, to both fakes.
-    assert {r.json.get("model") for r in fake_openai.requests} == {"gpt-full", "text-embedding-3-small"}
+    assert {r.json.get("model") for r in fake_openai.requests} == {
+        "gpt-full",
+        "text-embedding-3-small",
+    }
     assert any("gemini-3-flash-preview" in r.path for r in fake_gemini.requests)
     # OpenAI chat probes cost (1000 x 1 + 200 x 1 + 300 x 2) / 1M each: the fake's usage.
     assert "0.0018" in out
@@ -103,31 +117,48 @@ def test_verify_probes_writes_and_fails_on_the_missing_capability(
     entries = yaml.safe_load(after)["models"]
     today = entries["openai:full"]["verification"]["last_checked"]
     assert entries["openai:full"]["verification"] == {
-        "status": "verified", "last_checked": today,
-        "verified_capabilities": ["chat", "streaming", "tools", "reasoning"]}
+        "status": "verified",
+        "last_checked": today,
+        "verified_capabilities": ["chat", "streaming", "tools", "reasoning"],
+    }
     assert entries["gemini:no-tools"]["verification"] == {
-        "status": "unverified", "last_checked": today, "verified_capabilities": ["chat"]}
+        "status": "unverified",
+        "last_checked": today,
+        "verified_capabilities": ["chat"],
+    }
     assert entries["openai:embed"]["verification"]["verified_capabilities"] == ["embeddings"]
     assert "verification" not in entries["openai:bare"]
     # Only verification blocks changed: every other line is kept, in order, comments included.
-    diff = [line for line in difflib.ndiff(MODELS.splitlines(), after.splitlines()) if line[:1] in "+-"]
+    diff = [
+        line for line in difflib.ndiff(MODELS.splitlines(), after.splitlines()) if line[:1] in "+-"
+    ]
     removed = [line[2:] for line in diff if line.startswith("-")]
     added = [line[2:] for line in diff if line.startswith("+")]
-    assert removed == ['    verification: {status: verified, last_checked: "2025-01-01", '
-                       'verified_capabilities: [chat, tools]}']
+    assert removed == [
+        '    verification: {status: verified, last_checked: "2025-01-01", '
+        "verified_capabilities: [chat, tools]}"
+    ]
     for line in added:
         assert line == "    verification:" or line.lstrip().split(":")[0] in (
-            "status", "last_checked", "verified_capabilities"), line
+            "status",
+            "last_checked",
+            "verified_capabilities",
+        ), line
     assert len(added) == 3 * 4
     # The written registry still loads, and the gateway shows the result.
     from gateway.registry import load_registry
+
     registry = load_registry(str(folder))
     assert registry.models["gemini:no-tools"].entry.verification.status == "unverified"  # type: ignore[union-attr]
 
 
 def test_verify_asks_first_and_sends_nothing_when_refused(
-        folder: Path, fake_openai: FakeOpenAI, fake_gemini: FakeGemini,
-        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    folder: Path,
+    fake_openai: FakeOpenAI,
+    fake_gemini: FakeGemini,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
     asked: list[str] = []
     monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "n")
     code = _verify("openai:embed", "--registry", str(folder), "--write")

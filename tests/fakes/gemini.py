@@ -147,7 +147,9 @@ def _usage(thoughts: int) -> dict[str, Any]:
 def answer_generate(model: str, body: dict[str, Any]) -> dict[str, Any]:
     parts, finish, thoughts = _answer_parts(model, body)
     return {
-        "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}],
+        "candidates": [
+            {"content": {"role": "model", "parts": parts}, "finishReason": finish, "index": 0}
+        ],
         "usageMetadata": _usage(thoughts),
         "modelVersion": model,
         "responseId": "fake-response-id",
@@ -162,10 +164,22 @@ def answer_stream(model: str, body: dict[str, Any]) -> list[dict[str, Any]]:
     base = {"modelVersion": model, "responseId": "fake-stream-id"}
     chunks = []
     if head:
-        chunks.append({"candidates": [{"content": {"role": "model", "parts": head}, "index": 0}],
-                       "usageMetadata": {"promptTokenCount": 5, "totalTokenCount": 5}, **base})
-    chunks.append({"candidates": [{"content": {"role": "model", "parts": [tail]}, "finishReason": finish,
-                                   "index": 0}], "usageMetadata": _usage(thoughts), **base})
+        chunks.append(
+            {
+                "candidates": [{"content": {"role": "model", "parts": head}, "index": 0}],
+                "usageMetadata": {"promptTokenCount": 5, "totalTokenCount": 5},
+                **base,
+            }
+        )
+    chunks.append(
+        {
+            "candidates": [
+                {"content": {"role": "model", "parts": [tail]}, "finishReason": finish, "index": 0}
+            ],
+            "usageMetadata": _usage(thoughts),
+            **base,
+        }
+    )
     return chunks
 
 
@@ -208,8 +222,14 @@ def _compat_plan(body: dict[str, Any]) -> tuple[str, list[dict[str, Any]], str, 
     choice = body.get("tool_choice")
     if tools and choice != "none" and messages[-1].get("role") != "tool":
         named = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
-        call: dict[str, Any] = {"id": "function-call-1", "type": "function", "function": {
-            "name": named or tools[0]["function"]["name"], "arguments": '{"city":"Paris"}'}}
+        call: dict[str, Any] = {
+            "id": "function-call-1",
+            "type": "function",
+            "function": {
+                "name": named or tools[0]["function"]["name"],
+                "arguments": '{"city":"Paris"}',
+            },
+        }
         if "gemini-3" in model:
             call["extra_content"] = {"google": {"thought_signature": SIGNATURE}}
         return prefix, [call], "tool_calls", 7 if thoughts else 0
@@ -244,8 +264,10 @@ def answer_compat_stream(body: dict[str, Any]) -> list[dict[str, Any]]:
         delta["content"] = content
     if calls:
         delta["tool_calls"] = [{"index": n, **c} for n, c in enumerate(calls)]
-    chunks = [{**base, "choices": [{"index": 0, "delta": delta}]},
-              {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}]
+    chunks = [
+        {**base, "choices": [{"index": 0, "delta": delta}]},
+        {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]},
+    ]
     if (body.get("stream_options") or {}).get("include_usage"):
         usage = {"prompt_tokens": 5, "completion_tokens": 6, "total_tokens": 11 + hidden}
         chunks.append({**base, "choices": [], "usage": usage})
@@ -348,8 +370,13 @@ class FakeGemini:
         return self._queue.popleft() if self._queue else None
 
     @staticmethod
-    def _stream(chunks: list[Any], sse: bool, done: bool, headers: dict[str, str],
-                cut_after: int | None = None) -> Response:
+    def _stream(
+        chunks: list[Any],
+        sse: bool,
+        done: bool,
+        headers: dict[str, str],
+        cut_after: int | None = None,
+    ) -> Response:
         # Google's own SSE frames end in \r\n\r\n; the compat surface's in \n\n.
         end = "\r\n\r\n" if not done else "\n\n"
 
@@ -388,7 +415,12 @@ class FakeGemini:
             return denied
         model, _, method = request.path_params["target"].rpartition(":")
         body = rec.json if isinstance(rec.json, dict) else {}
-        known = method in ("generateContent", "streamGenerateContent", "batchEmbedContents", "embedContent")
+        known = method in (
+            "generateContent",
+            "streamGenerateContent",
+            "batchEmbedContents",
+            "embedContent",
+        )
         problems = gemini_request_errors(method, body) if self.strict and known else []
         if problems:
             self.refused.append((rec, problems))
@@ -427,7 +459,9 @@ class FakeGemini:
         problems = compat_request_errors(body) if self.strict else []
         if problems:
             self.refused.append((rec, problems))
-            error = google_error(400, "Invalid request: " + "; ".join(problems)[:2000], "INVALID_ARGUMENT")
+            error = google_error(
+                400, "Invalid request: " + "; ".join(problems)[:2000], "INVALID_ARGUMENT"
+            )
             return JSONResponse([error], status_code=400)
         if body.get("stream"):
             return self._answer(self._next(), answer_compat_stream(body), stream=True, done=True)

@@ -41,8 +41,20 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 # Each one token in o200k_base, and so are their joins (checked by tests/unit/test_received.py).
-TOKENS = ("Hello", " from", " the", " billing", " fake", " upstream", " every", " token", " counts",
-          " here", " today", " again")
+TOKENS = (
+    "Hello",
+    " from",
+    " the",
+    " billing",
+    " fake",
+    " upstream",
+    " every",
+    " token",
+    " counts",
+    " here",
+    " today",
+    " again",
+)
 # The usage reported: input 1500 of which 500 cached, output 40 of which 28 reasoning
 # (so 12 visible: the TOKENS).
 USAGE = {"input": 1500, "cached": 500, "output": 40, "reasoning": 28}
@@ -99,13 +111,15 @@ class HeldUpstream:
     def __enter__(self) -> HeldUpstream:
         self._thread.start()
         future = asyncio.run_coroutine_threadsafe(
-            asyncio.start_server(self._connection, "127.0.0.1", 0), self._loop)
+            asyncio.start_server(self._connection, "127.0.0.1", 0), self._loop
+        )
         self._server = future.result(5)
         self.port = self._server.sockets[0].getsockname()[1]
         return self
 
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         async def stop() -> None:
             assert self._server is not None
             self._server.close()
@@ -147,12 +161,16 @@ class HeldUpstream:
             return await self._hold(reader)
         if frames is None:  # unstreamed: the whole answer
             payload = orjson.dumps(end)
-            writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
-                         b"content-length: %d\r\n\r\n" % len(payload) + payload)
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                b"content-length: %d\r\n\r\n" % len(payload) + payload
+            )
             await writer.drain()
             return True
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
-                     b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n")
+        writer.write(
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+            b"cache-control: no-cache\r\ntransfer-encoding: chunked\r\n\r\n"
+        )
         for frame in frames:
             writer.write(b"%x\r\n%s\r\n" % (len(frame), frame))
             await writer.drain()
@@ -186,8 +204,10 @@ class HeldUpstream:
 
 # ---------------------------------------------------------------------- wire formats
 
-def _answer(path: str, query: dict[str, str], body: dict[str, Any], plan: Plan
-            ) -> tuple[list[bytes] | None, Any]:
+
+def _answer(
+    path: str, query: dict[str, str], body: dict[str, Any], plan: Plan
+) -> tuple[list[bytes] | None, Any]:
     """(frames to send, what ends the stream) for a stream; (None, the JSON body) for a whole answer."""
     n = len(TOKENS) if plan.tokens is None else plan.tokens
     complete = plan.tokens is None
@@ -198,7 +218,9 @@ def _answer(path: str, query: dict[str, str], body: dict[str, Any], plan: Plan
     if path.endswith("/responses"):
         if body.get("stream"):
             return _responses_stream(body, n, complete), []
-        return None, _response(body, "completed", [_message_item("".join(TOKENS))], _responses_usage())
+        return None, _response(
+            body, "completed", [_message_item("".join(TOKENS))], _responses_usage()
+        )
     compat = path.startswith("/v1beta/openai/")
     if body.get("stream"):
         usage = bool((body.get("stream_options") or {}).get("include_usage"))
@@ -209,27 +231,46 @@ def _answer(path: str, query: dict[str, str], body: dict[str, Any], plan: Plan
 def _chat_usage(compat: bool) -> dict[str, Any]:
     u = USAGE
     if compat:  # Gemini's compat surface: thoughts only in the total, no cache details
-        return {"completion_tokens": u["output"] - u["reasoning"], "prompt_tokens": u["input"],
-                "total_tokens": u["input"] + u["output"]}
+        return {
+            "completion_tokens": u["output"] - u["reasoning"],
+            "prompt_tokens": u["input"],
+            "total_tokens": u["input"] + u["output"],
+        }
     return {
         "prompt_tokens": u["input"],
         "completion_tokens": u["output"],
         "total_tokens": u["input"] + u["output"],
         "prompt_tokens_details": {"cached_tokens": u["cached"], "audio_tokens": 0},
-        "completion_tokens_details": {"reasoning_tokens": u["reasoning"], "audio_tokens": 0,
-                                      "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0},
+        "completion_tokens_details": {
+            "reasoning_tokens": u["reasoning"],
+            "audio_tokens": 0,
+            "accepted_prediction_tokens": 0,
+            "rejected_prediction_tokens": 0,
+        },
     }
 
 
 def _chat_base(body: dict[str, Any], compat: bool) -> dict[str, Any]:
     if compat:
-        return {"id": "fake-compat-id", "object": "chat.completion.chunk", "created": 1700000000,
-                "model": body.get("model")}
-    return {"id": "chatcmpl-held123", "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": body.get("model"), "service_tier": "default", "system_fingerprint": "fp_held"}
+        return {
+            "id": "fake-compat-id",
+            "object": "chat.completion.chunk",
+            "created": 1700000000,
+            "model": body.get("model"),
+        }
+    return {
+        "id": "chatcmpl-held123",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": body.get("model"),
+        "service_tier": "default",
+        "system_fingerprint": "fp_held",
+    }
 
 
-def _chat_stream(body: dict[str, Any], n: int, complete: bool, include_usage: bool, compat: bool) -> list[bytes]:
+def _chat_stream(
+    body: dict[str, Any], n: int, complete: bool, include_usage: bool, compat: bool
+) -> list[bytes]:
     base = _chat_base(body, compat)
 
     def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
@@ -269,28 +310,53 @@ def _chat_whole(body: dict[str, Any], compat: bool) -> dict[str, Any]:
 
 def _responses_usage() -> dict[str, Any]:
     u = USAGE
-    return {"input_tokens": u["input"], "input_tokens_details": {"cached_tokens": u["cached"]},
-            "output_tokens": u["output"], "output_tokens_details": {"reasoning_tokens": u["reasoning"]},
-            "total_tokens": u["input"] + u["output"]}
+    return {
+        "input_tokens": u["input"],
+        "input_tokens_details": {"cached_tokens": u["cached"]},
+        "output_tokens": u["output"],
+        "output_tokens_details": {"reasoning_tokens": u["reasoning"]},
+        "total_tokens": u["input"] + u["output"],
+    }
 
 
 def _message_item(text: str, status: str = "completed") -> dict[str, Any]:
-    return {"type": "message", "id": "msg_held1", "status": status, "role": "assistant",
-            "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}]}
-
-
-def _response(body: dict[str, Any], status: str, output: list[dict[str, Any]],
-              usage: dict[str, Any] | None) -> dict[str, Any]:
     return {
-        "id": "resp_held123", "object": "response", "created_at": int(time.time()), "status": status,
-        "background": False, "error": None, "incomplete_details": None,
-        "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
-        "model": body.get("model"), "output": output, "parallel_tool_calls": True,
-        "previous_response_id": None, "reasoning": {"effort": None, "summary": None},
-        "store": body.get("store", True), "temperature": body.get("temperature", 1.0),
-        "text": {"format": {"type": "text"}}, "tool_choice": body.get("tool_choice", "auto"),
-        "tools": body.get("tools", []), "top_p": body.get("top_p", 1.0), "truncation": "disabled",
-        "usage": usage, "user": None, "metadata": body.get("metadata") or {},
+        "type": "message",
+        "id": "msg_held1",
+        "status": status,
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": []}],
+    }
+
+
+def _response(
+    body: dict[str, Any], status: str, output: list[dict[str, Any]], usage: dict[str, Any] | None
+) -> dict[str, Any]:
+    return {
+        "id": "resp_held123",
+        "object": "response",
+        "created_at": int(time.time()),
+        "status": status,
+        "background": False,
+        "error": None,
+        "incomplete_details": None,
+        "instructions": body.get("instructions"),
+        "max_output_tokens": body.get("max_output_tokens"),
+        "model": body.get("model"),
+        "output": output,
+        "parallel_tool_calls": True,
+        "previous_response_id": None,
+        "reasoning": {"effort": None, "summary": None},
+        "store": body.get("store", True),
+        "temperature": body.get("temperature", 1.0),
+        "text": {"format": {"type": "text"}},
+        "tool_choice": body.get("tool_choice", "auto"),
+        "tools": body.get("tools", []),
+        "top_p": body.get("top_p", 1.0),
+        "truncation": "disabled",
+        "usage": usage,
+        "user": None,
+        "metadata": body.get("metadata") or {},
     }
 
 
@@ -301,26 +367,58 @@ def _responses_stream(body: dict[str, Any], n: int, complete: bool) -> list[byte
     events: list[dict[str, Any]] = [
         {"type": "response.created", "response": start},
         {"type": "response.in_progress", "response": start},
-        {"type": "response.output_item.added", "output_index": 0,
-         "item": {**item, "status": "in_progress", "content": []}},
-        {"type": "response.content_part.added", "item_id": item["id"], "output_index": 0, "content_index": 0,
-         "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []}},
+        {
+            "type": "response.output_item.added",
+            "output_index": 0,
+            "item": {**item, "status": "in_progress", "content": []},
+        },
+        {
+            "type": "response.content_part.added",
+            "item_id": item["id"],
+            "output_index": 0,
+            "content_index": 0,
+            "part": {"type": "output_text", "text": "", "annotations": [], "logprobs": []},
+        },
     ]
     for token in TOKENS[:n]:
-        events.append({"type": "response.output_text.delta", "item_id": item["id"], "output_index": 0,
-                       "content_index": 0, "delta": token, "logprobs": []})
+        events.append(
+            {
+                "type": "response.output_text.delta",
+                "item_id": item["id"],
+                "output_index": 0,
+                "content_index": 0,
+                "delta": token,
+                "logprobs": [],
+            }
+        )
     if complete:
         events += [
-            {"type": "response.output_text.done", "item_id": item["id"], "output_index": 0,
-             "content_index": 0, "text": text, "logprobs": []},
-            {"type": "response.content_part.done", "item_id": item["id"], "output_index": 0,
-             "content_index": 0, "part": item["content"][0]},
+            {
+                "type": "response.output_text.done",
+                "item_id": item["id"],
+                "output_index": 0,
+                "content_index": 0,
+                "text": text,
+                "logprobs": [],
+            },
+            {
+                "type": "response.content_part.done",
+                "item_id": item["id"],
+                "output_index": 0,
+                "content_index": 0,
+                "part": item["content"][0],
+            },
             {"type": "response.output_item.done", "output_index": 0, "item": item},
-            {"type": "response.completed", "response": _response(body, "completed", [item], _responses_usage())},
+            {
+                "type": "response.completed",
+                "response": _response(body, "completed", [item], _responses_usage()),
+            },
         ]
     for seq, event in enumerate(events):
         event["sequence_number"] = seq
-    return [b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n" for e in events]
+    return [
+        b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n" for e in events
+    ]
 
 
 def _gemini_model(path: str) -> str:
@@ -330,10 +428,14 @@ def _gemini_model(path: str) -> str:
 def _gemini_final_usage() -> dict[str, Any]:
     u = USAGE
     visible = u["output"] - u["reasoning"]
-    return {"promptTokenCount": u["input"], "candidatesTokenCount": visible,
-            "totalTokenCount": u["input"] + u["output"], "cachedContentTokenCount": u["cached"],
-            "thoughtsTokenCount": u["reasoning"],
-            "promptTokensDetails": [{"modality": "TEXT", "tokenCount": u["input"]}]}
+    return {
+        "promptTokenCount": u["input"],
+        "candidatesTokenCount": visible,
+        "totalTokenCount": u["input"] + u["output"],
+        "cachedContentTokenCount": u["cached"],
+        "thoughtsTokenCount": u["reasoning"],
+        "promptTokensDetails": [{"modality": "TEXT", "tokenCount": u["input"]}],
+    }
 
 
 def _gemini_stream(path: str, n: int, complete: bool) -> list[bytes]:
@@ -342,18 +444,33 @@ def _gemini_stream(path: str, n: int, complete: bool) -> list[bytes]:
     chunks = []
     for i, token in enumerate(TOKENS[:n]):
         last = complete and i == n - 1
-        candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": token}]}, "index": 0}
+        candidate: dict[str, Any] = {
+            "content": {"role": "model", "parts": [{"text": token}]},
+            "index": 0,
+        }
         if last:
             candidate["finishReason"] = "STOP"
-        chunks.append({"candidates": [candidate], "usageMetadata": _gemini_final_usage() if last else running,
-                       "modelVersion": model, "responseId": "held-stream-id"})
+        chunks.append(
+            {
+                "candidates": [candidate],
+                "usageMetadata": _gemini_final_usage() if last else running,
+                "modelVersion": model,
+                "responseId": "held-stream-id",
+            }
+        )
     return [b"data: " + orjson.dumps(c) + b"\r\n\r\n" for c in chunks]
 
 
 def _gemini_whole(path: str) -> dict[str, Any]:
     return {
-        "candidates": [{"content": {"role": "model", "parts": [{"text": "".join(TOKENS)}]},
-                        "finishReason": "STOP", "index": 0}],
-        "usageMetadata": _gemini_final_usage(), "modelVersion": _gemini_model(path),
+        "candidates": [
+            {
+                "content": {"role": "model", "parts": [{"text": "".join(TOKENS)}]},
+                "finishReason": "STOP",
+                "index": 0,
+            }
+        ],
+        "usageMetadata": _gemini_final_usage(),
+        "modelVersion": _gemini_model(path),
         "responseId": "held-response-id",
     }

@@ -59,12 +59,14 @@ class Hostile:
         self.queue: list[str] = []  # the next calls' misbehaviours, in order; empty: behave
         self.seen: list[Seen] = []
         self.bomb_bytes = 40 * MB
-        self.app = Starlette(routes=[
-            Route("/v1/chat/completions", self._chat, methods=["POST"]),
-            Route("/v1/responses", self._responses, methods=["POST"]),
-            Route("/v1beta/openai/chat/completions", self._chat, methods=["POST"]),
-            Route("/v1beta/models/{rest:path}", self._gemini, methods=["POST"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/responses", self._responses, methods=["POST"]),
+                Route("/v1beta/openai/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1beta/models/{rest:path}", self._gemini, methods=["POST"]),
+            ]
+        )
 
     async def _take(self, request: Request) -> tuple[str, str, dict[str, Any]]:
         body = await request.body()
@@ -78,25 +80,42 @@ class Hostile:
 
     @staticmethod
     def _echo_error(key: str, status: int = 400) -> Response:
-        body = {"error": {"message": f"Incorrect API key provided: {key}", "type": key, "param": key,
-                          "code": key}}
-        return Response(orjson.dumps(body), status, media_type="application/json",
-                        headers={"retry-after": key, "set-cookie": f"session={key}; Path=/"})
+        body = {
+            "error": {
+                "message": f"Incorrect API key provided: {key}",
+                "type": key,
+                "param": key,
+                "code": key,
+            }
+        }
+        return Response(
+            orjson.dumps(body),
+            status,
+            media_type="application/json",
+            headers={"retry-after": key, "set-cookie": f"session={key}; Path=/"},
+        )
 
     def _common(self, mode: str, key: str) -> Response | None:
         if mode == "echo_error":
             return self._echo_error(key)
         if mode in ("500", "502", "503", "504"):
-            return Response(orjson.dumps({"error": {"message": f"failed ({mode})", "type": "server_error"}}),
-                            int(mode), media_type="application/json")
+            return Response(
+                orjson.dumps({"error": {"message": f"failed ({mode})", "type": "server_error"}}),
+                int(mode),
+                media_type="application/json",
+            )
         if mode == "echo_text":  # a long text body with the key straddling character 500
             text = "x" * 490 + key + " and more"
             return Response(text, 500, media_type="text/plain")
         if mode == "redirect":
             return Response(b"", 302, headers={"location": "http://127.0.0.1:9/elsewhere"})
         if mode == "redirect_body":
-            return Response(b"<html>moved</html>", 301, headers={"location": "http://127.0.0.1:9/"},
-                            media_type="text/html")
+            return Response(
+                b"<html>moved</html>",
+                301,
+                headers={"location": "http://127.0.0.1:9/"},
+                media_type="text/html",
+            )
         if mode == "slow":
             return None  # handled by the caller (it needs to await)
         return None
@@ -104,14 +123,31 @@ class Hostile:
     # ---- OpenAI chat (and Gemini's compat surface) ------------------------------------------
 
     def _completion(self, model: str, text: str) -> dict[str, Any]:
-        return {"id": "chatcmpl-hostile", "object": "chat.completion", "created": int(time.time()),
-                "model": model, "choices": [{"index": 0, "finish_reason": "stop",
-                                             "message": {"role": "assistant", "content": text}}],
-                "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}}
+        return {
+            "id": "chatcmpl-hostile",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+            "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+        }
 
-    def _chunk(self, model: str, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
-        return {"id": "chatcmpl-hostile", "object": "chat.completion.chunk", "created": int(time.time()),
-                "model": model, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+    def _chunk(
+        self, model: str, delta: dict[str, Any], finish: str | None = None
+    ) -> dict[str, Any]:
+        return {
+            "id": "chatcmpl-hostile",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
 
     async def _chat(self, request: Request) -> Response:
         mode, key, body = await self._take(request)
@@ -120,20 +156,33 @@ class Hostile:
             return common
         model = str(body.get("model", "m"))
         if mode == "cookie":
-            response = Response(orjson.dumps(self._completion(model, "ok")), media_type="application/json")
+            response = Response(
+                orjson.dumps(self._completion(model, "ok")), media_type="application/json"
+            )
             response.headers["set-cookie"] = f"session={key}; Path=/"
             return response
         if mode == "gzip_bomb":
             prefix = orjson.dumps(self._completion(model, "ok"))[:-1] + b', "pad": "'
-            return Response(gzip_bomb(prefix, self.bomb_bytes, b'"}'), media_type="application/json",
-                            headers={"content-encoding": "gzip"})
+            return Response(
+                gzip_bomb(prefix, self.bomb_bytes, b'"}'),
+                media_type="application/json",
+                headers={"content-encoding": "gzip"},
+            )
         if mode == "gzip_ok":
-            return Response(gzip.compress(orjson.dumps(self._completion(model, "zipped"))),
-                            media_type="application/json", headers={"content-encoding": "gzip"})
+            return Response(
+                gzip.compress(orjson.dumps(self._completion(model, "zipped"))),
+                media_type="application/json",
+                headers={"content-encoding": "gzip"},
+            )
         if not body.get("stream"):
-            return Response(orjson.dumps(self._completion(model, "ok")), media_type="application/json")
-        return StreamingResponse(self._chat_stream(mode, key, model), media_type="text/event-stream",
-                                 headers={"content-encoding": "gzip"} if mode == "stream_bomb" else None)
+            return Response(
+                orjson.dumps(self._completion(model, "ok")), media_type="application/json"
+            )
+        return StreamingResponse(
+            self._chat_stream(mode, key, model),
+            media_type="text/event-stream",
+            headers={"content-encoding": "gzip"} if mode == "stream_bomb" else None,
+        )
 
     async def _chat_stream(self, mode: str, key: str, model: str) -> AsyncIterator[bytes]:
         first = _sse(self._chunk(model, {"role": "assistant", "content": "Hel"}))
@@ -148,7 +197,9 @@ class Hostile:
             return
         yield first
         if mode == "stream_echo_error":
-            yield _sse({"error": {"message": f"boom {key}", "type": key, "param": key, "code": key}})
+            yield _sse(
+                {"error": {"message": f"boom {key}", "type": key, "param": key, "code": key}}
+            )
             return
         if mode == "stream_bad_json":
             yield b'data: {"id": "chatcmpl-hostile", "choices": [{"delta": {"content": "lo"\n\n'
@@ -156,8 +207,10 @@ class Hostile:
             return
         if mode == "stream_split_key":  # the key cut in two across chunks
             half = len(key) // 2
-            yield b'data: {"id": "chatcmpl-hostile", "object": "chat.completion.chunk", "choices": [{"index": 0,' \
-                  b' "delta": {"content": "' + key[:half].encode()
+            yield (
+                b'data: {"id": "chatcmpl-hostile", "object": "chat.completion.chunk", "choices": [{"index": 0,'
+                b' "delta": {"content": "' + key[:half].encode()
+            )
             await asyncio.sleep(0.05)
             yield key[half:].encode() + b'"}, "finish_reason": null}]}\n\n'
         if mode == "stream_slow":  # about 3 s, longer than the tests' receive timeouts
@@ -165,20 +218,39 @@ class Hostile:
                 await asyncio.sleep(0.25)
                 yield _sse(self._chunk(model, {"content": "."}))
         yield _sse(self._chunk(model, {}, "stop"))
-        yield _sse({**self._chunk(model, {}), "choices": [],
-                    "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}})
+        yield _sse(
+            {
+                **self._chunk(model, {}),
+                "choices": [],
+                "usage": {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7},
+            }
+        )
         yield b"data: [DONE]\n\n"
 
     # ---- OpenAI Responses -------------------------------------------------------------------
 
     def _response(self, model: str, status: str = "completed", error: Any = None) -> dict[str, Any]:
-        return {"id": "resp_hostile", "object": "response", "created_at": int(time.time()), "status": status,
-                "model": model, "error": error, "incomplete_details": None,
-                "output": [] if error else [{"type": "message", "id": "msg_1", "status": "completed",
-                                             "role": "assistant",
-                                             "content": [{"type": "output_text", "text": "ok",
-                                                          "annotations": []}]}],
-                "usage": {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7}}
+        return {
+            "id": "resp_hostile",
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": status,
+            "model": model,
+            "error": error,
+            "incomplete_details": None,
+            "output": []
+            if error
+            else [
+                {
+                    "type": "message",
+                    "id": "msg_1",
+                    "status": "completed",
+                    "role": "assistant",
+                    "content": [{"type": "output_text", "text": "ok", "annotations": []}],
+                }
+            ],
+            "usage": {"input_tokens": 5, "output_tokens": 2, "total_tokens": 7},
+        }
 
     async def _responses(self, request: Request) -> Response:
         mode, key, body = await self._take(request)
@@ -189,50 +261,104 @@ class Hostile:
         failed = {"code": key, "message": f"failed {key}"}
         if not body.get("stream"):
             if mode == "failed_echo":
-                return Response(orjson.dumps(self._response(model, "failed", failed)),
-                                media_type="application/json")
+                return Response(
+                    orjson.dumps(self._response(model, "failed", failed)),
+                    media_type="application/json",
+                )
             return Response(orjson.dumps(self._response(model)), media_type="application/json")
-        return StreamingResponse(self._responses_stream(mode, key, model, failed), media_type="text/event-stream")
+        return StreamingResponse(
+            self._responses_stream(mode, key, model, failed), media_type="text/event-stream"
+        )
 
-    async def _responses_stream(self, mode: str, key: str, model: str, failed: dict[str, Any]) -> AsyncIterator[bytes]:
+    async def _responses_stream(
+        self, mode: str, key: str, model: str, failed: dict[str, Any]
+    ) -> AsyncIterator[bytes]:
         created = {**self._response(model, "in_progress"), "output": [], "usage": None}
-        yield _sse({"type": "response.created", "sequence_number": 0, "response": created}, "response.created")
+        yield _sse(
+            {"type": "response.created", "sequence_number": 0, "response": created},
+            "response.created",
+        )
         if mode == "stream_echo_error":
-            yield _sse({"type": "error", "sequence_number": 1, "code": key, "message": f"boom {key}",
-                        "param": key}, "error")
+            yield _sse(
+                {
+                    "type": "error",
+                    "sequence_number": 1,
+                    "code": key,
+                    "message": f"boom {key}",
+                    "param": key,
+                },
+                "error",
+            )
             return
         if mode == "failed_echo":
-            yield _sse({"type": "response.failed", "sequence_number": 1,
-                        "response": self._response(model, "failed", failed)}, "response.failed")
+            yield _sse(
+                {
+                    "type": "response.failed",
+                    "sequence_number": 1,
+                    "response": self._response(model, "failed", failed),
+                },
+                "response.failed",
+            )
             return
-        yield _sse({"type": "response.completed", "sequence_number": 1, "response": self._response(model)},
-                   "response.completed")
+        yield _sse(
+            {"type": "response.completed", "sequence_number": 1, "response": self._response(model)},
+            "response.completed",
+        )
 
     # ---- Gemini native ----------------------------------------------------------------------
 
     async def _gemini(self, request: Request) -> Response:
         mode, key, _ = await self._take(request)
         if mode == "echo_error":
-            body = {"error": {"code": 400, "message": f"API key not valid: {key}", "status": "INVALID_ARGUMENT",
-                              "details": [{"@type": key, "reason": key}]}}
+            body = {
+                "error": {
+                    "code": 400,
+                    "message": f"API key not valid: {key}",
+                    "status": "INVALID_ARGUMENT",
+                    "details": [{"@type": key, "reason": key}],
+                }
+            }
             return Response(orjson.dumps(body), 400, media_type="application/json")
         common = self._common(mode, key)
         if common is not None:
             return common
         stream = request.url.path.endswith(":streamGenerateContent")
-        answer = {"candidates": [{"content": {"role": "model", "parts": [{"text": "ok"}]}, "finishReason": "STOP",
-                                  "index": 0}],
-                  "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2, "totalTokenCount": 7},
-                  "modelVersion": "gemini-2.5-flash"}
+        answer = {
+            "candidates": [
+                {
+                    "content": {"role": "model", "parts": [{"text": "ok"}]},
+                    "finishReason": "STOP",
+                    "index": 0,
+                }
+            ],
+            "usageMetadata": {
+                "promptTokenCount": 5,
+                "candidatesTokenCount": 2,
+                "totalTokenCount": 7,
+            },
+            "modelVersion": "gemini-2.5-flash",
+        }
         if not stream:
             return Response(orjson.dumps(answer), media_type="application/json")
 
         async def frames() -> AsyncIterator[bytes]:
-            first = {"candidates": [{"content": {"role": "model", "parts": [{"text": "Hel"}]}, "index": 0}]}
+            first = {
+                "candidates": [
+                    {"content": {"role": "model", "parts": [{"text": "Hel"}]}, "index": 0}
+                ]
+            }
             yield _sse(first)
             if mode == "stream_echo_error":
-                yield _sse({"error": {"code": 503, "message": f"boom {key}", "status": key,
-                                      "details": [{"reason": key}]}})
+                yield _sse(
+                    {
+                        "error": {
+                            "code": 503,
+                            "message": f"boom {key}",
+                            "status": key,
+                            "details": [{"reason": key}],
+                        }
+                    }
+                )
                 return
             yield _sse(answer)
 

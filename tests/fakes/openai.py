@@ -32,7 +32,12 @@ from starlette.routing import Route
 
 from tests.conformance.spec import openai_request_errors
 
-USAGE = {"prompt_tokens": 1200, "cached_tokens": 200, "completion_tokens": 300, "reasoning_tokens": 100}
+USAGE = {
+    "prompt_tokens": 1200,
+    "cached_tokens": 200,
+    "completion_tokens": 300,
+    "reasoning_tokens": 100,
+}
 TINY_LIMIT = 16  # the smallest max_output_tokens Responses takes: answers get cut below it
 JSON_TEXT = '{"city":"Paris","temperature":21}'
 REASONING_TEXT = "The user wants the weather; Paris is the likely city."
@@ -60,8 +65,12 @@ class Received:
 
 
 class FakeOpenAI:
-    def __init__(self, api_key: str = "sk-test-fake-openai-key", text: str = "Hello from the fake upstream",
-                 strict: bool = True) -> None:
+    def __init__(
+        self,
+        api_key: str = "sk-test-fake-openai-key",
+        text: str = "Hello from the fake upstream",
+        strict: bool = True,
+    ) -> None:
         self.api_key = api_key
         self.text = text
         self.strict = strict
@@ -70,11 +79,13 @@ class FakeOpenAI:
         self.refused: list[tuple[Received, list[str]]] = []
         self.script: list[Scripted] = []
         self.disconnects = 0  # streams the gateway stopped reading before their end
-        self.app = Starlette(routes=[
-            Route("/v1/chat/completions", self._chat, methods=["POST"]),
-            Route("/v1/responses", self._responses, methods=["POST"]),
-            Route("/v1/embeddings", self._embeddings, methods=["POST"]),
-        ])
+        self.app = Starlette(
+            routes=[
+                Route("/v1/chat/completions", self._chat, methods=["POST"]),
+                Route("/v1/responses", self._responses, methods=["POST"]),
+                Route("/v1/embeddings", self._embeddings, methods=["POST"]),
+            ]
+        )
 
     @property
     def last(self) -> Received:
@@ -84,12 +95,28 @@ class FakeOpenAI:
         body = orjson.loads(await request.body())
         self.requests.append(Received(request.url.path, dict(request.headers), body))
         if request.headers.get("authorization") != f"Bearer {self.api_key}":
-            return body, _error(401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"), None
-        problems = openai_request_errors(request.url.path.removeprefix("/v1"), body) if self.strict else []
+            return (
+                body,
+                _error(
+                    401, "Incorrect API key provided.", "invalid_request_error", "invalid_api_key"
+                ),
+                None,
+            )
+        problems = (
+            openai_request_errors(request.url.path.removeprefix("/v1"), body) if self.strict else []
+        )
         if problems:
             self.refused.append((self.requests[-1], problems))
-            return body, _error(400, "Invalid request: " + "; ".join(problems)[:2000],
-                                "invalid_request_error", None), None
+            return (
+                body,
+                _error(
+                    400,
+                    "Invalid request: " + "; ".join(problems)[:2000],
+                    "invalid_request_error",
+                    None,
+                ),
+                None,
+            )
         scripted = self.script.pop(0) if self.script else None
         if scripted and scripted.delay_s:
             deadline = time.monotonic() + scripted.delay_s
@@ -99,11 +126,27 @@ class FakeOpenAI:
                     self.disconnects += 1
                     return body, Response(status_code=499), None
         if scripted and scripted.raw is not None:
-            return body, Response(scripted.raw, scripted.status, scripted.headers,
-                                  media_type=scripted.content_type), None
+            return (
+                body,
+                Response(
+                    scripted.raw,
+                    scripted.status,
+                    scripted.headers,
+                    media_type=scripted.content_type,
+                ),
+                None,
+            )
         if scripted and scripted.status >= 400:
-            return body, Response(orjson.dumps(scripted.body), scripted.status, scripted.headers,
-                                  media_type="application/json"), None
+            return (
+                body,
+                Response(
+                    orjson.dumps(scripted.body),
+                    scripted.status,
+                    scripted.headers,
+                    media_type="application/json",
+                ),
+                None,
+            )
         return body, None, scripted
 
     # ---- chat completions -------------------------------------------------------------
@@ -115,15 +158,21 @@ class FakeOpenAI:
             "total_tokens": u["prompt_tokens"] + u["completion_tokens"],
             "prompt_tokens_details": {"cached_tokens": u["cached_tokens"], "audio_tokens": 0},
             "completion_tokens_details": {
-                "reasoning_tokens": u["reasoning_tokens"], "audio_tokens": 0,
-                "accepted_prediction_tokens": 0, "rejected_prediction_tokens": 0,
+                "reasoning_tokens": u["reasoning_tokens"],
+                "audio_tokens": 0,
+                "accepted_prediction_tokens": 0,
+                "rejected_prediction_tokens": 0,
             },
         }
 
     def _wants_tool(self, body: dict[str, Any]) -> dict[str, Any] | None:
         tools = body.get("tools") or []
         messages = body.get("messages") or []
-        if not tools or body.get("tool_choice") == "none" or (messages and messages[-1].get("role") == "tool"):
+        if (
+            not tools
+            or body.get("tool_choice") == "none"
+            or (messages and messages[-1].get("role") == "tool")
+        ):
             return None
         choice = body.get("tool_choice")
         named = (choice.get("function") or {}).get("name") if isinstance(choice, dict) else None
@@ -148,51 +197,113 @@ class FakeOpenAI:
             return error
         call = self._wants_tool(body)
         fmt = (body.get("response_format") or {}).get("type")
-        text, cut = self._text_for(body, fmt in ("json_object", "json_schema"),
-                                   body.get("max_completion_tokens", body.get("max_tokens")))
+        text, cut = self._text_for(
+            body,
+            fmt in ("json_object", "json_schema"),
+            body.get("max_completion_tokens", body.get("max_tokens")),
+        )
         finish = "tool_calls" if call else ("length" if cut else "stop")
-        base = {"id": "chatcmpl-fake123", "created": int(time.time()), "model": body["model"],
-                "system_fingerprint": "fp_fake", "service_tier": "default"}
+        base = {
+            "id": "chatcmpl-fake123",
+            "created": int(time.time()),
+            "model": body["model"],
+            "system_fingerprint": "fp_fake",
+            "service_tier": "default",
+        }
         if body.get("stream"):
             include_usage = bool((body.get("stream_options") or {}).get("include_usage"))
-            return StreamingResponse(self._chat_stream(base, call, include_usage, scripted, text, finish, body),
-                                     media_type="text/event-stream")
-        message: dict[str, Any] = {"role": "assistant", "content": None if call else text,
-                                   "refusal": None, "annotations": []}
+            return StreamingResponse(
+                self._chat_stream(base, call, include_usage, scripted, text, finish, body),
+                media_type="text/event-stream",
+            )
+        message: dict[str, Any] = {
+            "role": "assistant",
+            "content": None if call else text,
+            "refusal": None,
+            "annotations": [],
+        }
         if call:
             message["tool_calls"] = [{"id": "call_fake1", "type": "function", "function": call}]
-        payload = {**base, "object": "chat.completion", "choices": [{
-            "index": 0, "message": message, "logprobs": None if call else self._chat_logprobs(_tokens(text), body),
-            "finish_reason": finish,
-        }], "usage": self._chat_usage()}
+        payload = {
+            **base,
+            "object": "chat.completion",
+            "choices": [
+                {
+                    "index": 0,
+                    "message": message,
+                    "logprobs": None if call else self._chat_logprobs(_tokens(text), body),
+                    "finish_reason": finish,
+                }
+            ],
+            "usage": self._chat_usage(),
+        }
         return Response(orjson.dumps(payload), media_type="application/json")
 
-    async def _chat_stream(self, base: dict[str, Any], call: dict[str, Any] | None, include_usage: bool,
-                           scripted: Scripted | None, text: str = "", finish: str = "stop",
-                           body: dict[str, Any] | None = None) -> AsyncIterator[bytes]:
-        def chunk(delta: dict[str, Any], finish: str | None = None, logprobs: Any = None) -> dict[str, Any]:
-            out = {**base, "object": "chat.completion.chunk",
-                   "choices": [{"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}]}
+    async def _chat_stream(
+        self,
+        base: dict[str, Any],
+        call: dict[str, Any] | None,
+        include_usage: bool,
+        scripted: Scripted | None,
+        text: str = "",
+        finish: str = "stop",
+        body: dict[str, Any] | None = None,
+    ) -> AsyncIterator[bytes]:
+        def chunk(
+            delta: dict[str, Any], finish: str | None = None, logprobs: Any = None
+        ) -> dict[str, Any]:
+            out = {
+                **base,
+                "object": "chat.completion.chunk",
+                "choices": [
+                    {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish}
+                ],
+            }
             if include_usage:
                 out["usage"] = None
             return out
 
         chunks = [chunk({"role": "assistant", "content": "", "refusal": None})]
         if call:
-            chunks.append(chunk({"tool_calls": [{"index": 0, "id": "call_fake1", "type": "function",
-                                                 "function": {"name": call["name"], "arguments": ""}}]}))
+            chunks.append(
+                chunk(
+                    {
+                        "tool_calls": [
+                            {
+                                "index": 0,
+                                "id": "call_fake1",
+                                "type": "function",
+                                "function": {"name": call["name"], "arguments": ""},
+                            }
+                        ]
+                    }
+                )
+            )
             for piece in ('{"city":', '"Paris"}'):
-                chunks.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
+                chunks.append(
+                    chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]})
+                )
             chunks.append(chunk({}, "tool_calls"))
         else:
             words = (text or self.text).split(" ")
             for i, word in enumerate(words):
                 piece = word if i == 0 else " " + word
-                chunks.append(chunk({"content": piece}, logprobs=self._chat_logprobs([piece], body or {})))
+                chunks.append(
+                    chunk({"content": piece}, logprobs=self._chat_logprobs([piece], body or {}))
+                )
             chunks.append(chunk({}, finish))
         if include_usage:
-            chunks.append({**base, "object": "chat.completion.chunk", "choices": [], "usage": self._chat_usage()})
-        frames = [b"data: " + orjson.dumps(item) + b"\n\n" for item in chunks] + [b"data: [DONE]\n\n"]
+            chunks.append(
+                {
+                    **base,
+                    "object": "chat.completion.chunk",
+                    "choices": [],
+                    "usage": self._chat_usage(),
+                }
+            )
+        frames = [b"data: " + orjson.dumps(item) + b"\n\n" for item in chunks] + [
+            b"data: [DONE]\n\n"
+        ]
         async for frame in self._paced(frames, scripted):
             yield frame
 
@@ -207,44 +318,94 @@ class FakeOpenAI:
             "total_tokens": u["prompt_tokens"] + u["completion_tokens"],
         }
 
-    def _response(self, body: dict[str, Any], status: str, output: list[dict[str, Any]],
-                  usage: dict[str, Any] | None) -> dict[str, Any]:
+    def _response(
+        self,
+        body: dict[str, Any],
+        status: str,
+        output: list[dict[str, Any]],
+        usage: dict[str, Any] | None,
+    ) -> dict[str, Any]:
         incomplete = {"reason": "max_output_tokens"} if status == "incomplete" else None
         return {
-            "id": "resp_fake123", "object": "response", "created_at": int(time.time()), "status": status,
-            "background": False, "error": None, "incomplete_details": incomplete,
-            "instructions": body.get("instructions"), "max_output_tokens": body.get("max_output_tokens"),
-            "model": body["model"], "output": output, "parallel_tool_calls": True,
-            "previous_response_id": None, "reasoning": body.get("reasoning") or {"effort": None, "summary": None},
-            "store": body.get("store", True), "temperature": body.get("temperature", 1.0),
-            "text": body.get("text") or {"format": {"type": "text"}}, "tool_choice": body.get("tool_choice", "auto"),
-            "tools": body.get("tools", []), "top_p": body.get("top_p", 1.0), "truncation": "disabled",
-            "usage": usage, "user": None, "metadata": body.get("metadata") or {},
+            "id": "resp_fake123",
+            "object": "response",
+            "created_at": int(time.time()),
+            "status": status,
+            "background": False,
+            "error": None,
+            "incomplete_details": incomplete,
+            "instructions": body.get("instructions"),
+            "max_output_tokens": body.get("max_output_tokens"),
+            "model": body["model"],
+            "output": output,
+            "parallel_tool_calls": True,
+            "previous_response_id": None,
+            "reasoning": body.get("reasoning") or {"effort": None, "summary": None},
+            "store": body.get("store", True),
+            "temperature": body.get("temperature", 1.0),
+            "text": body.get("text") or {"format": {"type": "text"}},
+            "tool_choice": body.get("tool_choice", "auto"),
+            "tools": body.get("tools", []),
+            "top_p": body.get("top_p", 1.0),
+            "truncation": "disabled",
+            "usage": usage,
+            "user": None,
+            "metadata": body.get("metadata") or {},
         }
 
     def _output(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         """(output items, status)."""
         tools = body.get("tools") or []
         items = body.get("input") if isinstance(body.get("input"), list) else []
-        answered = any(isinstance(i, dict) and i.get("type") == "function_call_output" for i in items)
+        answered = any(
+            isinstance(i, dict) and i.get("type") == "function_call_output" for i in items
+        )
         output: list[dict[str, Any]] = []
         if (body.get("reasoning") or {}).get("summary"):
-            output.append({"type": "reasoning", "id": "rs_fake1",
-                           "summary": [{"type": "summary_text", "text": REASONING_TEXT}]})
+            output.append(
+                {
+                    "type": "reasoning",
+                    "id": "rs_fake1",
+                    "summary": [{"type": "summary_text", "text": REASONING_TEXT}],
+                }
+            )
         choice = body.get("tool_choice")
         if tools and not answered and choice != "none":
-            name = choice.get("name") if isinstance(choice, dict) and choice.get("name") else tools[0]["name"]
-            output.append({"type": "function_call", "id": "fc_fake1", "call_id": "call_fake1",
-                           "name": name, "arguments": '{"city":"Paris"}', "status": "completed"})
+            name = (
+                choice.get("name")
+                if isinstance(choice, dict) and choice.get("name")
+                else tools[0]["name"]
+            )
+            output.append(
+                {
+                    "type": "function_call",
+                    "id": "fc_fake1",
+                    "call_id": "call_fake1",
+                    "name": name,
+                    "arguments": '{"city":"Paris"}',
+                    "status": "completed",
+                }
+            )
             return output, "completed"
         fmt = ((body.get("text") or {}).get("format") or {}).get("type")
-        text, cut = self._text_for(body, fmt in ("json_object", "json_schema"), body.get("max_output_tokens"))
+        text, cut = self._text_for(
+            body, fmt in ("json_object", "json_schema"), body.get("max_output_tokens")
+        )
         logprobs = []
         if "message.output_text.logprobs" in (body.get("include") or []):
             logprobs = _logprobs(_tokens(text), int(body.get("top_logprobs") or 0))
         status = "incomplete" if cut else "completed"
-        output.append({"type": "message", "id": "msg_fake1", "status": status, "role": "assistant",
-                       "content": [{"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs}]})
+        output.append(
+            {
+                "type": "message",
+                "id": "msg_fake1",
+                "status": status,
+                "role": "assistant",
+                "content": [
+                    {"type": "output_text", "text": text, "annotations": [], "logprobs": logprobs}
+                ],
+            }
+        )
         return output, status
 
     async def _responses(self, request: Request) -> Response:
@@ -253,13 +414,22 @@ class FakeOpenAI:
             return error
         output, status = self._output(body)
         if body.get("stream"):
-            return StreamingResponse(self._responses_stream(body, output, scripted, status),
-                                     media_type="text/event-stream")
-        return Response(orjson.dumps(self._response(body, status, output, self._responses_usage())),
-                        media_type="application/json")
+            return StreamingResponse(
+                self._responses_stream(body, output, scripted, status),
+                media_type="text/event-stream",
+            )
+        return Response(
+            orjson.dumps(self._response(body, status, output, self._responses_usage())),
+            media_type="application/json",
+        )
 
-    async def _responses_stream(self, body: dict[str, Any], output: list[dict[str, Any]],
-                                scripted: Scripted | None, status: str = "completed") -> AsyncIterator[bytes]:
+    async def _responses_stream(
+        self,
+        body: dict[str, Any],
+        output: list[dict[str, Any]],
+        scripted: Scripted | None,
+        status: str = "completed",
+    ) -> AsyncIterator[bytes]:
         events: list[dict[str, Any]] = []
         start = self._response(body, "in_progress", [], None)
         events.append({"type": "response.created", "response": start})
@@ -267,50 +437,137 @@ class FakeOpenAI:
         for index, item in enumerate(output):
             if item["type"] == "reasoning":
                 text = item["summary"][0]["text"]
-                events.append({"type": "response.output_item.added", "output_index": index,
-                               "item": {**item, "summary": []}})
+                events.append(
+                    {
+                        "type": "response.output_item.added",
+                        "output_index": index,
+                        "item": {**item, "summary": []},
+                    }
+                )
                 where = {"item_id": item["id"], "output_index": index, "summary_index": 0}
-                events.append({"type": "response.reasoning_summary_part.added", **where,
-                               "part": {"type": "summary_text", "text": ""}})
-                events.append({"type": "response.reasoning_summary_text.delta", **where, "delta": text})
-                events.append({"type": "response.reasoning_summary_text.done", **where, "text": text})
-                events.append({"type": "response.reasoning_summary_part.done", **where,
-                               "part": {"type": "summary_text", "text": text}})
+                events.append(
+                    {
+                        "type": "response.reasoning_summary_part.added",
+                        **where,
+                        "part": {"type": "summary_text", "text": ""},
+                    }
+                )
+                events.append(
+                    {"type": "response.reasoning_summary_text.delta", **where, "delta": text}
+                )
+                events.append(
+                    {"type": "response.reasoning_summary_text.done", **where, "text": text}
+                )
+                events.append(
+                    {
+                        "type": "response.reasoning_summary_part.done",
+                        **where,
+                        "part": {"type": "summary_text", "text": text},
+                    }
+                )
             elif item["type"] == "message":
                 text = item["content"][0]["text"]
                 logprobs = item["content"][0]["logprobs"]
-                events.append({"type": "response.output_item.added", "output_index": index,
-                               "item": {**item, "status": "in_progress", "content": []}})
+                events.append(
+                    {
+                        "type": "response.output_item.added",
+                        "output_index": index,
+                        "item": {**item, "status": "in_progress", "content": []},
+                    }
+                )
                 part = {"type": "output_text", "text": "", "annotations": [], "logprobs": []}
-                events.append({"type": "response.content_part.added", "item_id": item["id"],
-                               "output_index": index, "content_index": 0, "part": part})
+                events.append(
+                    {
+                        "type": "response.content_part.added",
+                        "item_id": item["id"],
+                        "output_index": index,
+                        "content_index": 0,
+                        "part": part,
+                    }
+                )
                 for i, word in enumerate(text.split(" ")):
                     piece = word if i == 0 else " " + word
-                    delta_logprobs = [{"token": p["token"], "logprob": p["logprob"],
-                                       "top_logprobs": [{"token": t["token"], "logprob": t["logprob"]}
-                                                        for t in p["top_logprobs"]]}
-                                      for p in logprobs[i:i + 1]]  # one token per word
-                    events.append({"type": "response.output_text.delta", "item_id": item["id"],
-                                   "output_index": index, "content_index": 0,
-                                   "delta": piece, "logprobs": delta_logprobs})
-                events.append({"type": "response.output_text.done", "item_id": item["id"], "output_index": index,
-                               "content_index": 0, "text": text, "logprobs": logprobs})
-                events.append({"type": "response.content_part.done", "item_id": item["id"],
-                               "output_index": index, "content_index": 0, "part": item["content"][0]})
+                    delta_logprobs = [
+                        {
+                            "token": p["token"],
+                            "logprob": p["logprob"],
+                            "top_logprobs": [
+                                {"token": t["token"], "logprob": t["logprob"]}
+                                for t in p["top_logprobs"]
+                            ],
+                        }
+                        for p in logprobs[i : i + 1]
+                    ]  # one token per word
+                    events.append(
+                        {
+                            "type": "response.output_text.delta",
+                            "item_id": item["id"],
+                            "output_index": index,
+                            "content_index": 0,
+                            "delta": piece,
+                            "logprobs": delta_logprobs,
+                        }
+                    )
+                events.append(
+                    {
+                        "type": "response.output_text.done",
+                        "item_id": item["id"],
+                        "output_index": index,
+                        "content_index": 0,
+                        "text": text,
+                        "logprobs": logprobs,
+                    }
+                )
+                events.append(
+                    {
+                        "type": "response.content_part.done",
+                        "item_id": item["id"],
+                        "output_index": index,
+                        "content_index": 0,
+                        "part": item["content"][0],
+                    }
+                )
             else:
-                events.append({"type": "response.output_item.added", "output_index": index,
-                               "item": {**item, "arguments": "", "status": "in_progress"}})
-                events.append({"type": "response.function_call_arguments.delta", "item_id": item["id"],
-                               "output_index": index, "delta": item["arguments"]})
-                events.append({"type": "response.function_call_arguments.done", "item_id": item["id"],
-                               "output_index": index, "name": item["name"], "arguments": item["arguments"]})
-            events.append({"type": "response.output_item.done", "output_index": index, "item": item})
+                events.append(
+                    {
+                        "type": "response.output_item.added",
+                        "output_index": index,
+                        "item": {**item, "arguments": "", "status": "in_progress"},
+                    }
+                )
+                events.append(
+                    {
+                        "type": "response.function_call_arguments.delta",
+                        "item_id": item["id"],
+                        "output_index": index,
+                        "delta": item["arguments"],
+                    }
+                )
+                events.append(
+                    {
+                        "type": "response.function_call_arguments.done",
+                        "item_id": item["id"],
+                        "output_index": index,
+                        "name": item["name"],
+                        "arguments": item["arguments"],
+                    }
+                )
+            events.append(
+                {"type": "response.output_item.done", "output_index": index, "item": item}
+            )
         terminal = "response.incomplete" if status == "incomplete" else "response.completed"
-        events.append({"type": terminal,
-                       "response": self._response(body, status, output, self._responses_usage())})
+        events.append(
+            {
+                "type": terminal,
+                "response": self._response(body, status, output, self._responses_usage()),
+            }
+        )
         for seq, event in enumerate(events):
             event["sequence_number"] = seq
-        frames = [b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n" for e in events]
+        frames = [
+            b"event: " + e["type"].encode() + b"\ndata: " + orjson.dumps(e) + b"\n\n"
+            for e in events
+        ]
         async for frame in self._paced(frames, scripted):
             yield frame
 
@@ -319,7 +576,11 @@ class FakeOpenAI:
         done = False
         try:
             for i, frame in enumerate(frames):
-                if scripted and scripted.cut_stream_after is not None and i >= scripted.cut_stream_after:
+                if (
+                    scripted
+                    and scripted.cut_stream_after is not None
+                    and i >= scripted.cut_stream_after
+                ):
                     done = True
                     raise ConnectionResetError("scripted cut")
                 if scripted and scripted.chunk_delay_s:
@@ -348,15 +609,25 @@ class FakeOpenAI:
                 embedding = base64.b64encode(struct.pack(f"<{dims}f", *vector)).decode()
             data.append({"object": "embedding", "index": index, "embedding": embedding})
         tokens = 5 * len(inputs)
-        payload = {"object": "list", "data": data, "model": body["model"],
-                   "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        payload = {
+            "object": "list",
+            "data": data,
+            "model": body["model"],
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
         return Response(orjson.dumps(payload), media_type="application/json")
 
 
 def _logprobs(tokens: list[str], top: int) -> list[dict[str, Any]]:
-    return [{"token": t, "logprob": -0.25, "bytes": list(t.encode()),
-             "top_logprobs": [{"token": t, "logprob": -0.25, "bytes": list(t.encode())}][:top]}
-            for t in tokens]
+    return [
+        {
+            "token": t,
+            "logprob": -0.25,
+            "bytes": list(t.encode()),
+            "top_logprobs": [{"token": t, "logprob": -0.25, "bytes": list(t.encode())}][:top],
+        }
+        for t in tokens
+    ]
 
 
 def _tokens(text: str) -> list[str]:

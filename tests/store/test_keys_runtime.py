@@ -35,16 +35,33 @@ MODELS = load_registry(REGISTRY).models
 
 def _key(store: Store, name: str, **fields: Any) -> str:
     secret = new_secret()
-    admin.create_key(store, name, secret_hash=hash_secret(secret), prefix=display_prefix(secret), **fields)
+    admin.create_key(
+        store, name, secret_hash=hash_secret(secret), prefix=display_prefix(secret), **fields
+    )
     return secret
 
 
 def _record(principal: Principal, cost: str | None = "0.000345", status: int = 200) -> CallRecord:
-    return CallRecord(request_id="r", time=time.time(), principal=principal, route="/v1/chat/completions",
-                      client_api="chat", model="openai:chat_gpt-4o-mini", provider="openai",
-                      answered_by="openai:chat_gpt-4o-mini", status=status, usage=Usage(1200, 200, 300, 100),
-                      cost=None if cost is None else Decimal(cost), duration_s=0.01, overhead_s=0.001, ttft_s=None,
-                      streamed=False, disconnected=False, error_reason=None, estimated=False)
+    return CallRecord(
+        request_id="r",
+        time=time.time(),
+        principal=principal,
+        route="/v1/chat/completions",
+        client_api="chat",
+        model="openai:chat_gpt-4o-mini",
+        provider="openai",
+        answered_by="openai:chat_gpt-4o-mini",
+        status=status,
+        usage=Usage(1200, 200, 300, 100),
+        cost=None if cost is None else Decimal(cost),
+        duration_s=0.01,
+        overhead_s=0.001,
+        ttft_s=None,
+        streamed=False,
+        disconnected=False,
+        error_reason=None,
+        estimated=False,
+    )
 
 
 def test_the_cache_resolves_and_reloads_only_on_change(store: Store) -> None:
@@ -57,12 +74,19 @@ def test_the_cache_resolves_and_reloads_only_on_change(store: Store) -> None:
     assert cache.refresh() and cache.active
     assert not cache.refresh()  # nothing moved: no reload
     principal = cache.resolve(live)
-    assert (principal.kind, principal.key_name, principal.team_name, principal.models) == \
-        ("key", "live", "t", ("openai:chat_*",))
+    assert (principal.kind, principal.key_name, principal.team_name, principal.models) == (
+        "key",
+        "live",
+        "t",
+        ("openai:chat_*",),
+    )
     admin.revoke_key(store, "gone")
     assert cache.refresh()
-    for secret, says in ((gone, "'gone' has been revoked"), (old, "'old' expired at 2020-01-01T00:00:00Z"),
-                         ("sk-gw-nope", "not known")):
+    for secret, says in (
+        (gone, "'gone' has been revoked"),
+        (old, "'old' expired at 2020-01-01T00:00:00Z"),
+        ("sk-gw-nope", "not known"),
+    ):
         with pytest.raises(Unauthorized) as caught:
             cache.resolve(secret)
         assert caught.value.code == "invalid_api_key" and says in caught.value.message
@@ -101,7 +125,11 @@ def test_the_writer_batches_only_key_and_master_calls(store: Store) -> None:
     writer(_record(Principal("anonymous")))
     assert writer.pending() == 3 and writer.flush() == 3 and writer.pending() == 0
     rows = {row["team"]: row for row in spend(store, ["team"])}
-    assert rows["t"]["requests"] == 2 and rows["t"]["cost_usd"] == "0.000345" and rows["t"]["unpriced_requests"] == 1
+    assert (
+        rows["t"]["requests"] == 2
+        and rows["t"]["cost_usd"] == "0.000345"
+        and rows["t"]["unpriced_requests"] == 1
+    )
     assert rows[None]["cost_usd"] == "1.5"
 
 

@@ -18,10 +18,18 @@ from gateway.store.ledger import insert_rows, spend, to_pusd, usd
 from gateway.store.schema import ledger
 
 
-def _key(store: Store, name: str, team: str | None = None, **fields: object) -> tuple[str, admin.Key]:
+def _key(
+    store: Store, name: str, team: str | None = None, **fields: object
+) -> tuple[str, admin.Key]:
     secret = new_secret()
-    key = admin.create_key(store, name, secret_hash=hash_secret(secret), prefix=display_prefix(secret),
-                           team=team, **fields)  # type: ignore[arg-type]
+    key = admin.create_key(
+        store,
+        name,
+        secret_hash=hash_secret(secret),
+        prefix=display_prefix(secret),
+        team=team,
+        **fields,
+    )  # type: ignore[arg-type]
     return secret, key
 
 
@@ -34,15 +42,23 @@ def test_schema_is_at_head_and_reopening_is_a_no_op(store: Store) -> None:
 
 
 def test_teams_crud_and_the_change_counter(store: Store) -> None:
-    team = admin.create_team(store, "search", models=["openai:*", "gemini:gemini-2.5-flash"],
-                             metadata={"cost_centre": "CC-1"})
+    team = admin.create_team(
+        store,
+        "search",
+        models=["openai:*", "gemini:gemini-2.5-flash"],
+        metadata={"cost_centre": "CC-1"},
+    )
     assert team.id.startswith("team_") and team.models == ("openai:*", "gemini:gemini-2.5-flash")
     assert store.version() == 1
     with pytest.raises(ConflictError, match="already exists"):
         admin.create_team(store, "search")
     assert admin.get_team(store, "search") == admin.get_team(store, team.id)
     updated = admin.update_team(store, "search", name="search-2", models=None)
-    assert updated.name == "search-2" and updated.models is None and updated.metadata == {"cost_centre": "CC-1"}
+    assert (
+        updated.name == "search-2"
+        and updated.models is None
+        and updated.metadata == {"cost_centre": "CC-1"}
+    )
     assert store.version() == 2
     assert [t.name for t in admin.list_teams(store)] == ["search-2"]
     admin.delete_team(store, team.id)
@@ -53,20 +69,31 @@ def test_teams_crud_and_the_change_counter(store: Store) -> None:
 
 def test_keys_crud_store_only_a_hash(store: Store) -> None:
     admin.create_team(store, "ads", models="openai:*")
-    secret, key = _key(store, "ads-prod", team="ads", models=["openai:gpt-4o*"], tags="prod,eu",
-                       metadata={"owner": "jane"})
+    secret, key = _key(
+        store,
+        "ads-prod",
+        team="ads",
+        models=["openai:gpt-4o*"],
+        tags="prod,eu",
+        metadata={"owner": "jane"},
+    )
     assert secret.startswith("sk-gw-") and len(secret) == 38
     assert key.prefix == secret[:10] and key.secret_hash == hash_secret(secret)
-    assert key.team_name == "ads" and key.team_models == ("openai:*",) and key.tags == ("prod", "eu")
+    assert (
+        key.team_name == "ads" and key.team_models == ("openai:*",) and key.tags == ("prod", "eu")
+    )
     public = key.public()
     assert secret not in str(public) and key.secret_hash not in str(public)
     with pytest.raises(ConflictError):
         _key(store, "ads-prod")
     with pytest.raises(NotFoundError, match="no team 'nope'"):
         _key(store, "other", team="nope")
-    moved = admin.update_key(store, "ads-prod", team=None, models=None,
-                             expires_at=datetime(2030, 1, 1, tzinfo=UTC))
-    assert moved.team_id is None and moved.models is None and moved.expires_at == datetime(2030, 1, 1)
+    moved = admin.update_key(
+        store, "ads-prod", team=None, models=None, expires_at=datetime(2030, 1, 1, tzinfo=UTC)
+    )
+    assert (
+        moved.team_id is None and moved.models is None and moved.expires_at == datetime(2030, 1, 1)
+    )
     revoked = admin.revoke_key(store, key.id)
     assert revoked.revoked and revoked.revoked_at is not None
     version = store.version()
@@ -85,7 +112,9 @@ def test_a_team_with_live_keys_cannot_be_deleted(store: Store) -> None:
     assert admin.get_key(store, key.id).team_id is None
 
 
-@pytest.mark.parametrize("bad", [{"models": [""]}, {"models": "a,,b"}, {"metadata": ["x"]}, {"tags": [1]}])
+@pytest.mark.parametrize(
+    "bad", [{"models": [""]}, {"models": "a,,b"}, {"metadata": ["x"]}, {"tags": [1]}]
+)
 def test_bad_fields_are_refused_with_a_sentence(store: Store, bad: dict[str, object]) -> None:
     with pytest.raises(StoreError) as caught:
         _key(store, "k", **bad)
@@ -97,10 +126,33 @@ def test_names_that_look_like_ids_are_refused(store: Store) -> None:
         admin.create_team(store, "team_x")
 
 
-def _row(time: datetime, key_id: str | None, team_id: str | None, model: str, cost: int | None,
-         tokens: tuple[int, int, int, int] = (10, 2, 5, 1)) -> LedgerRow:
-    return LedgerRow(time, "req", key_id, team_id, "/v1/chat/completions", model, model, "openai", 200,
-                     *tokens, cost, 12.5, None, False, False, False, None)
+def _row(
+    time: datetime,
+    key_id: str | None,
+    team_id: str | None,
+    model: str,
+    cost: int | None,
+    tokens: tuple[int, int, int, int] = (10, 2, 5, 1),
+) -> LedgerRow:
+    return LedgerRow(
+        time,
+        "req",
+        key_id,
+        team_id,
+        "/v1/chat/completions",
+        model,
+        model,
+        "openai",
+        200,
+        *tokens,
+        cost,
+        12.5,
+        None,
+        False,
+        False,
+        False,
+        None,
+    )
 
 
 def test_spend_sums_exactly_by_every_grouping(store: Store) -> None:
@@ -119,15 +171,31 @@ def test_spend_sums_exactly_by_every_grouping(store: Store) -> None:
     ]
     insert_rows(store, rows)
     total = spend(store)
-    assert total == [{"requests": 5, "input_tokens": 50, "cached_input_tokens": 10, "output_tokens": 25,
-                      "reasoning_tokens": 5, "unpriced_requests": 1, "cost_usd": "1.800000000001"}]
+    assert total == [
+        {
+            "requests": 5,
+            "input_tokens": 50,
+            "cached_input_tokens": 10,
+            "output_tokens": 25,
+            "reasoning_tokens": 5,
+            "unpriced_requests": 1,
+            "cost_usd": "1.800000000001",
+        }
+    ]
     by_team = {row["team"]: row["cost_usd"] for row in spend(store, ["team"])}
     assert by_team == {"a": "0.3", "b": "0.000000000001", None: "1.5"}
     by_key_day = [(row["key"], row["day"], row["cost_usd"]) for row in spend(store, ["key", "day"])]
-    assert by_key_day == [(None, "2026-12-01", "1.5"), ("ka", "2026-11-30", "0.1"), ("ka", "2026-12-01", "0.2"),
-                          ("kb", "2026-12-01", "0.000000000001")]
+    assert by_key_day == [
+        (None, "2026-12-01", "1.5"),
+        ("ka", "2026-11-30", "0.1"),
+        ("ka", "2026-12-01", "0.2"),
+        ("kb", "2026-12-01", "0.000000000001"),
+    ]
     ranged = spend(store, ["model"], since=datetime(2026, 12, 1), until=datetime(2026, 12, 2))
-    assert {row["model"]: row["requests"] for row in ranged} == {"openai:gpt-4o": 2, "openai:gpt-4o-mini": 2}
+    assert {row["model"]: row["requests"] for row in ranged} == {
+        "openai:gpt-4o": 2,
+        "openai:gpt-4o-mini": 2,
+    }
     with pytest.raises(StoreError, match="cannot group spend by 'colour'"):
         spend(store, ["colour"])
 
@@ -142,7 +210,9 @@ def test_cost_conversion_is_exact() -> None:
 def _write_ledger(url: str, worker: int, count: int) -> None:
     store = Store.open(url)
     for i in range(count):
-        insert_rows(store, [_row(datetime(2026, 12, 1), f"k{worker}", None, "m", 1, (1, 0, 0, 0))] * 5)
+        insert_rows(
+            store, [_row(datetime(2026, 12, 1), f"k{worker}", None, "m", 1, (1, 0, 0, 0))] * 5
+        )
         if i % 10 == 0:
             admin.create_team(store, f"w{worker}-{i}")
     store.close()
@@ -176,10 +246,15 @@ def test_unreachable_postgresql_is_one_clear_sentence() -> None:
     assert "secret-pw" not in message and "\n" not in message
 
 
-@pytest.mark.parametrize(("url", "says"), [
-    ("mysql://x/y", "not supported"), ("sqlite://", "in-memory"), ("not a url", "not a database URL"),
-    ("sqlite:////no/such/folder/x.db", "does not exist"),
-])
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("mysql://x/y", "not supported"),
+        ("sqlite://", "in-memory"),
+        ("not a url", "not a database URL"),
+        ("sqlite:////no/such/folder/x.db", "does not exist"),
+    ],
+)
 def test_bad_urls(url: str, says: str) -> None:
     with pytest.raises(StoreError, match=says):
         Store.open(url)

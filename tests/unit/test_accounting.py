@@ -22,12 +22,24 @@ def test_absent_cached_price_is_the_input_price_and_no_price_is_none() -> None:
 
 
 def test_usage_normalisation_from_both_openai_apis() -> None:
-    chat = usage_from_chat({"prompt_tokens": 100, "completion_tokens": 40, "total_tokens": 140,
-                            "prompt_tokens_details": {"cached_tokens": 30},
-                            "completion_tokens_details": {"reasoning_tokens": 10}})
-    responses = usage_from_responses({"input_tokens": 100, "output_tokens": 40, "total_tokens": 140,
-                                      "input_tokens_details": {"cached_tokens": 30},
-                                      "output_tokens_details": {"reasoning_tokens": 10}})
+    chat = usage_from_chat(
+        {
+            "prompt_tokens": 100,
+            "completion_tokens": 40,
+            "total_tokens": 140,
+            "prompt_tokens_details": {"cached_tokens": 30},
+            "completion_tokens_details": {"reasoning_tokens": 10},
+        }
+    )
+    responses = usage_from_responses(
+        {
+            "input_tokens": 100,
+            "output_tokens": 40,
+            "total_tokens": 140,
+            "input_tokens_details": {"cached_tokens": 30},
+            "output_tokens_details": {"reasoning_tokens": 10},
+        }
+    )
     assert chat == responses == Usage(100, 30, 40, 10)
     assert usage_from_chat(None) is None
     assert usage_from_chat({"prompt_tokens": 5, "prompt_tokens_details": None}) == Usage(5, 0, 0, 0)

@@ -23,17 +23,20 @@ class Resolver:
         return KEY
 
 
-@pytest.mark.parametrize(("headers", "token"), [
-    ({"authorization": "Bearer abc"}, "abc"),
-    ({"authorization": "bearer  abc "}, "abc"),
-    ({"x-api-key": "abc"}, "abc"),
-    ({"api-key": "abc"}, "abc"),
-    ({"authorization": "Bearer first", "x-api-key": "second", "api-key": "third"}, "first"),
-    ({"x-api-key": "second", "api-key": "third"}, "second"),
-    ({"authorization": "Basic abc", "api-key": "third"}, "third"),
-    ({"authorization": "Bearer "}, None),
-    ({}, None),
-])
+@pytest.mark.parametrize(
+    ("headers", "token"),
+    [
+        ({"authorization": "Bearer abc"}, "abc"),
+        ({"authorization": "bearer  abc "}, "abc"),
+        ({"x-api-key": "abc"}, "abc"),
+        ({"api-key": "abc"}, "abc"),
+        ({"authorization": "Bearer first", "x-api-key": "second", "api-key": "third"}, "first"),
+        ({"x-api-key": "second", "api-key": "third"}, "second"),
+        ({"authorization": "Basic abc", "api-key": "third"}, "third"),
+        ({"authorization": "Bearer "}, None),
+        ({}, None),
+    ],
+)
 def test_token_from(headers: dict[str, str], token: str | None) -> None:
     assert token_from(headers) == token
 

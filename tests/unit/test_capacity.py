@@ -20,8 +20,12 @@ from gateway.upstream.slots import NO_SLOT, LocalLimit, Slots
 
 def _model(pool: int | None, *own: int | None) -> Model:
     provider = ProviderConfig(kind="openai", base_url="http://127.0.0.1:9/v1", max_connections=pool)
-    deployments = tuple(DeploymentConfig(name=f"d{i}", max_connections=n) for i, n in enumerate(own))
-    entry = ModelEntry(provider="p", model="m", endpoint="chat_completions", deployments=deployments)
+    deployments = tuple(
+        DeploymentConfig(name=f"d{i}", max_connections=n) for i, n in enumerate(own)
+    )
+    entry = ModelEntry(
+        provider="p", model="m", endpoint="chat_completions", deployments=deployments
+    )
     return Model("p:m", entry, "p", provider)
 
 
@@ -42,12 +46,22 @@ def test_the_soft_limit_is_raised_to_the_hard_one() -> None:
 
 
 def test_the_local_503_names_the_gateway_and_is_counted() -> None:
-    before = metrics.REGISTRY.get_sample_value("gateway_local_limit_total", {"limit": "descriptors"}) or 0
+    before = (
+        metrics.REGISTRY.get_sample_value("gateway_local_limit_total", {"limit": "descriptors"})
+        or 0
+    )
     error = capacity.overloaded("descriptors", "no descriptor left")
-    assert (error.status, error.code, error.headers["retry-after"]) == (503, "gateway_overloaded", "1")
+    assert (error.status, error.code, error.headers["retry-after"]) == (
+        503,
+        "gateway_overloaded",
+        "1",
+    )
     assert not error.upstream and error.reason == "gateway_overloaded"
     assert "gateway" in error.message
-    assert metrics.REGISTRY.get_sample_value("gateway_local_limit_total", {"limit": "descriptors"}) == before + 1
+    assert (
+        metrics.REGISTRY.get_sample_value("gateway_local_limit_total", {"limit": "descriptors"})
+        == before + 1
+    )
     assert not retry.retryable(error) and not retry.deployment_failure(error)
     assert not retry.fallback_worthy(error)
 

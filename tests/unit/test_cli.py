@@ -17,15 +17,28 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "gateway", *args], capture_output=True, text=True,
-                          cwd=ROOT, timeout=60, env=env)
+    return subprocess.run(
+        [sys.executable, "-m", "gateway", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        env=env,
+    )
 
 
 def test_default_registry_loads_and_has_the_guide_keys() -> None:
     registry = load_registry(ROOT / "registry")
-    for key in ("openai:gpt-4o-mini", "openai:chat_gpt-4o-mini", "openai:reasoning_o3-mini", "openai:embed_small",
-                "gemini:openai-3-flash-preview", "gemini:native-sdk-3-flash-preview",
-                "gemini:embed_openai_compat", "gemini:native-embed"):
+    for key in (
+        "openai:gpt-4o-mini",
+        "openai:chat_gpt-4o-mini",
+        "openai:reasoning_o3-mini",
+        "openai:embed_small",
+        "gemini:openai-3-flash-preview",
+        "gemini:native-sdk-3-flash-preview",
+        "gemini:embed_openai_compat",
+        "gemini:native-embed",
+    ):
         assert key in registry.models, key
     # The package ships the same registry for installs without a ./registry folder.
     assert len(load_registry(shipped_registry())) == len(registry)
@@ -41,18 +54,22 @@ def test_check_points_at_the_broken_line(tmp_path: Path) -> None:
     (tmp_path / "models").mkdir()
     (tmp_path / "providers.yaml").write_text((ROOT / "registry" / "providers.yaml").read_text())
     (tmp_path / "models" / "x.yaml").write_text(
-        "models:\n  a:\n    provider: openai\n    model: m\n    pricing:\n      input_per_mn: 1\n")
+        "models:\n  a:\n    provider: openai\n    model: m\n    pricing:\n      input_per_mn: 1\n"
+    )
     result = run("check", str(tmp_path))
     assert result.returncode == 1
     assert result.stderr.strip() == (
-        f"gateway: error: {tmp_path}/models/x.yaml:6: models.a.pricing.input_per_mn: unknown key 'input_per_mn'")
+        f"gateway: error: {tmp_path}/models/x.yaml:6: models.a.pricing.input_per_mn: unknown key 'input_per_mn'"
+    )
     assert "Traceback" not in result.stderr
 
 
 def test_models_lists_prices() -> None:
     result = run("models", "registry")
     assert result.returncode == 0
-    line = next(row for row in result.stdout.splitlines() if row.startswith("openai:chat_gpt-4o-mini "))
+    line = next(
+        row for row in result.stdout.splitlines() if row.startswith("openai:chat_gpt-4o-mini ")
+    )
     assert line.split()[1:] == ["openai", "chat_completions", "gpt-4o-mini", "0.15", "0.075", "0.6"]
 
 
@@ -74,8 +91,14 @@ def test_bad_flags_and_settings_are_one_line() -> None:
 def test_serve_starts_without_provider_keys_and_is_ready() -> None:
     port = free_port()
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
-    proc = subprocess.Popen([sys.executable, "-m", "gateway", "serve", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gateway", "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 20
         while True:
@@ -87,8 +110,13 @@ def test_serve_starts_without_provider_keys_and_is_ready() -> None:
             assert time.monotonic() < deadline, "gateway did not become ready"
             assert proc.poll() is None, proc.stdout.read() if proc.stdout else ""
             time.sleep(0.1)
-        r = httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions",
-                       json={"model": "openai:chat_gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]})
+        r = httpx.post(
+            f"http://127.0.0.1:{port}/v1/chat/completions",
+            json={
+                "model": "openai:chat_gpt-4o-mini",
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+        )
         assert r.status_code == 503
         assert r.json()["error"]["code"] == "provider_key_missing"
         assert "OPENAI_API_KEY" in r.json()["error"]["message"]

@@ -6,31 +6,62 @@ from gateway.errors import GatewayError, ProviderKeyMissing, from_upstream
 
 
 def test_openai_error_keeps_status_message_param_and_code() -> None:
-    body = orjson.dumps({"error": {"message": "Bad temp", "type": "invalid_request_error",
-                                   "param": "temperature", "code": "invalid_value"}})
+    body = orjson.dumps(
+        {
+            "error": {
+                "message": "Bad temp",
+                "type": "invalid_request_error",
+                "param": "temperature",
+                "code": "invalid_value",
+            }
+        }
+    )
     err = from_upstream(400, body)
     assert (err.status, err.message, err.param, err.code, err.type) == (
-        400, "Bad temp", "temperature", "invalid_value", "invalid_request_error")
+        400,
+        "Bad temp",
+        "temperature",
+        "invalid_value",
+        "invalid_request_error",
+    )
     assert err.upstream
 
 
 def test_google_errors_map_to_openai_statuses_with_retry_delay() -> None:
-    body = orjson.dumps({"error": {"code": 429, "message": "Quota exceeded", "status": "RESOURCE_EXHAUSTED",
-                                   "details": [{"@type": "type.googleapis.com/google.rpc.RetryInfo",
-                                                "retryDelay": "17s"}]}})
+    body = orjson.dumps(
+        {
+            "error": {
+                "code": 429,
+                "message": "Quota exceeded",
+                "status": "RESOURCE_EXHAUSTED",
+                "details": [
+                    {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "17s"}
+                ],
+            }
+        }
+    )
     err = from_upstream(429, body)
     assert err.status == 429
     assert err.headers["retry-after"] == "17"
     assert err.body()["error"]["type"] == "rate_limit_error"
-    for status_name, http in (("INVALID_ARGUMENT", 400), ("PERMISSION_DENIED", 403), ("NOT_FOUND", 404),
-                              ("UNAVAILABLE", 503), ("DEADLINE_EXCEEDED", 504)):
-        e = from_upstream(http, orjson.dumps({"error": {"code": http, "message": "m", "status": status_name}}))
+    for status_name, http in (
+        ("INVALID_ARGUMENT", 400),
+        ("PERMISSION_DENIED", 403),
+        ("NOT_FOUND", 404),
+        ("UNAVAILABLE", 503),
+        ("DEADLINE_EXCEEDED", 504),
+    ):
+        e = from_upstream(
+            http, orjson.dumps({"error": {"code": http, "message": "m", "status": status_name}})
+        )
         assert e.status == http
         assert e.code == status_name.lower()
 
 
 def test_google_stream_error_list_form() -> None:
-    body = orjson.dumps([{"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}])
+    body = orjson.dumps(
+        [{"error": {"code": 503, "message": "overloaded", "status": "UNAVAILABLE"}}]
+    )
     assert from_upstream(503, body).status == 503
 
 
@@ -39,7 +70,9 @@ def test_non_json_body_and_secret_scrubbing() -> None:
     assert err.status == 502
     assert "sk-secret" not in err.message
     assert "[redacted]" in err.message
-    leaked = orjson.dumps({"error": {"message": "Incorrect API key provided: sk-secret", "type": "x"}})
+    leaked = orjson.dumps(
+        {"error": {"message": "Incorrect API key provided: sk-secret", "type": "x"}}
+    )
     assert "sk-secret" not in from_upstream(401, leaked, secrets=["sk-secret"]).message
 
 

@@ -18,7 +18,6 @@ def _model(window: int | None) -> Model:
     return Model("m", ModelEntry(provider="p", model="m", context_window=window), "p", provider)
 
 
-
 def test_depth_at_the_limit_passes_and_one_more_fails() -> None:
     value: Any = {}  # the body, MAX_DEPTH - 2 lists, this object: MAX_DEPTH levels
     for _ in range(limits.MAX_DEPTH - 2):
@@ -40,7 +39,9 @@ def test_item_counts() -> None:
     assert info.value.param == "input"
 
 
-def test_context_check_skips_bodies_smaller_than_the_window(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_context_check_skips_bodies_smaller_than_the_window(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     def boom(*args: Any, **kwargs: Any) -> int:
         raise AssertionError("counted a body that cannot be too long")
 
@@ -60,10 +61,13 @@ def test_context_check_counts_once_and_compares_with_each_model() -> None:
     check.check(params, _model(1000))  # the same estimate, a bigger window: fine
 
 
-@pytest.mark.parametrize(("api", "params"), [
-    ("responses", {"input": "hello " * 300, "instructions": "be brief"}),
-    ("embeddings", {"input": ["short", "hello " * 300]}),
-])
+@pytest.mark.parametrize(
+    ("api", "params"),
+    [
+        ("responses", {"input": "hello " * 300, "instructions": "be brief"}),
+        ("embeddings", {"input": ["short", "hello " * 300]}),
+    ],
+)
 def test_context_check_for_responses_and_embeddings(api: str, params: dict[str, Any]) -> None:
     with pytest.raises(BadRequest):
         limits.ContextCheck(api, 2000).check(params, _model(100))

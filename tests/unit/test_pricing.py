@@ -16,11 +16,21 @@ from gateway.accounting import Usage, cost_text, cost_usd, usage_from_chat, usag
 from gateway.registry.schema import Pricing
 
 # Gemini 2.5 Pro's shape: prompts over 200k tokens bill every token at the higher price.
-GEMINI_PRO = Pricing.model_validate({
-    "input_per_mm": 1.25, "output_per_mm": 10.00, "cached_input_per_mm": 0.125,
-    "tiers": [{"above_input_tokens": 200_000, "input_per_mm": 2.50, "output_per_mm": 15.00,
-               "cached_input_per_mm": 0.25}],
-})
+GEMINI_PRO = Pricing.model_validate(
+    {
+        "input_per_mm": 1.25,
+        "output_per_mm": 10.00,
+        "cached_input_per_mm": 0.125,
+        "tiers": [
+            {
+                "above_input_tokens": 200_000,
+                "input_per_mm": 2.50,
+                "output_per_mm": 15.00,
+                "cached_input_per_mm": 0.25,
+            }
+        ],
+    }
+)
 
 TIERED = [
     # (input, cached, output) -> USD
@@ -36,19 +46,27 @@ TIERED = [
 
 
 @pytest.mark.parametrize(("tokens", "expected"), TIERED)
-def test_long_context_tier_bills_the_whole_call_above_its_threshold(tokens: tuple[int, int, int],
-                                                                     expected: str) -> None:
+def test_long_context_tier_bills_the_whole_call_above_its_threshold(
+    tokens: tuple[int, int, int], expected: str
+) -> None:
     inp, cached, out = tokens
-    assert cost_usd(Usage(input=inp, cached_input=cached, output=out), GEMINI_PRO) == Decimal(expected)
+    assert cost_usd(Usage(input=inp, cached_input=cached, output=out), GEMINI_PRO) == Decimal(
+        expected
+    )
 
 
 def test_several_tiers_pick_the_highest_crossed_and_missing_prices_fall_back() -> None:
-    pricing = Pricing.model_validate({
-        "input_per_mm": 1, "output_per_mm": 2,
-        # given out of order: sorted by threshold on load
-        "tiers": [{"above_input_tokens": 1000, "input_per_mm": 5, "output_per_mm": 7},
-                  {"above_input_tokens": 100, "input_per_mm": 3}],
-    })
+    pricing = Pricing.model_validate(
+        {
+            "input_per_mm": 1,
+            "output_per_mm": 2,
+            # given out of order: sorted by threshold on load
+            "tiers": [
+                {"above_input_tokens": 1000, "input_per_mm": 5, "output_per_mm": 7},
+                {"above_input_tokens": 100, "input_per_mm": 3},
+            ],
+        }
+    )
     # 100 x 1 + 10 x 2 = 120 per 1M
     assert cost_usd(Usage(input=100, output=10), pricing) == Decimal("0.00012")
     # tier >100 gives no output price: the standard 2. 101 x 3 + 10 x 2 = 323 per 1M
@@ -59,17 +77,24 @@ def test_several_tiers_pick_the_highest_crossed_and_missing_prices_fall_back() -
 
 
 # GPT-5's shape: standard, flex (half) and priority (double).
-GPT5 = Pricing.model_validate({
-    "input_per_mm": 1.25, "output_per_mm": 10.00, "cached_input_per_mm": 0.125,
-    "service_tiers": {
-        "flex": {"input_per_mm": 0.625, "output_per_mm": 5.00, "cached_input_per_mm": 0.0625},
-        "priority": {"input_per_mm": 2.50, "output_per_mm": 20.00, "cached_input_per_mm": 0.25},
-    },
-})
+GPT5 = Pricing.model_validate(
+    {
+        "input_per_mm": 1.25,
+        "output_per_mm": 10.00,
+        "cached_input_per_mm": 0.125,
+        "service_tiers": {
+            "flex": {"input_per_mm": 0.625, "output_per_mm": 5.00, "cached_input_per_mm": 0.0625},
+            "priority": {"input_per_mm": 2.50, "output_per_mm": 20.00, "cached_input_per_mm": 0.25},
+        },
+    }
+)
 SERVICE = [
     # usage 10000 in (4000 cached), 2000 out
     # 6000 x 1.25 + 4000 x 0.125 + 2000 x 10 = 7500 + 500 + 20000 = 28000 per 1M
-    (None, "0.028"), ("default", "0.028"), ("auto", "0.028"), ("scale", "0.028"),
+    (None, "0.028"),
+    ("default", "0.028"),
+    ("auto", "0.028"),
+    ("scale", "0.028"),
     # 6000 x 0.625 + 4000 x 0.0625 + 2000 x 5 = 3750 + 250 + 10000 = 14000 per 1M
     ("flex", "0.014"),
     # 6000 x 2.5 + 4000 x 0.25 + 2000 x 20 = 15000 + 1000 + 40000 = 56000 per 1M
@@ -92,17 +117,41 @@ def test_a_service_tier_without_prices_bills_at_standard() -> None:
 
 def test_service_tier_and_long_context_together() -> None:
     # GPT-5.4's shape: >272k input at 5.00 / 0.50 / 22.50; flex halves both price sets.
-    pricing = Pricing.model_validate({
-        "input_per_mm": 2.50, "output_per_mm": 15.00, "cached_input_per_mm": 0.25,
-        "tiers": [{"above_input_tokens": 272_000, "input_per_mm": 5.00, "output_per_mm": 22.50,
-                   "cached_input_per_mm": 0.50}],
-        "service_tiers": {
-            "flex": {"input_per_mm": 1.25, "output_per_mm": 7.50, "cached_input_per_mm": 0.125,
-                     "tiers": [{"above_input_tokens": 272_000, "input_per_mm": 2.50,
-                                "output_per_mm": 11.25, "cached_input_per_mm": 0.25}]},
-            "priority": {"input_per_mm": 5.00, "output_per_mm": 30.00, "cached_input_per_mm": 0.50},
-        },
-    })
+    pricing = Pricing.model_validate(
+        {
+            "input_per_mm": 2.50,
+            "output_per_mm": 15.00,
+            "cached_input_per_mm": 0.25,
+            "tiers": [
+                {
+                    "above_input_tokens": 272_000,
+                    "input_per_mm": 5.00,
+                    "output_per_mm": 22.50,
+                    "cached_input_per_mm": 0.50,
+                }
+            ],
+            "service_tiers": {
+                "flex": {
+                    "input_per_mm": 1.25,
+                    "output_per_mm": 7.50,
+                    "cached_input_per_mm": 0.125,
+                    "tiers": [
+                        {
+                            "above_input_tokens": 272_000,
+                            "input_per_mm": 2.50,
+                            "output_per_mm": 11.25,
+                            "cached_input_per_mm": 0.25,
+                        }
+                    ],
+                },
+                "priority": {
+                    "input_per_mm": 5.00,
+                    "output_per_mm": 30.00,
+                    "cached_input_per_mm": 0.50,
+                },
+            },
+        }
+    )
     usage = Usage(input=300_000, cached_input=100_000, output=1_000)
     # flex, long: 200000 x 2.5 + 100000 x 0.25 + 1000 x 11.25 = 500000 + 25000 + 11250 = 536250 per 1M
     assert cost_usd(usage, pricing, "flex") == Decimal("0.53625")
@@ -116,9 +165,18 @@ def test_service_tier_and_long_context_together() -> None:
 
 
 CACHE_WRITE_FORMATS = [
-    {"input_per_mm": 1.25, "output_per_mm": 10, "cached_input_per_mm": 0.125, "cache_write_per_mm": 1.5625},
-    {"input_per_token": 0.00000125, "output_per_token": 0.00001, "cached_input_per_token": 0.000000125,
-     "cache_write_per_token": 0.0000015625},
+    {
+        "input_per_mm": 1.25,
+        "output_per_mm": 10,
+        "cached_input_per_mm": 0.125,
+        "cache_write_per_mm": 1.5625,
+    },
+    {
+        "input_per_token": 0.00000125,
+        "output_per_token": 0.00001,
+        "cached_input_per_token": 0.000000125,
+        "cache_write_per_token": 0.0000015625,
+    },
 ]
 
 
@@ -134,10 +192,16 @@ def test_cache_writes_are_billed_at_their_price_in_both_formats(prices: dict[str
 
 
 def test_per_token_prices_are_exact_decimals() -> None:
-    pricing = Pricing(input_per_token=0.0000011, output_per_token=0.0000044,  # type: ignore[call-arg]
-                      cached_input_per_token=0.000000275)
+    pricing = Pricing(
+        input_per_token=0.0000011,
+        output_per_token=0.0000044,  # type: ignore[call-arg]
+        cached_input_per_token=0.000000275,
+    )
     assert (pricing.input_per_mm, pricing.output_per_mm, pricing.cached_input_per_mm) == (
-        Decimal("1.1"), Decimal("4.4"), Decimal("0.275"))
+        Decimal("1.1"),
+        Decimal("4.4"),
+        Decimal("0.275"),
+    )
     # 3000 x 1.1 + 1321 x 0.275 + 2345 x 4.4 = 3300 + 363.275 + 10318 = 13981.275 per 1M
     usage = Usage(input=4321, cached_input=1321, output=2345)
     assert cost_usd(usage, pricing) == Decimal("0.013981275")
@@ -153,21 +217,42 @@ def test_a_million_calls_sum_exactly() -> None:
 
 
 def test_cache_write_tokens_are_read_from_both_openai_usages() -> None:
-    chat = usage_from_chat({"prompt_tokens": 100, "completion_tokens": 4,
-                            "prompt_tokens_details": {"cached_tokens": 30, "cache_write_tokens": 50}})
-    responses = usage_from_responses({"input_tokens": 100, "output_tokens": 4,
-                                      "input_tokens_details": {"cached_tokens": 30, "cache_write_tokens": 50}})
+    chat = usage_from_chat(
+        {
+            "prompt_tokens": 100,
+            "completion_tokens": 4,
+            "prompt_tokens_details": {"cached_tokens": 30, "cache_write_tokens": 50},
+        }
+    )
+    responses = usage_from_responses(
+        {
+            "input_tokens": 100,
+            "output_tokens": 4,
+            "input_tokens_details": {"cached_tokens": 30, "cache_write_tokens": 50},
+        }
+    )
     assert chat == responses == Usage(100, 30, 4, 0, 50)
 
 
-@pytest.mark.parametrize("bad", [
-    {"input_per_mm": 1, "tiers": [{"input_per_mm": 2}]},  # no threshold
-    {"input_per_mm": 1, "tiers": [{"above_input_tokens": 10, "input_per_mm": 2},
-                                  {"above_input_tokens": 10, "input_per_mm": 3}]},  # same threshold twice
-    {"input_per_mm": 1, "service_tiers": {"flexx": {"input_per_mm": 0.5}}},  # a typo is an error
-    {"input_per_mm": 1, "cache_write_per_mm": -1},
-    {"input_per_mm": 1, "input_per_token": 0.000001},
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"input_per_mm": 1, "tiers": [{"input_per_mm": 2}]},  # no threshold
+        {
+            "input_per_mm": 1,
+            "tiers": [
+                {"above_input_tokens": 10, "input_per_mm": 2},
+                {"above_input_tokens": 10, "input_per_mm": 3},
+            ],
+        },  # same threshold twice
+        {
+            "input_per_mm": 1,
+            "service_tiers": {"flexx": {"input_per_mm": 0.5}},
+        },  # a typo is an error
+        {"input_per_mm": 1, "cache_write_per_mm": -1},
+        {"input_per_mm": 1, "input_per_token": 0.000001},
+    ],
+)
 def test_bad_pricing_is_refused(bad: dict[str, object]) -> None:
     with pytest.raises(ValidationError):
         Pricing.model_validate(bad)

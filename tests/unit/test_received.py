@@ -40,22 +40,47 @@ def test_the_fakes_tokens_are_one_o200k_token_each_and_so_are_their_joins() -> N
         assert count_text_tokens("".join(TOKENS[:n])) == n
 
 
-CHAT, RESPONSES, GEMINI = WIRES["openai", "chat_completions"], WIRES["openai", "responses"], WIRES["gemini", "gemini_sdk"]
+CHAT, RESPONSES, GEMINI = (
+    WIRES["openai", "chat_completions"],
+    WIRES["openai", "responses"],
+    WIRES["gemini", "gemini_sdk"],
+)
 COMPAT = WIRES["gemini", "chat_completions"]
 
 
 def test_the_wires_usage_as_it_arrives() -> None:
-    chunk = {"choices": [], "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 20}}
+    chunk = {
+        "choices": [],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 4, "total_tokens": 20},
+    }
     assert CHAT.stream_usage(chunk) == (Usage(input=9, output=4), True)
-    assert COMPAT.stream_usage(chunk) == (Usage(input=9, output=11, reasoning=7), True)  # thoughts in the total
+    assert COMPAT.stream_usage(chunk) == (
+        Usage(input=9, output=11, reasoning=7),
+        True,
+    )  # thoughts in the total
     assert CHAT.stream_usage({"choices": [], "usage": None}) == (None, False)
-    done = {"type": "response.completed", "response": {"usage": {"input_tokens": 3, "output_tokens": 2}}}
+    done = {
+        "type": "response.completed",
+        "response": {"usage": {"input_tokens": 3, "output_tokens": 2}},
+    }
     assert RESPONSES.stream_usage(done) == (Usage(input=3, output=2), True)
-    assert RESPONSES.stream_usage({"type": "response.created", "response": {"usage": None}}) == (None, False)
-    running = {"candidates": [{"content": {"parts": [{"text": "a"}]}}], "usageMetadata": {"promptTokenCount": 5}}
+    assert RESPONSES.stream_usage({"type": "response.created", "response": {"usage": None}}) == (
+        None,
+        False,
+    )
+    running = {
+        "candidates": [{"content": {"parts": [{"text": "a"}]}}],
+        "usageMetadata": {"promptTokenCount": 5},
+    }
     assert GEMINI.stream_usage(running) == (Usage(input=5), False)
-    last = {"candidates": [{"finishReason": "STOP"}],
-            "usageMetadata": {"promptTokenCount": 5, "candidatesTokenCount": 2, "thoughtsTokenCount": 1}}
+    last = {
+        "candidates": [{"finishReason": "STOP"}],
+        "usageMetadata": {
+            "promptTokenCount": 5,
+            "candidatesTokenCount": 2,
+            "thoughtsTokenCount": 1,
+        },
+    }
     assert GEMINI.stream_usage(last) == (Usage(input=5, output=3, reasoning=1), True)
 
 
@@ -65,14 +90,40 @@ def test_chat_chunks_give_content_reasoning_refusal_and_tool_calls() -> None:
         _data({"choices": [{"index": 0, "delta": {"reasoning_content": "think"}}]}),
         _data({"choices": [{"index": 0, "delta": {"content": "Hello"}}]}),
         _data({"choices": [{"index": 0, "delta": {"refusal": " no"}}]}),
-        _data({"choices": [{"index": 0, "delta": {"tool_calls": [
-            {"index": 0, "id": "c1", "type": "function", "function": {"name": "get", "arguments": ""}}]}}]}),
-        _data({"choices": [{"index": 0, "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]}}]}),
+        _data(
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {
+                            "tool_calls": [
+                                {
+                                    "index": 0,
+                                    "id": "c1",
+                                    "type": "function",
+                                    "function": {"name": "get", "arguments": ""},
+                                }
+                            ]
+                        },
+                    }
+                ]
+            }
+        ),
+        _data(
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"tool_calls": [{"index": 0, "function": {"arguments": "{}"}}]},
+                    }
+                ]
+            }
+        ),
         b"data: [DONE]\n\n",
     ]
     # Split across reads anywhere: the parser joins them.
     raw = b"".join(chunks)
-    pieces = [raw[i:i + 7] for i in range(0, len(raw), 7)]
+    pieces = [raw[i : i + 7] for i in range(0, len(raw), 7)]
     assert output_text(CHAT, pieces) == ("thinkHello noget{}", 1)
 
 
@@ -88,28 +139,59 @@ def test_responses_deltas_and_call_names_but_not_audio() -> None:
         _event({"type": "response.reasoning_summary_text.delta", "delta": "why "}),
         _event({"type": "response.output_text.delta", "delta": "Hi"}),
         _event({"type": "response.output_audio.delta", "delta": "QUFBQQ=="}),
-        _event({"type": "response.output_item.added", "item": {"type": "function_call", "name": "get"}}),
+        _event(
+            {"type": "response.output_item.added", "item": {"type": "function_call", "name": "get"}}
+        ),
         _event({"type": "response.function_call_arguments.delta", "delta": "{}"}),
     ]
     assert output_text(RESPONSES, chunks) == ("why Higet{}", 1)
 
 
 def test_gemini_parts_thoughts_and_function_calls() -> None:
-    chunk = {"candidates": [{"content": {"role": "model", "parts": [
-        {"text": "plan", "thought": True}, {"text": "Hi"},
-        {"functionCall": {"name": "get", "args": {"city": "Paris"}}},
-    ]}, "index": 0}], "usageMetadata": {"promptTokenCount": 9}}
+    chunk = {
+        "candidates": [
+            {
+                "content": {
+                    "role": "model",
+                    "parts": [
+                        {"text": "plan", "thought": True},
+                        {"text": "Hi"},
+                        {"functionCall": {"name": "get", "args": {"city": "Paris"}}},
+                    ],
+                },
+                "index": 0,
+            }
+        ],
+        "usageMetadata": {"promptTokenCount": 9},
+    }
     assert output_text(GEMINI, [_data(chunk, b"\r\n\r\n")]) == ('planHiget{"city":"Paris"}', 1)
 
 
 def test_output_tokens_count_text_call_framing_and_bytes_past_the_cap() -> None:
     received = Received(CHAT)
-    received.add(_data({"choices": [{"index": 0, "delta": {"tool_calls": [
-        {"index": 0, "function": {"name": "get", "arguments": "{}"}}]}}]}))
+    received.add(
+        _data(
+            {
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {
+                            "tool_calls": [
+                                {"index": 0, "function": {"name": "get", "arguments": "{}"}}
+                            ]
+                        },
+                    }
+                ]
+            }
+        )
+    )
     assert output_tokens(received) == count_text_tokens("get{}") + TOOL_CALL_TOKENS
     received.add(b"x" * (MAX_KEPT_BYTES + 1))  # past the cap: counted as 4 bytes a token, not kept
     assert received.dropped == MAX_KEPT_BYTES + 1 and len(received.chunks) == 1
-    assert output_tokens(received) == count_text_tokens("get{}") + TOOL_CALL_TOKENS + MAX_KEPT_BYTES // 4 + 1
+    assert (
+        output_tokens(received)
+        == count_text_tokens("get{}") + TOOL_CALL_TOKENS + MAX_KEPT_BYTES // 4 + 1
+    )
 
 
 def test_estimate_takes_the_providers_running_counts_when_it_sent_some() -> None:
@@ -121,8 +203,12 @@ def test_estimate_takes_the_providers_running_counts_when_it_sent_some() -> None
 
 
 def _model() -> Model:
-    entry = {"provider": "openai", "model": "gpt-4o", "endpoint": "chat_completions",
-             "pricing": {"input_per_mm": 2.5, "output_per_mm": 10}}
+    entry = {
+        "provider": "openai",
+        "model": "gpt-4o",
+        "endpoint": "chat_completions",
+        "pricing": {"input_per_mm": 2.5, "output_per_mm": 10},
+    }
     provider = ProviderConfig(kind="openai", base_url="http://x/v1", api_key_env="K")
     return Model("test:model", ModelEntry.model_validate(entry), "openai", provider)
 
@@ -187,11 +273,11 @@ def test_a_client_that_leaves_before_anything_went_upstream_is_not_billed() -> N
 # Text of several kinds, as an o200k model would stream it: one token after another.
 SAMPLES = {
     "english": "The gateway records every call it serves. When a client hangs up in the middle of a "
-               "stream, the provider has usually generated and billed more tokens than the client read.",
+    "stream, the provider has usually generated and billed more tokens than the client read.",
     "code": "def output_tokens(received: Received) -> int:\n    text, calls = output_text(received.wire)\n"
-            "    return count_text_tokens(text)  # framing\n\nfor i in range(10):\n    print(f'{i:>3}: {i**2}')\n",
+    "    return count_text_tokens(text)  # framing\n\nfor i in range(10):\n    print(f'{i:>3}: {i**2}')\n",
     "german": "Wenn der Client die Verbindung trennt, zählt das Gateway die empfangenen Ausgabetokens: "
-              "Donaudampfschifffahrtsgesellschaftskapitän zerfällt in viele Tokens.",
+    "Donaudampfschifffahrtsgesellschaftskapitän zerfällt in viele Tokens.",
     "chinese": "网关会记录每一次调用。当客户端在流式响应中途断开连接时\uff0c提供商通常已经生成并计费了更多的令牌。",
     "json": '{"city":"Paris","temperature_c":21.5,"conditions":["sunny","light wind"],"confidence":0.82}',
 }
@@ -228,7 +314,9 @@ def test_output_received_but_not_yet_relayed_is_billed() -> None:
     ex = Exchange("/v1/chat/completions", "chat", "rid", [records.append])
     leg = ex.begin(_model(), apply_policy("chat", body, _model()))
     ex.sent = True
-    burst = b"".join(_data({"choices": [{"index": 0, "delta": {"content": t}}]}) for t in TOKENS[:5])
+    burst = b"".join(
+        _data({"choices": [{"index": 0, "delta": {"content": t}}]}) for t in TOKENS[:5]
+    )
 
     async def upstream() -> Any:
         yield burst

@@ -90,7 +90,9 @@ def write_registry(root: Path, models: dict[str, str], providers: str = PROVIDER
 
 
 def test_both_seed_formats_load(tmp_path: Path) -> None:
-    registry = load_registry(write_registry(tmp_path, {"a.yaml": LLM_ADAPTER_STYLE, "b.yaml": AI_PROTOCOL_STYLE}))
+    registry = load_registry(
+        write_registry(tmp_path, {"a.yaml": LLM_ADAPTER_STYLE, "b.yaml": AI_PROTOCOL_STYLE})
+    )
     assert len(registry) == 4
     mini = registry.models["openai:gpt-4o-mini"]
     assert mini.entry.param_policy.mapped == {"max_tokens": "max_output_tokens"}
@@ -107,7 +109,9 @@ def test_both_seed_formats_load(tmp_path: Path) -> None:
 
 
 def test_lookup_by_key_alias_and_separator_forms(tmp_path: Path) -> None:
-    registry = load_registry(write_registry(tmp_path, {"a.yaml": LLM_ADAPTER_STYLE, "b.yaml": AI_PROTOCOL_STYLE}))
+    registry = load_registry(
+        write_registry(tmp_path, {"a.yaml": LLM_ADAPTER_STYLE, "b.yaml": AI_PROTOCOL_STYLE})
+    )
     key = "openai:gpt-4o-mini"
     assert registry.find(key).key == key  # type: ignore[union-attr]
     assert registry.find("openai/gpt-4o-mini").key == key  # type: ignore[union-attr]
@@ -119,8 +123,11 @@ def test_lookup_by_key_alias_and_separator_forms(tmp_path: Path) -> None:
 
 
 def test_unknown_key_names_file_line_and_field(tmp_path: Path) -> None:
-    broken = LLM_ADAPTER_STYLE.replace("    limits: {max_output_tokens: 2000}\n    param_policy:",
-                                       "    limits: {max_output_tokens: 2000}\n    param_polcy:", 1)
+    broken = LLM_ADAPTER_STYLE.replace(
+        "    limits: {max_output_tokens: 2000}\n    param_policy:",
+        "    limits: {max_output_tokens: 2000}\n    param_polcy:",
+        1,
+    )
     root = write_registry(tmp_path, {"gpt.yaml": broken})
     with pytest.raises(RegistryError) as info:
         load_registry(root)
@@ -170,12 +177,16 @@ def test_invalid_yaml_and_duplicates(tmp_path: Path) -> None:
 
     root = tmp_path / "dup"
     with pytest.raises(RegistryError) as info:
-        load_registry(write_registry(root, {"a.yaml": LLM_ADAPTER_STYLE, "b.yaml": LLM_ADAPTER_STYLE}))
+        load_registry(
+            write_registry(root, {"a.yaml": LLM_ADAPTER_STYLE, "b.yaml": LLM_ADAPTER_STYLE})
+        )
     assert "duplicate model key" in str(info.value)
 
 
 def test_both_spellings_at_once_is_an_error(tmp_path: Path) -> None:
-    broken = LLM_ADAPTER_STYLE.replace("    model: gpt-4o-mini\n", "    model: gpt-4o-mini\n    model_id: x\n", 1)
+    broken = LLM_ADAPTER_STYLE.replace(
+        "    model: gpt-4o-mini\n", "    model: gpt-4o-mini\n    model_id: x\n", 1
+    )
     with pytest.raises(RegistryError) as info:
         load_registry(write_registry(tmp_path, {"gpt.yaml": broken}))
     assert "not both" in str(info.value)

@@ -75,11 +75,19 @@ def test_deployments_fill_in_from_the_model_and_the_provider(tmp_path: Path) -> 
     a, azure = registry.models["chat"].deployments
     # Same URL as the provider (and its override variable), another key.
     assert (a.name, a.base_url, a.base_url_env, a.api_key_env) == (
-        "project-a", "https://api.openai.com/v1", "OPENAI_BASE_URL", "OPENAI_KEY_A")
+        "project-a",
+        "https://api.openai.com/v1",
+        "OPENAI_BASE_URL",
+        "OPENAI_KEY_A",
+    )
     assert (a.weight, a.timeout_s, a.connect_timeout_s) == (3, 60, 10)  # the model's timeout
     # Its own URL: the provider's override variable does not apply to it.
     assert (azure.base_url_env, azure.api_key_env, azure.timeout_s, azure.weight) == (
-        None, "AZURE_OPENAI_API_KEY", 30, 1)
+        None,
+        "AZURE_OPENAI_API_KEY",
+        30,
+        1,
+    )
 
 
 def test_a_model_without_deployments_has_one_the_provider(tmp_path: Path) -> None:
@@ -105,13 +113,18 @@ def test_fallbacks_resolve_aliases_to_keys(tmp_path: Path) -> None:
     assert registry.models["backup"].fallbacks == ()
 
 
-@pytest.mark.parametrize(("fallbacks", "message"), [
-    ("[nope]", "fallback 'nope' is not a model in the registry"),
-    ("[chat]", "the model itself"),
-    ("[backup, backup]", "listed twice"),
-    ("[embed]", "cannot serve a chat model's requests"),
-])
-def test_bad_fallbacks_name_file_line_and_field(tmp_path: Path, fallbacks: str, message: str) -> None:
+@pytest.mark.parametrize(
+    ("fallbacks", "message"),
+    [
+        ("[nope]", "fallback 'nope' is not a model in the registry"),
+        ("[chat]", "the model itself"),
+        ("[backup, backup]", "listed twice"),
+        ("[embed]", "cannot serve a chat model's requests"),
+    ],
+)
+def test_bad_fallbacks_name_file_line_and_field(
+    tmp_path: Path, fallbacks: str, message: str
+) -> None:
     models = MODELS.replace("fallbacks: [flash, openai/backup]", f"fallbacks: {fallbacks}")
     error = _error(tmp_path, models)
     assert error.file.endswith("m.yaml")
@@ -134,17 +147,23 @@ def test_a_deployment_with_its_own_url_must_name_its_key(tmp_path: Path) -> None
 
 
 def test_a_keyless_deployment_may_say_so(tmp_path: Path) -> None:
-    registry = load_registry(_registry(
-        tmp_path, MODELS.replace("api_key_env: AZURE_OPENAI_API_KEY", "api_key_env: null")))
+    registry = load_registry(
+        _registry(
+            tmp_path, MODELS.replace("api_key_env: AZURE_OPENAI_API_KEY", "api_key_env: null")
+        )
+    )
     assert registry.models["chat"].deployments[1].api_key_env is None
 
 
-@pytest.mark.parametrize(("old", "new", "field"), [
-    ("name: azure", "name: project-a", "models.chat.deployments"),
-    ("weight: 3", "weight: 0", "models.chat.deployments.0.weight"),
-    ("retries: 1", "retries: -1", "models.chat.retries"),
-    ("timeout_s: 60", "timeout_s: 0", "models.chat.timeout_s"),
-])
+@pytest.mark.parametrize(
+    ("old", "new", "field"),
+    [
+        ("name: azure", "name: project-a", "models.chat.deployments"),
+        ("weight: 3", "weight: 0", "models.chat.deployments.0.weight"),
+        ("retries: 1", "retries: -1", "models.chat.retries"),
+        ("timeout_s: 60", "timeout_s: 0", "models.chat.timeout_s"),
+    ],
+)
 def test_bad_values_are_errors(tmp_path: Path, old: str, new: str, field: str) -> None:
     assert _error(tmp_path, MODELS.replace(old, new)).field == field
 

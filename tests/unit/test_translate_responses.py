@@ -340,4 +340,6 @@ def test_responses_logprobs_request_becomes_chat_logprobs() -> None:
             "include": ["message.output_text.logprobs"]}  # fmt: skip
     out = responses_request_to_chat(body)
     assert out["logprobs"] is True and out["top_logprobs"] == 2
-    assert "logprobs" not in responses_request_to_chat({"model": "m", "input": "x", "top_logprobs": 2})
+    assert "logprobs" not in responses_request_to_chat(
+        {"model": "m", "input": "x", "top_logprobs": 2}
+    )

@@ -124,8 +124,15 @@ RESPONSE_FROM_COMPLETION: dict[str, Any] = {
     "temperature": 0.5,
     "text": {"format": {"type": "text"}, "verbosity": "medium"},
     "tool_choice": "auto",
-    "tools": [{"type": "function", "name": "weather", "description": None, "parameters": SCHEMA,
-               "strict": True}],
+    "tools": [
+        {
+            "type": "function",
+            "name": "weather",
+            "description": None,
+            "parameters": SCHEMA,
+            "strict": True,
+        }
+    ],
     "top_logprobs": 0,
     "top_p": 1.0,
     "truncation": "disabled",

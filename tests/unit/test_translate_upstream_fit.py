@@ -63,7 +63,9 @@ def test_mode_any_always_sends_parameters() -> None:
     tools = [{"type": "function", "function": {"name": "ping"}},
              {"type": "function", "function": {"name": "pong", "parameters": {"type": "object"}}}]  # fmt: skip
     for choice in ("required", {"type": "function", "function": {"name": "ping"}}):
-        assert [d["parameters"] for d in _decls(tools, choice)] == [{"type": "object", "properties": {}}] * 2
+        assert [d["parameters"] for d in _decls(tools, choice)] == [
+            {"type": "object", "properties": {}}
+        ] * 2
     assert all("parameters" not in d for d in _decls(tools, "auto"))
 
 
@@ -104,7 +106,10 @@ def test_zod_and_pydantic_constructs_gemini_has_no_field_for() -> None:
     assert out["count"] == {"type": "integer", "description": "Must be 3."}
     assert out["not_x"] == {"type": "string"}
     assert out["cond"] == {"type": "object", "properties": {"a": {"type": "string"}}}
-    assert out["opt"] == {"anyOf": [{"type": "string"}, {"type": "integer"}], "description": "either"}
+    assert out["opt"] == {
+        "anyOf": [{"type": "string"}, {"type": "integer"}],
+        "description": "either",
+    }
     assert out["enum_ints"] == {"type": "integer", "description": "Allowed values: 1, 2"}
 
 

@@ -29,8 +29,12 @@ def _dep(name: str, weight: float = 1.0) -> Deployment:
 
 
 def _model(*names: str, retries: int = 2, failures: int = 3, seconds: float = 10) -> Model:
-    provider = ProviderConfig(kind="openai", base_url="http://x", retries=retries,
-                              cooldown=Cooldown(failures=failures, seconds=seconds))
+    provider = ProviderConfig(
+        kind="openai",
+        base_url="http://x",
+        retries=retries,
+        cooldown=Cooldown(failures=failures, seconds=seconds),
+    )
     deployments = tuple(DeploymentConfig(name=n) for n in names)
     return Model("m", ModelEntry(provider="p", model="m", deployments=deployments), "p", provider)
 
@@ -105,16 +109,26 @@ def test_breakers_survive_a_reload_and_take_the_new_cooldown() -> None:
 # ---- what is retried ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("error", "expected"), [
-    (_status(429), True), (_status(500), True), (_status(502), True), (_status(503), True),
-    (_status(504), True), (_status(408), True), (_status(501), False), (_status(400), False),
-    (_status(401), False), (_status(404), False),
-    (UpstreamError("x", reason="connect_error"), True),
-    (UpstreamError("x", reason="connection_error"), True),
-    (UpstreamError("x", reason="invalid_response"), False),
-    (UpstreamTimeout(), False),  # a read timeout already waited the whole timeout
-    (GatewayError("x", status=503, code="provider_key_missing"), False),
-])
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (_status(429), True),
+        (_status(500), True),
+        (_status(502), True),
+        (_status(503), True),
+        (_status(504), True),
+        (_status(408), True),
+        (_status(501), False),
+        (_status(400), False),
+        (_status(401), False),
+        (_status(404), False),
+        (UpstreamError("x", reason="connect_error"), True),
+        (UpstreamError("x", reason="connection_error"), True),
+        (UpstreamError("x", reason="invalid_response"), False),
+        (UpstreamTimeout(), False),  # a read timeout already waited the whole timeout
+        (GatewayError("x", status=503, code="provider_key_missing"), False),
+    ],
+)
 def test_retryable(error: GatewayError, expected: bool) -> None:
     assert retry.retryable(error) is expected
 
@@ -143,13 +157,20 @@ def test_backoff_is_full_jitter_under_a_cap() -> None:
     assert retry.backoff_s(2, lambda: 0.0) == 0
 
 
-@pytest.mark.parametrize(("code", "message", "expected"), [
-    ("context_length_exceeded", "too long", True),
-    ("invalid_argument", "The input token count (1200000) exceeds the maximum number of tokens "
-                         "allowed (1048576).", True),
-    ("invalid_argument", "Invalid JSON payload received.", False),
-    ("invalid_value", "max tokens exceeded", False),
-])
+@pytest.mark.parametrize(
+    ("code", "message", "expected"),
+    [
+        ("context_length_exceeded", "too long", True),
+        (
+            "invalid_argument",
+            "The input token count (1200000) exceeds the maximum number of tokens "
+            "allowed (1048576).",
+            True,
+        ),
+        ("invalid_argument", "Invalid JSON payload received.", False),
+        ("invalid_value", "max tokens exceeded", False),
+    ],
+)
 def test_context_too_long(code: str, message: str, expected: bool) -> None:
     assert retry.context_too_long(GatewayError(message, status=400, code=code)) is expected
 
@@ -177,9 +198,20 @@ class Script:
         self.sleeps.append(seconds)
 
 
-def _run(model: Model, script: Script, breakers: Breakers | None = None, clock: float = 0.0) -> object:
-    return asyncio.run(retry.run(model, breakers or Breakers(), script.attempt, rand=lambda: 0.5,
-                                 sleep=script.sleep, clock=lambda: clock, on_failure=script.failures.append))
+def _run(
+    model: Model, script: Script, breakers: Breakers | None = None, clock: float = 0.0
+) -> object:
+    return asyncio.run(
+        retry.run(
+            model,
+            breakers or Breakers(),
+            script.attempt,
+            rand=lambda: 0.5,
+            sleep=script.sleep,
+            clock=lambda: clock,
+            on_failure=script.failures.append,
+        )
+    )
 
 
 def test_run_retries_with_backoff_then_succeeds() -> None:
@@ -196,7 +228,9 @@ def test_run_gives_up_after_the_retries() -> None:
     assert info.value.status == 503
     assert len(script.calls) == 3
     # Every failed attempt is reported (the Exchange counts each one), the last included.
-    assert [e.status for e in script.failures] == [500, 500, 503] and script.failures[-1] is info.value
+    assert [e.status for e in script.failures] == [500, 500, 503] and script.failures[
+        -1
+    ] is info.value
 
 
 def test_run_waits_a_short_retry_after_and_not_a_long_one() -> None:
@@ -260,8 +294,15 @@ def test_only_unhealthy_signals_count_and_a_request_counts_once() -> None:
     with pytest.raises(GatewayError):
         _run(pair, Script(_status(503), _status(503), _status(503)), breakers)  # one of them twice
     assert [breakers.get("m", n, pair.cooldown).failures for n in ("a", "b")] == [1, 1]
-    for status, counted in ((502, True), (503, True), (504, True), (529, True), (500, False), (429, False),
-                            (400, False)):
+    for status, counted in (
+        (502, True),
+        (503, True),
+        (504, True),
+        (529, True),
+        (500, False),
+        (429, False),
+        (400, False),
+    ):
         assert retry.deployment_failure(_status(status)) is counted, status
     assert retry.deployment_failure(UpstreamError("x", reason="connect_error"))
 

@@ -38,7 +38,7 @@ def _refs(node: Any, found: set[str]) -> None:
     if isinstance(node, dict):
         ref = node.get("$ref")
         if isinstance(ref, str) and ref.startswith(PREFIX):
-            found.add(ref[len(PREFIX):])
+            found.add(ref[len(PREFIX) :])
         for value in node.values():
             _refs(value, found)
     elif isinstance(node, list):
@@ -51,7 +51,7 @@ def _rewrite(node: Any) -> Any:
         out = {}
         for key, value in node.items():
             if key == "$ref" and isinstance(value, str) and value.startswith(PREFIX):
-                out[key] = "#/$defs/" + value[len(PREFIX):]
+                out[key] = "#/$defs/" + value[len(PREFIX) :]
             elif key.startswith("x-oaiMeta") or key == "example" or key == "examples":
                 continue  # documentation only; keeps the file small
             else:

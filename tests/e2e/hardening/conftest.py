@@ -52,8 +52,14 @@ def gateway_server(**overrides: object) -> Iterator[str]:
     options: dict[str, object] = {"registry": str(HARDENING), "watch": False, **overrides}
     settings = Settings(**options)  # type: ignore[arg-type]
     port = free_port()
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                            lifespan="on", http=protocol_for(settings))
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        http=protocol_for(settings),
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -74,15 +80,28 @@ def serve_process(**env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     """`gateway serve` as a real process on the hardening registry; SIGTERM (then kill) at the end."""
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--registry", str(HARDENING), "--port", str(port)],
-        env={**os.environ, "GATEWAY_WATCH": "0", **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--registry",
+            str(HARDENING),
+            "--port",
+            str(port),
+        ],
+        env={**os.environ, "GATEWAY_WATCH": "0", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 20
         while True:
             if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"gateway did not start: {proc.communicate()[0].decode()[-2000:]}")
+                raise RuntimeError(
+                    f"gateway did not start: {proc.communicate()[0].decode()[-2000:]}"
+                )
             with suppress(httpx.TransportError):
                 if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
                     break

@@ -28,7 +28,9 @@ def _chat(gw: str, model: str) -> httpx.Response:
 
 
 def _state(model: str, deployment: str) -> float | None:
-    return metrics.REGISTRY.get_sample_value("gateway_deployment_state", {"model": model, "deployment": deployment})
+    return metrics.REGISTRY.get_sample_value(
+        "gateway_deployment_state", {"model": model, "deployment": deployment}
+    )
 
 
 def test_a_clients_500s_do_not_take_the_model_out(gw: str, hostile: Hostile) -> None:

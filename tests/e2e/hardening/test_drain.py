@@ -28,8 +28,19 @@ ROOT = Path(__file__).parents[3]
 def _serve(**env: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--registry", str(HARDENING), "--port", str(port)],
-        env={**os.environ, "GATEWAY_WATCH": "0", **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--registry",
+            str(HARDENING),
+            "--port",
+            str(port),
+        ],
+        env={**os.environ, "GATEWAY_WATCH": "0", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
@@ -43,7 +54,9 @@ def _serve(**env: str) -> tuple[subprocess.Popen[bytes], str]:
 
 
 @pytest.fixture
-def served(request: pytest.FixtureRequest, hostile: Hostile) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+def served(
+    request: pytest.FixtureRequest, hostile: Hostile
+) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     proc, url = _serve(**request.param)
     yield proc, url
     if proc.poll() is None:
@@ -55,7 +68,9 @@ CHAT = {"model": "h-chat", "messages": [{"role": "user", "content": "Hi"}]}
 
 
 @pytest.mark.parametrize("served", [{"GATEWAY_DRAIN_S": "2"}], indirect=True)
-def test_sigterm_reports_not_ready_first_then_stops_accepting(served: tuple[subprocess.Popen[bytes], str]) -> None:
+def test_sigterm_reports_not_ready_first_then_stops_accepting(
+    served: tuple[subprocess.Popen[bytes], str],
+) -> None:
     proc, url = served
     proc.send_signal(signal.SIGTERM)
     time.sleep(0.3)
@@ -78,15 +93,20 @@ def test_sigterm_reports_not_ready_first_then_stops_accepting(served: tuple[subp
     assert b"Traceback" not in proc.stdout.read()  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("served", [{"GATEWAY_DRAIN_S": "0", "GATEWAY_GRACE_S": "1"}], indirect=True)
+@pytest.mark.parametrize(
+    "served", [{"GATEWAY_DRAIN_S": "0", "GATEWAY_GRACE_S": "1"}], indirect=True
+)
 @pytest.mark.parametrize("api", ["chat", "responses"])
 def test_a_stream_cut_at_grace_expiry_ends_with_the_apis_error_frame(
-        served: tuple[subprocess.Popen[bytes], str], hostile: Hostile, api: str) -> None:
+    served: tuple[subprocess.Popen[bytes], str], hostile: Hostile, api: str
+) -> None:
     proc, url = served
     hostile.queue.append("stream_slow")  # about 3 s of stream, 1 s of grace
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
     if api == "chat":  # chat passthrough
-        stream = client.chat.completions.create(model="h-chat", messages=CHAT["messages"], stream=True)
+        stream = client.chat.completions.create(
+            model="h-chat", messages=CHAT["messages"], stream=True
+        )
     else:  # a Responses client bridged onto the chat upstream
         stream = client.responses.create(model="h-chat", input="Hi", stream=True)
     events = iter(stream)

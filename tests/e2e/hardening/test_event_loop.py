@@ -28,8 +28,10 @@ def gw(hostile: Hostile) -> Iterator[str]:
 
 def _prompt(mb: float) -> str:
     rng = random.Random(7)  # varied words: the tokenizer's caches do not make it cheap
-    words = ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 10)))
-             for _ in range(50_000)]
+    words = [
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(2, 10)))
+        for _ in range(50_000)
+    ]
     out: list[str] = []
     size = 0
     while size < mb * 1_000_000:
@@ -41,10 +43,14 @@ def _prompt(mb: float) -> str:
 
 def test_counting_a_big_prompt_does_not_stall_other_requests(gw: str, hostile: Hostile) -> None:
     # Encoded up front and sent from a socket, so this process holds no lock the measure waits on.
-    body = orjson.dumps({"model": "h-small-window", "messages": [{"role": "user", "content": _prompt(6)}]})
+    body = orjson.dumps(
+        {"model": "h-small-window", "messages": [{"role": "user", "content": _prompt(6)}]}
+    )
     port = int(gw.rsplit(":", 1)[1])
-    head = (f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(body)}\r\nconnection: close\r\n\r\n").encode()
+    head = (
+        f"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    ).encode()
     answer: list[bytes] = []
 
     def big() -> None:

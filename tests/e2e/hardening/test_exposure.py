@@ -29,6 +29,7 @@ def _bearer(token: str) -> dict[str, str]:
 
 # ---- 16. /metrics ---------------------------------------------------------------------------------
 
+
 def test_metrics_need_a_key_when_the_gateway_has_one(hostile: Hostile) -> None:
     with _gateway(master_key=MASTER) as gw:
         assert httpx.get(f"{gw}/metrics").status_code == 401
@@ -54,17 +55,26 @@ def test_metrics_auth_none_leaves_them_open(hostile: Hostile) -> None:
 
 # ---- 17. no master key: JSON bodies only, loopback or configured Host names ----------------------
 
+
 def test_without_a_master_key_a_text_plain_post_is_refused(hostile: Hostile) -> None:
     with _gateway() as gw:
-        r = httpx.post(f"{gw}/v1/chat/completions", content=CHAT, headers={"content-type": "text/plain"})
+        r = httpx.post(
+            f"{gw}/v1/chat/completions", content=CHAT, headers={"content-type": "text/plain"}
+        )
         assert r.status_code == 415
         assert r.json()["error"]["code"] == "unsupported_media_type"
-        r = httpx.post(f"{gw}/v1/chat/completions", content=CHAT,
-                       headers={"content-type": "application/x-www-form-urlencoded"})
+        r = httpx.post(
+            f"{gw}/v1/chat/completions",
+            content=CHAT,
+            headers={"content-type": "application/x-www-form-urlencoded"},
+        )
         assert r.status_code == 415
         assert hostile.seen == []
-        ok = httpx.post(f"{gw}/v1/chat/completions", content=CHAT,
-                        headers={"content-type": "application/json; charset=utf-8"})
+        ok = httpx.post(
+            f"{gw}/v1/chat/completions",
+            content=CHAT,
+            headers={"content-type": "application/json; charset=utf-8"},
+        )
         assert ok.status_code == 200
 
 
@@ -72,7 +82,11 @@ def test_without_a_master_key_a_foreign_host_is_refused(hostile: Hostile) -> Non
     with _gateway() as gw:
         port = gw.rsplit(":", 1)[1]
         json = {"content-type": "application/json"}
-        rebound = httpx.post(f"{gw}/v1/chat/completions", content=CHAT, headers={**json, "host": f"evil.example:{port}"})
+        rebound = httpx.post(
+            f"{gw}/v1/chat/completions",
+            content=CHAT,
+            headers={**json, "host": f"evil.example:{port}"},
+        )
         assert rebound.status_code == 403
         assert rebound.json()["error"]["code"] == "host_not_allowed"
         assert httpx.get(f"{gw}/v1/models", headers={"host": "evil.example"}).status_code == 403
@@ -81,12 +95,17 @@ def test_without_a_master_key_a_foreign_host_is_refused(hostile: Hostile) -> Non
             assert httpx.get(f"{gw}/v1/models", headers={"host": host}).status_code == 200, host
         # Probes and the scrape address a pod by its IP.
         for path in ("/healthz", "/readyz", "/metrics"):
-            assert httpx.get(f"{gw}{path}", headers={"host": "10.1.2.3:8080"}).status_code == 200, path
+            assert httpx.get(f"{gw}{path}", headers={"host": "10.1.2.3:8080"}).status_code == 200, (
+                path
+            )
 
 
 def test_configured_host_names_are_served(hostile: Hostile) -> None:
     with _gateway(allowed_hosts=("gateway.internal",)) as gw:
-        assert httpx.get(f"{gw}/v1/models", headers={"host": "gateway.internal:8080"}).status_code == 200
+        assert (
+            httpx.get(f"{gw}/v1/models", headers={"host": "gateway.internal:8080"}).status_code
+            == 200
+        )
         assert httpx.get(f"{gw}/v1/models", headers={"host": "other.internal"}).status_code == 403
 
 
@@ -98,8 +117,11 @@ def test_with_a_master_key_host_and_type_are_the_keys_business(hostile: Hostile)
 
 # ---- CORS: off by default, an allow-list when set ------------------------------------------------
 
-PREFLIGHT = {"origin": "https://app.example", "access-control-request-method": "POST",
-             "access-control-request-headers": "content-type, authorization"}
+PREFLIGHT = {
+    "origin": "https://app.example",
+    "access-control-request-method": "POST",
+    "access-control-request-headers": "content-type, authorization",
+}
 
 
 def test_cors_is_off_by_default(hostile: Hostile) -> None:
@@ -116,7 +138,12 @@ def test_cors_answers_only_the_listed_origins(hostile: Hostile, origin: str) -> 
         r = httpx.options(f"{gw}/v1/chat/completions", headers={**PREFLIGHT, "origin": origin})
         allowed = r.headers.get("access-control-allow-origin")
         assert allowed == (origin if origin == "https://app.example" else None)
-        r = httpx.post(f"{gw}/v1/chat/completions", content=CHAT,
-                       headers={"content-type": "application/json", "origin": origin})
+        r = httpx.post(
+            f"{gw}/v1/chat/completions",
+            content=CHAT,
+            headers={"content-type": "application/json", "origin": origin},
+        )
         assert r.status_code == 200
-        assert r.headers.get("access-control-allow-origin") == (origin if origin == "https://app.example" else None)
+        assert r.headers.get("access-control-allow-origin") == (
+            origin if origin == "https://app.example" else None
+        )

@@ -22,8 +22,19 @@ from tests.fakes.server import free_port
 def _serve(**env: str) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gateway", "serve", "--registry", str(HARDENING), "--port", str(port)],
-        env={**os.environ, "GATEWAY_WATCH": "0", **env}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "gateway",
+            "serve",
+            "--registry",
+            str(HARDENING),
+            "--port",
+            str(port),
+        ],
+        env={**os.environ, "GATEWAY_WATCH": "0", **env},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20

@@ -23,7 +23,9 @@ MAX_CONNECTIONS = 50
 
 @pytest.fixture(scope="module")
 def gw(hostile: Hostile) -> Iterator[str]:
-    with gateway_server(header_timeout_s=1.0, body_timeout_s=1.0, max_connections=MAX_CONNECTIONS) as url:
+    with gateway_server(
+        header_timeout_s=1.0, body_timeout_s=1.0, max_connections=MAX_CONNECTIONS
+    ) as url:
         yield url
 
 
@@ -65,6 +67,7 @@ def _read_all(sock: socket.socket, timeout: float) -> bytes:
 
 # ---- 9. header size ----------------------------------------------------------------------------
 
+
 def test_an_oversized_header_is_refused_fast_and_stalls_nobody(gw: str) -> None:
     sock = _connect(gw, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: ")
     big = b"a" * (4 * 1024 * 1024)  # a few MB, nowhere near the gateway's 64 KB limit
@@ -95,6 +98,7 @@ def test_headers_within_the_limit_are_served(gw: str) -> None:
 
 # ---- 10. slow clients and the connection limit -------------------------------------------------
 
+
 def test_half_a_request_line_is_closed_after_the_header_timeout(gw: str) -> None:
     socks = [_connect(gw, b"POST /v1/chat/comp") for _ in range(40)]
     try:
@@ -108,8 +112,11 @@ def test_half_a_request_line_is_closed_after_the_header_timeout(gw: str) -> None
 
 
 def test_a_body_that_never_comes_is_a_408(gw: str) -> None:
-    sock = _connect(gw, b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
-                        b"content-length: 100\r\n\r\n{\"model\":")
+    sock = _connect(
+        gw,
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\ncontent-type: application/json\r\n"
+        b'content-length: 100\r\n\r\n{"model":',
+    )
     try:
         started = time.monotonic()
         answer = _read_all(sock, 4)
@@ -126,7 +133,9 @@ def test_past_the_connection_limit_waiting_connections_make_room(gw: str) -> Non
         open_now = sum(not _closed(s) for s in idle)
         assert open_now <= MAX_CONNECTIONS
         started = time.monotonic()
-        assert httpx.get(f"{gw}/healthz", timeout=2).status_code == 200  # a real client gets in at once
+        assert (
+            httpx.get(f"{gw}/healthz", timeout=2).status_code == 200
+        )  # a real client gets in at once
         assert time.monotonic() - started < 0.5
     finally:
         for s in idle:

@@ -23,7 +23,9 @@ from tests.fakes.hostile import MB, Hostile
 @pytest.fixture(scope="module")
 def gw(hostile: Hostile) -> Iterator[str]:
     # Small caps so the bombs can stay a few tens of MB (the defaults are 64 MB and 16 MB).
-    yield from start_gateway(registry=str(HARDENING), max_upstream_body_mb=8, max_upstream_event_mb=4)
+    yield from start_gateway(
+        registry=str(HARDENING), max_upstream_body_mb=8, max_upstream_event_mb=4
+    )
 
 
 def _clean(response: httpx.Response) -> None:
@@ -41,7 +43,9 @@ CHAT = {"messages": [{"role": "user", "content": "Hi"}]}
 
 
 def _post(gw: str, route: str, model: str, stream: bool = False) -> httpx.Response:
-    body = {"model": model, **CHAT} if route == "chat/completions" else {"model": model, "input": "Hi"}
+    body = (
+        {"model": model, **CHAT} if route == "chat/completions" else {"model": model, "input": "Hi"}
+    )
     if stream:
         body["stream"] = True
     return httpx.post(f"{gw}/v1/{route}", json=body, timeout=20)
@@ -49,12 +53,21 @@ def _post(gw: str, route: str, model: str, stream: bool = False) -> httpx.Respon
 
 # ---- 1. an upstream error's every field is scrubbed ---------------------------------------------
 
-@pytest.mark.parametrize(("route", "model"), [
-    ("chat/completions", "h-chat"), ("responses", "h-responses"), ("chat/completions", "h-responses"),
-    ("chat/completions", "h-gemini"), ("chat/completions", "h-compat"), ("responses", "h-gemini"),
-])
-def test_error_fields_echoing_the_key_are_scrubbed(gw: str, hostile: Hostile, route: str, model: str,
-                                                   caplog: pytest.LogCaptureFixture) -> None:
+
+@pytest.mark.parametrize(
+    ("route", "model"),
+    [
+        ("chat/completions", "h-chat"),
+        ("responses", "h-responses"),
+        ("chat/completions", "h-responses"),
+        ("chat/completions", "h-gemini"),
+        ("chat/completions", "h-compat"),
+        ("responses", "h-gemini"),
+    ],
+)
+def test_error_fields_echoing_the_key_are_scrubbed(
+    gw: str, hostile: Hostile, route: str, model: str, caplog: pytest.LogCaptureFixture
+) -> None:
     hostile.queue.append("echo_error")
     with caplog.at_level(logging.DEBUG, logger="gateway"):
         r = _post(gw, route, model)
@@ -68,18 +81,23 @@ def test_error_fields_echoing_the_key_are_scrubbed(gw: str, hostile: Hostile, ro
 
 # ---- 2. error events inside streams -------------------------------------------------------------
 
-@pytest.mark.parametrize(("route", "model", "mode"), [
-    ("chat/completions", "h-chat", "stream_echo_error"),        # chat passthrough
-    ("chat/completions", "h-responses", "stream_echo_error"),   # bridged: Responses -> chat
-    ("responses", "h-responses", "stream_echo_error"),          # Responses passthrough
-    ("responses", "h-responses", "failed_echo"),                # a failed Response object, streamed
-    ("chat/completions", "h-responses", "failed_echo"),
-    ("chat/completions", "h-gemini", "stream_echo_error"),      # Gemini native
-    ("responses", "h-gemini", "stream_echo_error"),
-    ("chat/completions", "h-compat", "stream_echo_error"),      # Gemini compat
-])
-def test_stream_error_events_are_scrubbed(gw: str, hostile: Hostile, route: str, model: str, mode: str,
-                                          caplog: pytest.LogCaptureFixture) -> None:
+
+@pytest.mark.parametrize(
+    ("route", "model", "mode"),
+    [
+        ("chat/completions", "h-chat", "stream_echo_error"),  # chat passthrough
+        ("chat/completions", "h-responses", "stream_echo_error"),  # bridged: Responses -> chat
+        ("responses", "h-responses", "stream_echo_error"),  # Responses passthrough
+        ("responses", "h-responses", "failed_echo"),  # a failed Response object, streamed
+        ("chat/completions", "h-responses", "failed_echo"),
+        ("chat/completions", "h-gemini", "stream_echo_error"),  # Gemini native
+        ("responses", "h-gemini", "stream_echo_error"),
+        ("chat/completions", "h-compat", "stream_echo_error"),  # Gemini compat
+    ],
+)
+def test_stream_error_events_are_scrubbed(
+    gw: str, hostile: Hostile, route: str, model: str, mode: str, caplog: pytest.LogCaptureFixture
+) -> None:
     hostile.queue.append(mode)
     with caplog.at_level(logging.DEBUG, logger="gateway"):
         r = _post(gw, route, model, stream=True)
@@ -108,13 +126,17 @@ def test_a_key_split_across_stream_chunks_is_scrubbed(gw: str, hostile: Hostile)
 
 # ---- 3. labels from a fixed set -----------------------------------------------------------------
 
+
 def _labels(text: str, metric: str, label: str) -> set[str]:
     return set(re.findall(rf'^{metric}\{{[^}}]*{label}="([^"]*)"', text, re.M))
 
 
 def test_metrics_never_hold_the_key_and_labels_are_a_fixed_set(gw: str, hostile: Hostile) -> None:
-    for route, model in (("chat/completions", "h-chat"), ("responses", "h-responses"),
-                         ("chat/completions", "h-gemini")):
+    for route, model in (
+        ("chat/completions", "h-chat"),
+        ("responses", "h-responses"),
+        ("chat/completions", "h-gemini"),
+    ):
         hostile.queue.append("echo_error")
         _post(gw, route, model)
         hostile.queue.append("stream_echo_error")
@@ -132,6 +154,7 @@ def test_metrics_never_hold_the_key_and_labels_are_a_fixed_set(gw: str, hostile:
 
 # ---- 4. scrub first, then cut -------------------------------------------------------------------
 
+
 def test_a_key_straddling_the_cut_leaks_no_prefix(gw: str, hostile: Hostile) -> None:
     hostile.queue.append("echo_text")  # 490 characters, then the key
     r = _post(gw, "chat/completions", "h-chat")
@@ -140,6 +163,7 @@ def test_a_key_straddling_the_cut_leaks_no_prefix(gw: str, hostile: Hostile) -> 
 
 
 # ---- 5. no cookie jar ---------------------------------------------------------------------------
+
 
 def test_upstream_cookies_are_not_kept(gw: str, hostile: Hostile) -> None:
     hostile.queue.extend(["cookie", "ok"])
@@ -151,9 +175,12 @@ def test_upstream_cookies_are_not_kept(gw: str, hostile: Hostile) -> None:
 
 # ---- 6. anything but 2xx is an upstream error ---------------------------------------------------
 
+
 @pytest.mark.parametrize("mode", ["redirect", "redirect_body"])
 @pytest.mark.parametrize("stream", [False, True])
-def test_a_redirect_is_a_502_not_a_success(gw: str, hostile: Hostile, mode: str, stream: bool) -> None:
+def test_a_redirect_is_a_502_not_a_success(
+    gw: str, hostile: Hostile, mode: str, stream: bool
+) -> None:
     hostile.queue.append(mode)
     r = _post(gw, "chat/completions", "h-chat", stream=stream)
     assert r.status_code == 502
@@ -163,6 +190,7 @@ def test_a_redirect_is_a_502_not_a_success(gw: str, hostile: Hostile, mode: str,
 
 
 # ---- 7. decompression is capped -----------------------------------------------------------------
+
 
 def test_a_gzipped_answer_is_still_read(gw: str, hostile: Hostile) -> None:
     hostile.queue.append("gzip_ok")
@@ -181,11 +209,15 @@ def test_a_gzip_bomb_is_a_502(gw: str, hostile: Hostile) -> None:
     assert len(r.content) < 10_000
 
 
-def test_a_gzip_bomb_in_a_stream_event_ends_the_stream_with_an_error(gw: str, hostile: Hostile) -> None:
+def test_a_gzip_bomb_in_a_stream_event_ends_the_stream_with_an_error(
+    gw: str, hostile: Hostile
+) -> None:
     hostile.bomb_bytes = 40 * MB
     hostile.queue.append("stream_bomb")
     client = openai.OpenAI(base_url=f"{gw}/v1", api_key="unused", max_retries=0)
-    with client.chat.completions.with_streaming_response.create(model="h-chat", stream=True, **CHAT) as resp:
+    with client.chat.completions.with_streaming_response.create(
+        model="h-chat", stream=True, **CHAT
+    ) as resp:
         received = 0
         with pytest.raises(openai.APIError) as info:
             for chunk in resp.parse():
@@ -196,9 +228,13 @@ def test_a_gzip_bomb_in_a_stream_event_ends_the_stream_with_an_error(gw: str, ho
 
 # ---- 15. a chat stream chunk that is not JSON -----------------------------------------------------
 
-@pytest.mark.parametrize("model", ["h-chat", "h-compat"])  # passthrough, and Gemini's compat surface
-def test_a_stream_chunk_that_is_not_json_ends_with_an_error_the_sdk_raises(gw: str, hostile: Hostile,
-                                                                            model: str) -> None:
+
+@pytest.mark.parametrize(
+    "model", ["h-chat", "h-compat"]
+)  # passthrough, and Gemini's compat surface
+def test_a_stream_chunk_that_is_not_json_ends_with_an_error_the_sdk_raises(
+    gw: str, hostile: Hostile, model: str
+) -> None:
     hostile.queue.append("stream_bad_json")
     client = openai.OpenAI(base_url=f"{gw}/v1", api_key="unused", max_retries=0)
     stream = client.chat.completions.create(model=model, stream=True, **CHAT)

@@ -20,10 +20,16 @@ from starlette.routing import Route
 USAGE = {"prompt_tokens": 5, "completion_tokens": 2, "total_tokens": 7}
 
 
-def _chunk(delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None) -> bytes:
-    payload: dict[str, Any] = {"id": "chatcmpl-held", "object": "chat.completion.chunk", "created": 1,
-                               "model": "gpt-4o-mini",
-                               "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+def _chunk(
+    delta: dict[str, Any], finish: str | None = None, usage: dict[str, int] | None = None
+) -> bytes:
+    payload: dict[str, Any] = {
+        "id": "chatcmpl-held",
+        "object": "chat.completion.chunk",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+    }
     if usage is not None:
         payload["usage"] = usage
     return b"data: " + orjson.dumps(payload) + b"\n\n"
@@ -49,11 +55,25 @@ class Holding:
         self.seen += 1
         if not body.get("stream"):
             await self._wait()
-            return Response(orjson.dumps({
-                "id": "chatcmpl-held", "object": "chat.completion", "created": 1, "model": "gpt-4o-mini",
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"},
-                             "finish_reason": "stop"}],
-                "usage": USAGE}), media_type="application/json")
+            return Response(
+                orjson.dumps(
+                    {
+                        "id": "chatcmpl-held",
+                        "object": "chat.completion",
+                        "created": 1,
+                        "model": "gpt-4o-mini",
+                        "choices": [
+                            {
+                                "index": 0,
+                                "message": {"role": "assistant", "content": "Hi"},
+                                "finish_reason": "stop",
+                            }
+                        ],
+                        "usage": USAGE,
+                    }
+                ),
+                media_type="application/json",
+            )
 
         async def frames() -> AsyncIterator[bytes]:
             yield _chunk({"role": "assistant", "content": "Hi"})

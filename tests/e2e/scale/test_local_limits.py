@@ -67,8 +67,13 @@ def _value(name: str, labels: dict[str, str]) -> float:
 
 
 def _upstream_errors(model: str) -> float:
-    return sum(s.value for m in metrics.REGISTRY.collect() if m.name == "gateway_upstream_errors"
-               for s in m.samples if s.name == "gateway_upstream_errors_total" and s.labels["model"] == model)
+    return sum(
+        s.value
+        for m in metrics.REGISTRY.collect()
+        if m.name == "gateway_upstream_errors"
+        for s in m.samples
+        if s.name == "gateway_upstream_errors_total" and s.labels["model"] == model
+    )
 
 
 def _assert_local_503(r: httpx.Response) -> None:
@@ -79,17 +84,26 @@ def _assert_local_503(r: httpx.Response) -> None:
     assert r.headers["retry-after"] == "1"
 
 
-def test_a_full_provider_pool_is_a_local_503_that_opens_no_breaker(gw: str, holding: Holding) -> None:
+def test_a_full_provider_pool_is_a_local_503_that_opens_no_breaker(
+    gw: str, holding: Holding
+) -> None:
     refused_before = _value("gateway_local_limit_total", {"limit": "provider_pool"})
-    with httpx.Client(timeout=15) as client, _held(client, gw, "s-pool") as first, \
-            _held(client, gw, "s-pool") as second:
+    with (
+        httpx.Client(timeout=15) as client,
+        _held(client, gw, "s-pool") as first,
+        _held(client, gw, "s-pool") as second,
+    ):
         assert holding.held == 2
         # More refusals than the breaker's threshold (1), streamed and not, each retryable
         # by the retry loop (retries: 2) were it an upstream failure.
         for stream in (True, False, True, False):
-            _assert_local_503(client.post(f"{gw}/v1/chat/completions", json=_body("s-pool", stream)))
+            _assert_local_503(
+                client.post(f"{gw}/v1/chat/completions", json=_body("s-pool", stream))
+            )
         assert holding.seen == 2  # the refused calls never reached the upstream, nor were retried
-        assert _value("gateway_deployment_state", {"model": "s-pool", "deployment": "small-pool"}) == 0
+        assert (
+            _value("gateway_deployment_state", {"model": "s-pool", "deployment": "small-pool"}) == 0
+        )
         assert _upstream_errors("s-pool") == 0
         assert _value("gateway_local_limit_total", {"limit": "provider_pool"}) == refused_before + 4
         holding.release.set()
@@ -110,23 +124,37 @@ def test_a_full_deployment_sends_the_call_to_one_with_room(gw: str, holding: Hol
             assert holding.seen == 2
             assert _value("gateway_local_limit_total", {"limit": "deployment_pool"}) >= 1
             for name in ("a", "b"):
-                assert _value("gateway_deployment_state", {"model": "s-pair", "deployment": name}) == 0
+                assert (
+                    _value("gateway_deployment_state", {"model": "s-pair", "deployment": name}) == 0
+                )
             assert _upstream_errors("s-pair") == 0
             holding.release.set()
             assert list(second)[-1] == "data: [DONE]"
         assert list(first)[-1] == "data: [DONE]"
 
 
-def test_past_the_client_connection_limit_a_new_connection_gets_a_local_503(holding: Holding) -> None:
+def test_past_the_client_connection_limit_a_new_connection_gets_a_local_503(
+    holding: Holding,
+) -> None:
     from tests.e2e.hardening.conftest import gateway_server
 
     refused_before = _value("gateway_local_limit_total", {"limit": "client_connections"})
-    with gateway_server(registry=str(REGISTRY), max_connections=2) as url, httpx.Client(timeout=15) as a, \
-            httpx.Client(timeout=15) as b, _held(a, url, "s-pair") as first, _held(b, url, "s-pair") as second:
+    with (
+        gateway_server(registry=str(REGISTRY), max_connections=2) as url,
+        httpx.Client(timeout=15) as a,
+        httpx.Client(timeout=15) as b,
+        _held(a, url, "s-pair") as first,
+        _held(b, url, "s-pair") as second,
+    ):
         # Both connections are serving a stream: none can be closed to make room.
-        _assert_local_503(httpx.post(f"{url}/v1/chat/completions", json=_body("s-pool", False), timeout=5))
+        _assert_local_503(
+            httpx.post(f"{url}/v1/chat/completions", json=_body("s-pool", False), timeout=5)
+        )
         assert holding.seen == 2
-        assert _value("gateway_local_limit_total", {"limit": "client_connections"}) == refused_before + 1
+        assert (
+            _value("gateway_local_limit_total", {"limit": "client_connections"})
+            == refused_before + 1
+        )
         holding.release.set()
         assert list(first)[-1] == "data: [DONE]"
         assert list(second)[-1] == "data: [DONE]"
