@@ -36,7 +36,8 @@ def keyed(
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[tuple[Gateway, str, dict[str, Any]]]:
     db = f"sqlite:///{tmp_path_factory.mktemp('ledger') / 'gateway.db'}"
-    with billing_gateway(database_url=db, master_key=MASTER) as g:
+    # /metrics is scraped without a credential, as the shipped Prometheus does.
+    with billing_gateway(database_url=db, master_key=MASTER, metrics_auth="none") as g:
         key = cli_json(db, "keys", "create", "--name", unique("stream-billing"))
         g.key = key["key"]
         until(
