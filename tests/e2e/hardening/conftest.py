@@ -75,9 +75,9 @@ def gateway_server(**overrides: object) -> Iterator[str]:
         thread.join(timeout=10)
 
 
-@contextmanager
-def serve_process(**env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`gateway serve` as a real process on the hardening registry; SIGTERM (then kill) at the end."""
+def start_process(**env: str) -> tuple[subprocess.Popen[bytes], str]:
+    """`gateway serve` as a real process on the hardening registry, once /readyz is 200;
+    the caller stops it."""
     port = free_port()
     proc = subprocess.Popen(
         [
@@ -95,17 +95,21 @@ def serve_process(**env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
         stderr=subprocess.STDOUT,
     )
     url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and proc.poll() is None:
+        with suppress(httpx.TransportError):
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return proc, url
+        time.sleep(0.1)
+    proc.kill()
+    raise RuntimeError(f"gateway did not start: {proc.communicate()[0].decode()[-2000:]}")
+
+
+@contextmanager
+def serve_process(**env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
+    """`gateway serve` as a real process on the hardening registry; SIGTERM (then kill) at the end."""
+    proc, url = start_process(**env)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"gateway did not start: {proc.communicate()[0].decode()[-2000:]}"
-                )
-            with suppress(httpx.TransportError):
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            time.sleep(0.1)
         yield proc, url
     finally:
         if proc.poll() is None:

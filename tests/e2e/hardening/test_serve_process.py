@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from contextlib import suppress
@@ -14,42 +12,13 @@ from contextlib import suppress
 import httpx
 import pytest
 
-from tests.e2e.hardening.conftest import HARDENING
+from tests.e2e.hardening.conftest import start_process
 from tests.fakes.hostile import Hostile
-from tests.fakes.server import free_port
-
-
-def _serve(**env: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "serve",
-            "--registry",
-            str(HARDENING),
-            "--port",
-            str(port),
-        ],
-        env={**os.environ, "GATEWAY_WATCH": "0", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and proc.poll() is None:
-        with suppress(httpx.TransportError):
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"gateway did not start: {proc.communicate()[0].decode()[-2000:]}")
 
 
 @pytest.fixture(scope="module")
 def served(hostile: Hostile) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    proc, url = _serve(GATEWAY_HEADER_TIMEOUT_S="1", GATEWAY_MAX_HEADER_KB="16")
+    proc, url = start_process(GATEWAY_HEADER_TIMEOUT_S="1", GATEWAY_MAX_HEADER_KB="16")
     yield proc, url
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
