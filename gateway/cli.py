@@ -19,7 +19,9 @@ from gateway.settings import SettingsError, from_env
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
-        self.exit(2, f"gateway: error: {message} (see 'gateway {self.prog.split()[-1]} --help')\n")
+        # `prog` is the whole command so far ("gateway keys create"): the hint names the
+        # subcommand whose help has the flag, however deep it is.
+        self.exit(2, f"gateway: error: {message} (see '{self.prog} --help')\n")
 
 
 def _parser() -> argparse.ArgumentParser:

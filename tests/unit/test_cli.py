@@ -88,6 +88,25 @@ def test_bad_flags_and_settings_are_one_line() -> None:
     assert "GATEWAY_WORKERS='zero' is not a whole number" in result.stderr
 
 
+def test_a_bad_flag_points_at_the_help_of_its_own_subcommand() -> None:
+    """The hint names the whole command, however deep: `gateway keys create --help`, not
+    `gateway create --help` (a command that does not exist)."""
+    cases = [
+        (("keys", "create", "--name"), "argument --name: expected one argument", "keys create"),
+        (("teams", "update"), "the following arguments are required: team", "teams update"),
+        (("serve", "--port", "x"), "argument --port: invalid int value: 'x'", "serve"),
+    ]
+    for args, message, command in cases:
+        result = run(*args)
+        assert result.returncode == 2, args
+        assert result.stderr == f"gateway: error: {message} (see 'gateway {command} --help')\n"
+    result = run("keys")
+    assert result.returncode == 2
+    assert result.stderr.endswith("(see 'gateway keys --help')\n")
+    result = run("bogus")
+    assert result.stderr.endswith("(see 'gateway --help')\n")
+
+
 def test_serve_starts_without_provider_keys_and_is_ready() -> None:
     port = free_port()
     env = {"PATH": "/usr/bin:/bin", "HOME": "/tmp"}
