@@ -136,7 +136,7 @@ def _count(text: str) -> int | str:
     return int(text)
 
 
-def _limits(args: argparse.Namespace, clearing: bool = False) -> dict[str, Any]:
+def _limits(args: argparse.Namespace) -> dict[str, Any]:
     """The limit flags given, as the store's fields (None clears one)."""
     changes: dict[str, Any] = {}
     if getattr(args, "no_budgets", False):
@@ -147,6 +147,29 @@ def _limits(args: argparse.Namespace, clearing: bool = False) -> dict[str, Any]:
         value = getattr(args, name)
         if value is not None:
             changes[name] = None if value == "none" else value
+    return changes
+
+
+def _created(args: argparse.Namespace, what: str) -> dict[str, Any]:
+    """The create flags teams and keys share, as the store's arguments."""
+    return {
+        "models": _models(args.models),
+        "metadata": _metadata(args.metadata),
+        "limits": admin.parse_limits(_limits(args), what),
+    }
+
+
+def _changed(args: argparse.Namespace) -> dict[str, Any]:
+    """The update flags teams and keys share, as the store's arguments: only those given."""
+    changes: dict[str, Any] = {}
+    if args.name is not None:
+        changes["name"] = args.name
+    if args.all_models:
+        changes["models"] = None
+    elif args.models is not None:
+        changes["models"] = _models(args.models)
+    if args.metadata is not None:
+        changes["metadata"] = _metadata(args.metadata)
     return changes
 
 
@@ -261,26 +284,11 @@ def _teams(store: Store, args: argparse.Namespace) -> None:
         )
         return
     if args.action == "create":
-        team = admin.create_team(
-            store,
-            args.name,
-            models=_models(args.models),
-            metadata=_metadata(args.metadata),
-            limits=admin.parse_limits(_limits(args), "team"),
-        )
+        team = admin.create_team(store, args.name, **_created(args, "team"))
     elif args.action == "show":
         team = admin.get_team(store, args.team)
     elif args.action == "update":
-        changes: dict[str, Any] = {}
-        if args.name is not None:
-            changes["name"] = args.name
-        if args.all_models:
-            changes["models"] = None
-        elif args.models is not None:
-            changes["models"] = _models(args.models)
-        if args.metadata is not None:
-            changes["metadata"] = _metadata(args.metadata)
-        team = admin.update_team(store, args.team, limits=_limits(args), **changes)
+        team = admin.update_team(store, args.team, limits=_limits(args), **_changed(args))
     else:
         team = admin.delete_team(store, args.team)
         _print(team.public(), args.json, lambda: [f"deleted team {team.name} ({team.id})"])
@@ -321,11 +329,9 @@ def _keys(store: Store, args: argparse.Namespace) -> None:
             secret_hash=hash_secret(secret),
             prefix=display_prefix(secret),
             team=args.team,
-            models=_models(args.models),
             expires_at=_time(args.expires, "--expires"),
-            metadata=_metadata(args.metadata),
             tags=args.tags,
-            limits=admin.parse_limits(_limits(args), "key"),
+            **_created(args, "key"),
         )
         _print(
             {**key.public(), "key": secret},
@@ -340,23 +346,15 @@ def _keys(store: Store, args: argparse.Namespace) -> None:
     if args.action == "show":
         key = admin.get_key(store, args.key)
     elif args.action == "update":
-        changes: dict[str, Any] = {}
-        if args.name is not None:
-            changes["name"] = args.name
+        changes = _changed(args)
         if args.no_team:
             changes["team"] = None
         elif args.team is not None:
             changes["team"] = args.team
-        if args.all_models:
-            changes["models"] = None
-        elif args.models is not None:
-            changes["models"] = _models(args.models)
         if args.no_expiry:
             changes["expires_at"] = None
         elif args.expires is not None:
             changes["expires_at"] = _time(args.expires, "--expires")
-        if args.metadata is not None:
-            changes["metadata"] = _metadata(args.metadata)
         if args.tags is not None:
             changes["tags"] = args.tags
         key = admin.update_key(store, args.key, limits=_limits(args), **changes)

@@ -90,35 +90,66 @@ def _keys_query() -> Any:
     return select(*_KEY_COLUMNS).select_from(keys.outerjoin(teams, keys.c.team_id == teams.c.id))
 
 
-def _name_taken(
-    connection: Connection, table: Any, name: str, except_id: str | None = None
-) -> bool:
-    query = select(table.c.id).where(table.c.name == name)
-    if except_id is not None:
-        query = query.where(table.c.id != except_id)
-    return connection.execute(query).first() is not None
+def _fields(
+    what: str, *, name: Any = UNSET, models: Any = UNSET, metadata: Any = UNSET
+) -> dict[str, Any]:
+    """The fields teams and keys share, checked, as column values; UNSET ones left out."""
+    out: dict[str, Any] = {}
+    if name is not UNSET:
+        out["name"] = check_name(name, what)
+    if models is not UNSET:
+        out["models"] = _json_list(check_models(models, what))
+    if metadata is not UNSET:
+        out["metadata"] = check_metadata(metadata, what)
+    return out
+
+
+def _name_free(
+    connection: Connection, table: Any, what: str, values: dict[str, Any], row_id: str | None = None
+) -> None:
+    """A ConflictError when `values` names the row another row of `table` already has."""
+    if "name" not in values:
+        return
+    query = select(table.c.id).where(table.c.name == values["name"])
+    if row_id is not None:
+        query = query.where(table.c.id != row_id)
+    if connection.execute(query).first() is not None:
+        raise ConflictError(f"a {what} named {values['name']!r} already exists")
+
+
+def _save(
+    connection: Connection,
+    table: Any,
+    row: RowMapping,
+    changes: dict[str, Any],
+    limits: dict[str, Any] | None,
+    what: str,
+) -> None:
+    """Write an update's changes (and limit changes merged into the stored limits), if any."""
+    if limits:
+        changes["limits"] = _merged(row["limits"], limits, what)
+    if changes:
+        connection.execute(
+            update(table).where(table.c.id == row["id"]).values(**changes, updated_at=now())
+        )
+        bump(connection)
+
+
+def _by_ref(connection: Connection, query: Any, table: Any, ref: str, what: str) -> RowMapping:
+    """The row of `query` whose id or name is `ref`, or a NotFoundError saying so."""
+    found = query.where(or_(table.c.id == ref, table.c.name == ref))
+    row = connection.execute(found).mappings().first()
+    if row is None:
+        raise NotFoundError(f"no {what} {ref!r} (give its id or name)")
+    return row
 
 
 def _team_row(connection: Connection, ref: str) -> RowMapping:
-    row = (
-        connection.execute(select(teams).where(or_(teams.c.id == ref, teams.c.name == ref)))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFoundError(f"no team {ref!r} (give its id or name)")
-    return row
+    return _by_ref(connection, select(teams), teams, ref, "team")
 
 
 def _key_row(connection: Connection, ref: str) -> RowMapping:
-    row = (
-        connection.execute(_keys_query().where(or_(keys.c.id == ref, keys.c.name == ref)))
-        .mappings()
-        .first()
-    )
-    if row is None:
-        raise NotFoundError(f"no key {ref!r} (give its id or name)")
-    return row
+    return _by_ref(connection, _keys_query(), keys, ref, "key")
 
 
 # Teams
@@ -132,20 +163,16 @@ def create_team(
     metadata: Any = None,
     limits: Limits | None = None,
 ) -> Team:
-    name = check_name(name, "team")
     team_id = _new_id("team")
     values = {
         "id": team_id,
-        "name": name,
-        "models": _json_list(check_models(models, "team")),
-        "metadata": check_metadata(metadata, "team"),
+        **_fields("team", name=name, models=models, metadata=metadata),
         "limits": limits.to_json() if limits else None,
         "created_at": now(),
         "updated_at": now(),
     }
     with store.begin() as connection:
-        if _name_taken(connection, teams, name):
-            raise ConflictError(f"a team named {name!r} already exists")
+        _name_free(connection, teams, "team", values)
         connection.execute(insert(teams).values(**values))
         bump(connection)
         return _team(_team_row(connection, team_id))
@@ -174,24 +201,11 @@ def update_team(
     limits: dict[str, Any] | None = None,
 ) -> Team:
     """`limits`: the limit fields to change (budgets, rpm, tpm, max_parallel; None clears one)."""
-    changes: dict[str, Any] = {}
-    if name is not UNSET:
-        changes["name"] = check_name(name, "team")
-    if models is not UNSET:
-        changes["models"] = _json_list(check_models(models, "team"))
-    if metadata is not UNSET:
-        changes["metadata"] = check_metadata(metadata, "team")
+    changes = _fields("team", name=name, models=models, metadata=metadata)
     with store.begin() as connection:
         row = _team_row(connection, ref)
-        if "name" in changes and _name_taken(connection, teams, changes["name"], row["id"]):
-            raise ConflictError(f"a team named {changes['name']!r} already exists")
-        if limits:
-            changes["limits"] = _merged(row["limits"], limits, "team")
-        if changes:
-            connection.execute(
-                update(teams).where(teams.c.id == row["id"]).values(**changes, updated_at=now())
-            )
-            bump(connection)
+        _name_free(connection, teams, "team", changes, row["id"])
+        _save(connection, teams, row, changes, limits, "team")
         return _team(_team_row(connection, row["id"]))
 
 
@@ -232,15 +246,12 @@ def create_key(
     tags: Any = None,
     limits: Limits | None = None,
 ) -> Key:
-    name = check_name(name, "key")
     values: dict[str, Any] = {
         "id": _new_id("key"),
-        "name": name,
+        **_fields("key", name=name, models=models, metadata=metadata),
         "secret_hash": secret_hash,
         "prefix": prefix,
-        "models": _json_list(check_models(models, "key")),
         "expires_at": None if expires_at is None else to_utc(expires_at),
-        "metadata": check_metadata(metadata, "key"),
         "tags": list(check_tags(tags, "key")),
         "revoked": False,
         "revoked_at": None,
@@ -249,8 +260,7 @@ def create_key(
         "limits": limits.to_json() if limits else None,
     }
     with store.begin() as connection:
-        if _name_taken(connection, keys, name):
-            raise ConflictError(f"a key named {name!r} already exists")
+        _name_free(connection, keys, "key", values)
         values["team_id"] = None if team is None else _team_row(connection, team)["id"]
         connection.execute(insert(keys).values(**values))
         bump(connection)
@@ -283,30 +293,17 @@ def update_key(
     limits: dict[str, Any] | None = None,
 ) -> Key:
     """Change a key's fields; `team=None`, `models=None`, `expires_at=None` clear them."""
-    changes: dict[str, Any] = {}
-    if name is not UNSET:
-        changes["name"] = check_name(name, "key")
-    if models is not UNSET:
-        changes["models"] = _json_list(check_models(models, "key"))
+    changes = _fields("key", name=name, models=models, metadata=metadata)
     if expires_at is not UNSET:
         changes["expires_at"] = None if expires_at is None else to_utc(expires_at)
-    if metadata is not UNSET:
-        changes["metadata"] = check_metadata(metadata, "key")
     if tags is not UNSET:
         changes["tags"] = list(check_tags(tags, "key"))
     with store.begin() as connection:
         row = _key_row(connection, ref)
-        if "name" in changes and _name_taken(connection, keys, changes["name"], row["id"]):
-            raise ConflictError(f"a key named {changes['name']!r} already exists")
+        _name_free(connection, keys, "key", changes, row["id"])
         if team is not UNSET:
             changes["team_id"] = None if team is None else _team_row(connection, team)["id"]
-        if limits:
-            changes["limits"] = _merged(row["limits"], limits, "key")
-        if changes:
-            connection.execute(
-                update(keys).where(keys.c.id == row["id"]).values(**changes, updated_at=now())
-            )
-            bump(connection)
+        _save(connection, keys, row, changes, limits, "key")
         return _key(_key_row(connection, row["id"]))
 
 
