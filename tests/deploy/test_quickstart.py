@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -32,6 +33,7 @@ def test_the_page_has_its_steps() -> None:
 
 
 def test_the_quickstart_runs_as_written(tmp_path: Path) -> None:
+    assert shutil.which("curl"), "the quick start calls curl, as a newcomer would: install it"
     script = "\n".join(blocks()[1:])
     gateway_port, upstream_port = free_port(), free_port()
     script = script.replace("8080", str(gateway_port)).replace("9101", str(upstream_port))
