@@ -32,7 +32,7 @@ def fakes() -> Iterator[tuple[FakeOpenAI, FakeGemini]]:
 
 @pytest.fixture(scope="session")
 def gateway(fakes: tuple[FakeOpenAI, FakeGemini]) -> Iterator[str]:
-    settings = Settings(registry=str(REGISTRY), watch=False)  # type: ignore[call-arg]
+    settings = Settings(registry=str(REGISTRY), watch=False)
     with serve(create_app(settings)) as url:
         yield url
 
@@ -40,7 +40,9 @@ def gateway(fakes: tuple[FakeOpenAI, FakeGemini]) -> Iterator[str]:
 @pytest.fixture
 def fake_openai(fakes: tuple[FakeOpenAI, FakeGemini]) -> Iterator[FakeOpenAI]:
     fake = fakes[0]
-    fake.requests.clear(), fake.script.clear(), fake.refused.clear()
+    fake.requests.clear()
+    fake.script.clear()
+    fake.refused.clear()
     yield fake
     assert not fake.refused, f"the fake OpenAI refused what the gateway sent: {fake.refused[0][1]}"
 
@@ -48,6 +50,8 @@ def fake_openai(fakes: tuple[FakeOpenAI, FakeGemini]) -> Iterator[FakeOpenAI]:
 @pytest.fixture
 def fake_gemini(fakes: tuple[FakeOpenAI, FakeGemini]) -> Iterator[FakeGemini]:
     fake = fakes[1]
-    fake.requests.clear(), fake._queue.clear(), fake.refused.clear()
+    fake.requests.clear()
+    fake._queue.clear()
+    fake.refused.clear()
     yield fake
     assert not fake.refused, f"the fake Gemini refused what the gateway sent: {fake.refused[0][1]}"

@@ -31,12 +31,14 @@ SCHEMAS = Path(__file__).parent / "schemas"
 
 @cache
 def _openai() -> dict[str, Any]:
-    return json.loads((SCHEMAS / "openai.json").read_text())
+    document: dict[str, Any] = json.loads((SCHEMAS / "openai.json").read_text())
+    return document
 
 
 @cache
 def _gemini() -> dict[str, Any]:
-    return json.loads((SCHEMAS / "gemini.json").read_text())
+    document: dict[str, Any] = json.loads((SCHEMAS / "gemini.json").read_text())
+    return document
 
 
 def openai_source() -> dict[str, Any]:
@@ -138,7 +140,7 @@ def _walk(node: Any) -> Iterator[dict[str, Any]]:
 
 @cache
 def _openai_defs(request: bool) -> dict[str, Any]:
-    defs = _nullable(copy.deepcopy(_openai()["$defs"]))
+    defs: dict[str, Any] = _nullable(copy.deepcopy(_openai()["$defs"]))
     if request:
         _request_rules(defs)
         return _strict_defs(defs)

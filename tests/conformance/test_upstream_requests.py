@@ -19,6 +19,8 @@ from typing import Any, Literal
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
+from openai.types.responses import FunctionToolParam, ResponseInputItemParam
 from pydantic import BaseModel, Field
 
 from tests.conformance.spec import (
@@ -28,6 +30,7 @@ from tests.conformance.spec import (
 )
 from tests.fakes.gemini import SIGNATURE, FakeGemini
 from tests.fakes.openai import FakeOpenAI
+from tests.sdk import function_call, items_back, sent_back
 
 MODELS = ("oa-chat", "oa-resp", "gm-compat", "gm-native")
 PNG = "data:image/png;base64," + base64.b64encode(b"\x89PNG\r\n\x1a\n" + b"\0" * 16).decode()
@@ -314,23 +317,22 @@ def test_embeddings_reach_the_upstream_in_a_form_it_takes(
 
 # ------------------------------------------------------------------ Gemini 3 across providers
 
-WEATHER = [{"type": "function", "function": {"name": "weather", "parameters": {
+WEATHER: list[ChatCompletionFunctionToolParam] = [{"type": "function", "function": {"name": "weather", "parameters": {
     "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]  # fmt: skip
-FLAT_WEATHER = [{"type": "function", "name": "weather", "strict": False,
+FLAT_WEATHER: list[FunctionToolParam] = [{"type": "function", "name": "weather", "strict": False,
                  "parameters": WEATHER[0]["function"]["parameters"]}]  # fmt: skip
 
 
-def _gemini_turn(sdk: openai.OpenAI) -> tuple[list[dict[str, Any]], str]:
+def _gemini_turn(sdk: openai.OpenAI) -> tuple[list[ChatCompletionMessageParam], str]:
     """A first turn on Gemini 3 (native): the tool call comes back with its signature."""
     first = sdk.chat.completions.create(
         model="gm-native", messages=[{"role": "user", "content": "Paris?"}], tools=WEATHER
-    )  # type: ignore[arg-type]
-    message = first.choices[0].message.model_dump(exclude_none=True)
-    call_id = message["tool_calls"][0]["id"]
+    )
+    call_id = function_call(first.choices[0].message).id
     assert len(call_id) > 64  # the signature rides in the id: too long for OpenAI as it is
-    history = [
+    history: list[ChatCompletionMessageParam] = [
         {"role": "user", "content": "Paris?"},
-        message,
+        sent_back(first.choices[0].message),
         {"role": "tool", "tool_call_id": call_id, "content": "21C"},
     ]
     return history, call_id
@@ -342,7 +344,7 @@ def test_gemini_3_tool_conversation_continues_on_any_model_chat(
 ) -> None:
     history, call_id = _gemini_turn(sdk)
     fake_gemini.requests.clear()
-    answer = sdk.chat.completions.create(model=next_model, messages=history, tools=WEATHER)  # type: ignore[arg-type]
+    answer = sdk.chat.completions.create(model=next_model, messages=history, tools=WEATHER)
     assert answer.choices[0].message.content
     assert sent_problems(fake_openai, fake_gemini) == []
     if next_model == "gm-native":
@@ -367,16 +369,16 @@ def test_gemini_3_tool_conversation_continues_on_any_model_chat(
 def test_gemini_3_tool_conversation_continues_on_any_model_responses(
     sdk: openai.OpenAI, fake_openai: FakeOpenAI, fake_gemini: FakeGemini, next_model: str
 ) -> None:
-    first = sdk.responses.create(model="gm-native", input="Paris?", tools=FLAT_WEATHER)  # type: ignore[arg-type]
+    first = sdk.responses.create(model="gm-native", input="Paris?", tools=FLAT_WEATHER)
     call = next(item for item in first.output if item.type == "function_call")
     assert len(call.call_id) > 64
-    items = [
+    items: list[ResponseInputItemParam] = [
         {"role": "user", "content": "Paris?"},
-        *[i.model_dump(exclude_none=True) for i in first.output],
+        *items_back(first.output),
         {"type": "function_call_output", "call_id": call.call_id, "output": "21C"},
     ]
     fake_gemini.requests.clear()
-    answer = sdk.responses.create(model=next_model, input=items, tools=FLAT_WEATHER)  # type: ignore[arg-type]
+    answer = sdk.responses.create(model=next_model, input=items, tools=FLAT_WEATHER)
     assert answer.output_text
     assert sent_problems(fake_openai, fake_gemini) == []
     if next_model == "gm-native":
@@ -397,7 +399,7 @@ def test_gemini_falls_back_to_openai_with_a_history_openai_takes(
     )
     raw = sdk.chat.completions.with_raw_response.create(
         model="gm-native-to-openai", messages=history, tools=WEATHER
-    )  # type: ignore[arg-type]
+    )
     assert raw.headers["x-gateway-model"] == "oa-chat"
     assert raw.parse().choices[0].message.content
     assert len(fake_gemini.requests) == 1 and len(fake_openai.requests) == 1
@@ -424,12 +426,12 @@ def test_the_fakes_refuse_what_the_live_apis_refuse(fakes: tuple[FakeOpenAI, Fak
         {"type": "function_call_output", "call_id": "c" * 65, "output": "r"}]}  # fmt: skip
     extra = {"model": "gpt-4o-mini", "messages": [
         {"role": "assistant", "content": "x", "reasoning_content": "mine"}]}  # fmt: skip
-    for path, body in (
+    for path, sent in (
         ("/chat/completions", chat),
         ("/responses", responses),
         ("/chat/completions", extra),
     ):
-        r = httpx.post(f"{oa}{path}", json=body, headers=auth)
+        r = httpx.post(f"{oa}{path}", json=sent, headers=auth)
         assert r.status_code == 400 and r.json()["error"]["type"] == "invalid_request_error", r.text
     key = {"x-goog-api-key": gemini_fake.api_key}
     contents = [{"role": "user", "parts": [{"text": "x"}]}]

@@ -51,7 +51,8 @@ def deploy_data_files() -> list[Path]:
 
 
 def load_compose() -> dict[str, Any]:
-    return yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    compose: dict[str, Any] = yaml.safe_load(COMPOSE_FILE.read_text(encoding="utf-8"))
+    return compose
 
 
 def compose_schema() -> dict[str, Any]:
@@ -60,7 +61,8 @@ def compose_schema() -> dict[str, Any]:
         .joinpath("compose-spec.json")
         .read_text(encoding="utf-8")
     )
-    return json.loads(text)
+    schema: dict[str, Any] = json.loads(text)
+    return schema
 
 
 def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
@@ -101,8 +103,8 @@ def dockerfile_stages() -> list[dict[str, Any]]:
     stages: list[dict[str, Any]] = []
     for instr, args in instructions:
         if instr == "ARG" and not stages:
-            name, _, default = args.partition("=")
-            global_args[name] = default
+            arg, _, default = args.partition("=")
+            global_args[arg] = default
         elif instr == "FROM":
             parts = args.split()
             image = re.sub(r"\$\{?(\w+)\}?", lambda m: global_args.get(m.group(1), ""), parts[0])

@@ -23,12 +23,12 @@ from tests.deploy.artifacts import (
 def test_entrypoint_prepares_multiproc_dir_and_execs(tmp_path: Path) -> None:
     multiproc = tmp_path / "a" / "prometheus-multiproc"
     env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(multiproc)}
-    result = subprocess.run(
+    created = subprocess.run(
         ["sh", str(ENTRYPOINT), "sh", "-c", 'test -d "$PROMETHEUS_MULTIPROC_DIR" && exit 7'],
         env=env,
         timeout=30,
     )
-    assert result.returncode == 7, "the command must run (exec) with the directory created"
+    assert created.returncode == 7, "the command must run (exec) with the directory created"
 
     (multiproc / "counter_123.db").write_bytes(b"stale")
     (multiproc / "gauge_livesum_9.db").write_bytes(b"stale")

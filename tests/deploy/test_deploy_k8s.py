@@ -44,7 +44,10 @@ def load_yaml_docs(path: Path) -> list[dict[str, Any]]:
 
 
 def kustomization() -> dict[str, Any]:
-    return yaml.safe_load((K8S / "kustomization.yaml").read_text(encoding="utf-8"))
+    document: dict[str, Any] = yaml.safe_load(
+        (K8S / "kustomization.yaml").read_text(encoding="utf-8")
+    )
+    return document
 
 
 def _merge_volume_patch(objects: list[dict[str, Any]], patch: dict[str, Any]) -> None:
@@ -113,7 +116,8 @@ def one(objects: list[dict[str, Any]], kind: str) -> dict[str, Any]:
 def container(objects: list[dict[str, Any]]) -> dict[str, Any]:
     containers = one(objects, "Deployment")["spec"]["template"]["spec"]["containers"]
     assert len(containers) == 1
-    return containers[0]
+    only: dict[str, Any] = containers[0]
+    return only
 
 
 def env_of(c: dict[str, Any]) -> dict[str, str]:

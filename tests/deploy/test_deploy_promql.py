@@ -60,7 +60,7 @@ LABEL_VALUES = {
 # the ServiceMonitor: namespace, pod, service, container, endpoint).
 TARGET_LABELS = {"job", "instance", "namespace", "pod", "service", "container", "endpoint"}
 # Prometheus's own synthetic per-target series, used by one alert only.
-PROMETHEUS_SERIES = {"up": ("gauge", ())}
+PROMETHEUS_SERIES: dict[str, tuple[str, ...] | None] = {"up": ()}  # labels: target labels only
 
 
 def exported_series() -> dict[str, tuple[str, ...]]:
@@ -167,7 +167,8 @@ def test_metric_checks_catch_mistakes() -> None:
 
 
 def load_rules() -> dict[str, Any]:
-    return yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    rules: dict[str, Any] = yaml.safe_load(RULES_FILE.read_text(encoding="utf-8"))
+    return rules
 
 
 def all_rules() -> list[dict[str, Any]]:
@@ -336,7 +337,8 @@ def test_scrape_config_targets_the_compose_gateway() -> None:
 
 
 def load_dashboard() -> dict[str, Any]:
-    return json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
+    dashboard: dict[str, Any] = json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
+    return dashboard
 
 
 def panels() -> list[dict[str, Any]]:

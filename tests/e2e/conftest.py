@@ -5,15 +5,16 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Unpack
 
 import openai
 import pytest
 
 from gateway.app import create_app
-from gateway.settings import Settings
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import serve
+from tests.settings import Overrides, gateway_settings
 
 REGISTRY = Path(__file__).parent / "registry"
 OPENAI_KEY = "sk-test-fake-openai-key-9f8e7d6c5b4a"
@@ -50,10 +51,8 @@ def _reset_fakes(request: pytest.FixtureRequest) -> None:
         gemini._queue.clear()
 
 
-def start_gateway(**overrides: object) -> Iterator[str]:
-    options: dict[str, object] = {"registry": str(REGISTRY), "watch": False, **overrides}
-    settings = Settings(**options)  # type: ignore[arg-type]
-    with serve(create_app(settings)) as url:
+def start_gateway(**overrides: Unpack[Overrides]) -> Iterator[str]:
+    with serve(create_app(gateway_settings(str(REGISTRY), **overrides))) as url:
         yield url
 
 

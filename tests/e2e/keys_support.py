@@ -12,12 +12,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 import httpx
 import pytest
 
 from tests.e2e.conftest import start_gateway
+from tests.settings import Overrides
 
 ROOT = Path(__file__).resolve().parents[2]
 MASTER = "gw-master-key-for-keys-tests"
@@ -54,9 +55,10 @@ def cli_json(url: str, *args: str) -> Any:
     return json.loads(cli(url, *args, "--json").stdout)
 
 
-def gateway(url: str, **overrides: object) -> Iterator[str]:
+def gateway(url: str, **overrides: Unpack[Overrides]) -> Iterator[str]:
     # The tests scrape /metrics as the shipped Prometheus does: in-network, no token.
-    yield from start_gateway(database_url=url, master_key=MASTER, metrics_auth="none", **overrides)
+    options: Overrides = {"database_url": url, "master_key": MASTER, "metrics_auth": "none"}
+    yield from start_gateway(**(options | overrides))
 
 
 def chat(

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
+from openai.types.responses import FunctionToolParam
 
 from tests.fakes.openai import JSON_TEXT, FakeOpenAI
+from tests.sdk import function_call, sent_back
 
-CHAT_TOOLS = [
+CHAT_TOOLS: list[ChatCompletionFunctionToolParam] = [
     {
         "type": "function",
         "function": {
@@ -21,14 +24,16 @@ CHAT_TOOLS = [
         },
     }
 ]
-FLAT_TOOLS = [
-    {
+# No `strict`: clients leave it out (the gateway sends strict: false upstream, asserted
+# below), though OpenAI's FunctionTool and the SDK's FunctionToolParam require it.
+FLAT_TOOLS: list[FunctionToolParam] = [
+    {  # type: ignore[typeddict-item]
         "type": "function",
         "name": "get_weather",
         "description": "Weather for a city",
         "parameters": CHAT_TOOLS[0]["function"]["parameters"],
     }
-]  # type: ignore[index]
+]
 
 
 def test_chat_client_on_responses_model(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:
@@ -46,8 +51,9 @@ def test_chat_client_on_responses_model(client: openai.OpenAI, fake_openai: Fake
     assert plain.choices[0].message.content == "Hello from the fake upstream"
     usage = plain.usage
     assert usage is not None
-    assert usage.prompt_tokens_details.cached_tokens == 200  # type: ignore[union-attr]
-    assert usage.completion_tokens_details.reasoning_tokens == 100  # type: ignore[union-attr]
+    assert usage.prompt_tokens_details is not None and usage.completion_tokens_details is not None
+    assert usage.prompt_tokens_details.cached_tokens == 200
+    assert usage.completion_tokens_details.reasoning_tokens == 100
 
     with client.chat.completions.stream(
         model="openai:reasoning_o3-mini",
@@ -66,20 +72,20 @@ def test_chat_client_on_responses_model(client: openai.OpenAI, fake_openai: Fake
 def test_chat_client_two_turn_tools_on_responses_model(
     client: openai.OpenAI, fake_openai: FakeOpenAI
 ) -> None:
-    messages: list = [{"role": "user", "content": "Weather in Paris?"}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Weather in Paris?"}]
     with client.chat.completions.stream(
         model="openai:gpt-4o-mini", messages=messages, tools=CHAT_TOOLS
-    ) as stream:  # type: ignore[arg-type]
+    ) as stream:
         first = stream.get_final_completion()
-    call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+    call = function_call(first.choices[0].message)
     assert first.choices[0].finish_reason == "tool_calls"
-    assert call.id == "call_fake1" and call.function.arguments == '{"city":"Paris"}'  # type: ignore[union-attr]
+    assert call.id == "call_fake1" and call.function.arguments == '{"city":"Paris"}'
     assert fake_openai.last.json["tools"] == [{**FLAT_TOOLS[0], "strict": False}]
-    messages.append(first.choices[0].message.model_dump(exclude_none=True))
+    messages.append(sent_back(first.choices[0].message))
     messages.append({"role": "tool", "tool_call_id": call.id, "content": "21C"})
     second = client.chat.completions.create(
         model="openai:gpt-4o-mini", messages=messages, tools=CHAT_TOOLS
-    )  # type: ignore[arg-type]
+    )
     assert second.choices[0].message.content == "Hello from the fake upstream"
     items = fake_openai.last.json["input"]
     assert items[1]["type"] == "function_call" and items[1]["call_id"] == "call_fake1"
@@ -120,7 +126,7 @@ def test_responses_client_two_turn_tools_on_chat_model(
 ) -> None:
     with client.responses.stream(
         model="openai:chat_gpt-4o-mini", input="Weather in Paris?", tools=FLAT_TOOLS
-    ) as stream:  # type: ignore[arg-type]
+    ) as stream:
         first = stream.get_final_response()
     call = first.output[0]
     assert call.type == "function_call" and call.name == "get_weather"
@@ -128,7 +134,7 @@ def test_responses_client_two_turn_tools_on_chat_model(
     assert fake_openai.last.json["tools"] == CHAT_TOOLS
     second = client.responses.create(
         model="openai:chat_gpt-4o-mini",
-        tools=FLAT_TOOLS,  # type: ignore[arg-type]
+        tools=FLAT_TOOLS,
         input=[
             {"role": "user", "content": "Weather in Paris?"},
             {

@@ -15,13 +15,15 @@ from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
+from openai.types.responses import FunctionToolParam
 
 from tests.e2e.conftest import start_gateway
 from tests.e2e.scrape import Samples, scrape, total, wait_for
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 
-TOOLS = [
+TOOLS: list[ChatCompletionFunctionToolParam] = [
     {
         "type": "function",
         "function": {
@@ -36,7 +38,7 @@ TOOLS = [
     }
 ]
 # `strict` is required (nullable) in OpenAI's FunctionTool, as the SDK's FunctionToolParam says.
-RESPONSES_TOOLS = [
+RESPONSES_TOOLS: list[FunctionToolParam] = [
     {
         "type": "function",
         "name": "get_weather",
@@ -432,13 +434,17 @@ def accounting_url(
 def _call(client: openai.OpenAI, case: Case) -> str | None:
     """Make the call; return the x-gateway-cost-usd header of an unstreamed answer."""
     if case.api == "embeddings":
-        raw = client.embeddings.with_raw_response.create(model=case.model, input=["a", "b", "c"])
-        return raw.headers.get("x-gateway-cost-usd")
+        embedded = client.embeddings.with_raw_response.create(
+            model=case.model, input=["a", "b", "c"]
+        )
+        return embedded.headers.get("x-gateway-cost-usd")
     extra: dict[str, Any] = {}
     if case.api == "chat":
         if case.tools:
             extra["tools"] = TOOLS
-        messages = [{"role": "user", "content": "Weather in Paris?"}]
+        messages: list[ChatCompletionMessageParam] = [
+            {"role": "user", "content": "Weather in Paris?"}
+        ]
         if case.stream:
             for _ in client.chat.completions.create(
                 model=case.model, messages=messages, stream=True, **extra

@@ -38,7 +38,8 @@ ROUTES = {
 def _estimate(url: str, api: str, body: dict[str, Any]) -> dict[str, Any]:
     response = httpx.post(f"{url}/v1/estimate{ROUTES[api][3:]}", json=body, timeout=10)
     assert response.status_code == 200, response.text
-    return response.json()
+    estimate: dict[str, Any] = response.json()
+    return estimate
 
 
 def _call(url: str, api: str, body: dict[str, Any], **headers: str) -> httpx.Response:

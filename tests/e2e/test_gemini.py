@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam, ChatCompletionMessageParam
 
 from tests.e2e.conftest import GEMINI_KEY
 from tests.fakes.gemini import FakeGemini
+from tests.sdk import function_call
 
-TOOLS = [
+TOOLS: list[ChatCompletionFunctionToolParam] = [
     {
         "type": "function",
         "function": {
@@ -27,7 +31,7 @@ TOOLS = [
 SIGNATURE = "c2lnbmF0dXJlLWJ5dGVzLWZyb20tZ2VtaW5pKz8v"
 
 
-def _call_answer(sig: str = SIGNATURE) -> dict:
+def _call_answer(sig: str = SIGNATURE) -> dict[str, Any]:
     return {
         "candidates": [
             {
@@ -55,7 +59,7 @@ def _call_answer(sig: str = SIGNATURE) -> dict:
     }
 
 
-def _text_answer(text: str, thoughts: str | None = None) -> dict:
+def _text_answer(text: str, thoughts: str | None = None) -> dict[str, Any]:
     parts = ([{"text": thoughts, "thought": True}] if thoughts else []) + [{"text": text}]
     return {
         "candidates": [
@@ -104,7 +108,8 @@ def test_native_chat_translates_policy_and_usage(
     usage = completion.usage
     assert usage is not None
     assert (usage.prompt_tokens, usage.completion_tokens) == (1000, 150)
-    assert usage.completion_tokens_details.reasoning_tokens == 50  # type: ignore[union-attr]
+    assert usage.completion_tokens_details is not None
+    assert usage.completion_tokens_details.reasoning_tokens == 50
     expected = (600 * 0.5 + 400 * 0.05 + 150 * 3.0) / 1e6
     assert float(raw.headers["x-gateway-cost-usd"]) == pytest.approx(expected)
 
@@ -152,15 +157,15 @@ def test_native_two_turn_tools_keep_the_thought_signature(
     client: openai.OpenAI, fake_gemini: FakeGemini
 ) -> None:
     fake_gemini.script(_call_answer(), _text_answer("It is sunny in Paris."))
-    messages: list = [{"role": "user", "content": "Weather in Paris?"}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Weather in Paris?"}]
     first = client.chat.completions.create(
         model="gemini:native-sdk-3-flash-preview",
         messages=messages,
         tools=TOOLS,
         tool_choice="required",
-    )  # type: ignore[arg-type]
+    )
     assert first.choices[0].finish_reason == "tool_calls"
-    call = first.choices[0].message.tool_calls[0]  # type: ignore[index]
+    call = function_call(first.choices[0].message)
     sent_tools = fake_gemini.last.json["tools"][0]["functionDeclarations"][0]["parameters"]
     assert "additionalProperties" not in sent_tools
     assert fake_gemini.last.json["toolConfig"] == {"functionCallingConfig": {"mode": "ANY"}}
@@ -176,11 +181,11 @@ def test_native_two_turn_tools_keep_the_thought_signature(
                 }
             ],
         }
-    )  # type: ignore[union-attr]
+    )
     messages.append({"role": "tool", "tool_call_id": call.id, "content": '{"temp": 21}'})
     second = client.chat.completions.create(
         model="gemini:native-sdk-3-flash-preview", messages=messages, tools=TOOLS
-    )  # type: ignore[arg-type]
+    )
     assert second.choices[0].message.content == "It is sunny in Paris."
     contents = fake_gemini.last.json["contents"]
     model_turn = contents[1]

@@ -170,7 +170,7 @@ def test_twenty_reloads_under_load(reloading: tuple[str, ConfigMapFolder, Path])
     def price_is(model: str, expected: float | int) -> Callable[[], bool]:
         return lambda: abs(cost(model) - expected) < 1e-9
 
-    def check(change: Callable[[], None], result: str, *effects: Callable[[], bool]) -> None:
+    def check(change: Callable[[], object], result: str, *effects: Callable[[], bool]) -> None:
         """Make the change; the reload must happen and its effects show within 2 seconds."""
         series = f'gateway_registry_reloads_total{{result="{result}"}}'
         before = counter(url, series)
@@ -200,7 +200,7 @@ def test_twenty_reloads_under_load(reloading: tuple[str, ConfigMapFolder, Path])
     new_model = {"models/new.yaml": "models:\n" + _hot("openai:hot-main", 1, 1)}
     # A refused change stays on disk, and every reload reads both sources whole: so each
     # bad change is followed by a good one to the same source.
-    steps: list[tuple[Callable[[], None], str, tuple[Callable[[], bool], ...]]] = [
+    steps: list[tuple[Callable[[], object], str, tuple[Callable[[], bool], ...]]] = [
         # 1-3: the custom file: a model appears, a typo is refused, a price changes.
         (
             lambda: _replace(custom, "models:\n" + _hot("openai:hot-1", 1, 2)),

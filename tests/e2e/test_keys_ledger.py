@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 from sqlalchemy import select
 
 from gateway.store import Store
@@ -65,7 +66,7 @@ def test_ledger_equals_metrics_equals_the_hand_computed_cost(
         ),
         timeout=2.5,
     )
-    hi = [{"role": "user", "content": "Hi"}]
+    hi: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hi"}]
 
     sdk.chat.completions.create(model=MINI, messages=hi)  # 200
     assert "".join(

@@ -32,6 +32,7 @@ from tests.e2e.keys_support import (
 from tests.e2e.scrape import scrape, total
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import free_port
+from tests.servers import PostgresServer
 
 MINI = "openai:chat_gpt-4o-mini"
 MINI_COST = Decimal("0.000345")  # (1000 x 0.15 + 200 x 0.075 + 300 x 0.60) / 1M, the fake's usage
@@ -58,9 +59,11 @@ def _seen_within(bases: list[str], secret: str, status: int) -> float:
     """The seconds until every gateway answers `status` to this key."""
     start = time.monotonic()
     for base in bases:
-        until(
-            lambda base=base: chat(base, secret, MINI).status_code == status, timeout=3, step=0.02
-        )
+
+        def answers(base: str = base) -> bool:
+            return chat(base, secret, MINI).status_code == status
+
+        until(answers, timeout=3, step=0.02)
     return time.monotonic() - start
 
 
@@ -125,9 +128,9 @@ def _metered(db: str, bases: list[str], n: int) -> None:
 
 
 def test_two_gateways_on_postgresql_share_one_ledger(
-    postgres: object, fake_openai: FakeOpenAI
+    postgres: PostgresServer, fake_openai: FakeOpenAI
 ) -> None:
-    db = postgres.new_database()  # type: ignore[attr-defined]
+    db = postgres.new_database()
     processes = [serve_process(db) for _ in range(2)]
     try:
         _metered(db, [base for _, base in processes], 24)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionFunctionToolParam
 
 from tests.e2e.conftest import OPENAI_KEY
 from tests.fakes.openai import FakeOpenAI
+from tests.sdk import function_call
 
-TOOLS = [
+TOOLS: list[ChatCompletionFunctionToolParam] = [
     {
         "type": "function",
         "function": {
@@ -89,12 +91,12 @@ def test_chat_stream_helper_and_tools(client: openai.OpenAI) -> None:
     with client.chat.completions.stream(
         model="openai:chat_gpt-4o-mini",
         messages=[{"role": "user", "content": "Weather in Paris?"}],
-        tools=TOOLS,  # type: ignore[arg-type]
+        tools=TOOLS,
     ) as stream:
         final = stream.get_final_completion()
-    call = final.choices[0].message.tool_calls[0]  # type: ignore[index]
-    assert call.function.name == "get_weather"  # type: ignore[union-attr]
-    assert call.function.arguments == '{"city":"Paris"}'  # type: ignore[union-attr]
+    call = function_call(final.choices[0].message)
+    assert call.function.name == "get_weather"
+    assert call.function.arguments == '{"city":"Paris"}'
     assert final.choices[0].finish_reason == "tool_calls"
 
 
@@ -103,8 +105,8 @@ def test_chat_tools_unstreamed(client: openai.OpenAI) -> None:
         model="openai:chat_gpt-4o-mini",
         messages=[{"role": "user", "content": "Weather?"}],
         tools=TOOLS,
-    )  # type: ignore[arg-type]
-    assert completion.choices[0].message.tool_calls[0].id == "call_fake1"  # type: ignore[index]
+    )
+    assert function_call(completion.choices[0].message).id == "call_fake1"
 
 
 def test_responses_plain_and_effort_default(client: openai.OpenAI, fake_openai: FakeOpenAI) -> None:

@@ -10,11 +10,12 @@ must be in OpenAI's envelope. Bounded: MAX_EXAMPLES per operation.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
+from schemathesis.specs.openapi.schemas import OpenApiSchema
 
 from gateway.app import create_app
 from gateway.registry import load_registry
@@ -22,6 +23,9 @@ from gateway.settings import Settings
 from tests.e2e.conftest import REGISTRY, start_gateway
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
+
+if TYPE_CHECKING:  # schemathesis names its OpenAPI case type for type checkers only
+    from schemathesis.specs.openapi.schemas import OpenApiCase
 
 MAX_EXAMPLES = 200
 
@@ -32,7 +36,7 @@ def fuzzed_gateway(fake_openai: FakeOpenAI, fake_gemini: FakeGemini) -> Iterator
     yield from start_gateway()
 
 
-def _schema() -> Any:
+def _schema() -> OpenApiSchema:
     """The gateway's own OpenAPI document (it is static: no server needed to read it)."""
     document = create_app(Settings(registry=str(REGISTRY), watch=False)).openapi()
     # Not the provider whose key is unset on purpose: its 503 provider_key_missing is the contract.
@@ -61,7 +65,7 @@ schema = _schema()
 @settings(
     max_examples=MAX_EXAMPLES, deadline=None, database=None, suppress_health_check=list(HealthCheck)
 )
-def test_no_5xx_no_422_and_errors_are_openai_shaped(case: Any, fuzzed_gateway: str) -> None:
+def test_no_5xx_no_422_and_errors_are_openai_shaped(case: OpenApiCase, fuzzed_gateway: str) -> None:
     response = case.call(base_url=fuzzed_gateway, timeout=10)
     assert response.status_code < 500, response.text
     assert response.status_code != 422, response.text

@@ -23,17 +23,20 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
+from typing import Unpack
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionChunk
+from openai.types.responses import ResponseStreamEvent
 
 from gateway.accounting import CallRecord, Usage
 from gateway.app import create_app
-from gateway.settings import Settings
 from tests.e2e.faults import wait_for
 from tests.e2e.scrape import scrape, total
 from tests.fakes.held import TOKENS, HeldUpstream, Plan
 from tests.fakes.server import serve
+from tests.settings import Overrides, gateway_settings
 
 REGISTRY = Path(__file__).parent / "billing_registry"
 PROMPT = "Count the tokens of this prompt please"
@@ -173,13 +176,13 @@ class Gateway:
 
 
 @contextmanager
-def billing_gateway(**settings: object) -> Iterator[Gateway]:
+def billing_gateway(**overrides: Unpack[Overrides]) -> Iterator[Gateway]:
     """The gateway on the billing registry, its upstream the held fake, its records kept."""
     with HeldUpstream() as fake:
         os.environ["TEST_HELD_OPENAI_BASE_URL"] = f"{fake.url}/v1"
         os.environ["TEST_HELD_GEMINI_BASE_URL"] = f"{fake.url}/v1beta"
         os.environ["TEST_HELD_API_KEY"] = "sk-test-held-upstream-key"
-        app = create_app(Settings(registry=str(REGISTRY), watch=False, **settings))  # type: ignore[arg-type]
+        app = create_app(gateway_settings(str(REGISTRY), **overrides))
         records: list[CallRecord] = []
         app.state.gateway.sinks.append(records.append)
         with serve(app) as url:
@@ -199,7 +202,9 @@ def g(gw: Gateway) -> Gateway:
     return gw
 
 
-def _open(g: Gateway, path: Path_, timeout: float = 10) -> openai.Stream:  # type: ignore[type-arg]
+def _open(
+    g: Gateway, path: Path_, timeout: float = 10
+) -> openai.Stream[ChatCompletionChunk] | openai.Stream[ResponseStreamEvent]:
     client = g.client(timeout)
     if path.client_api == "chat":
         return client.chat.completions.create(
@@ -344,7 +349,8 @@ def test_reset_mid_stream_is_billed_as_estimated(g: Gateway, path: Path_) -> Non
 def test_a_stream_that_ends_is_billed_exactly_and_not_estimated(g: Gateway) -> None:
     path = PATHS[0]
     metrics = Metrics(g, path)
-    text = "".join(c.choices[0].delta.content or "" for c in _open(g, path) if c.choices)
+    chunks = [c for c in _open(g, path) if isinstance(c, ChatCompletionChunk) and c.choices]
+    text = "".join(c.choices[0].delta.content or "" for c in chunks)
     assert text == "".join(TOKENS)
     _check(g, path, metrics, path.reported, TABLE[path.name][0], estimated=False, status=200)
 

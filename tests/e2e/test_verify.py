@@ -149,7 +149,8 @@ def test_verify_probes_writes_and_fails_on_the_missing_capability(
     from gateway.registry import load_registry
 
     registry = load_registry(str(folder))
-    assert registry.models["gemini:no-tools"].entry.verification.status == "unverified"  # type: ignore[union-attr]
+    verification = registry.models["gemini:no-tools"].entry.verification
+    assert verification is not None and verification.status == "unverified"
 
 
 def test_verify_asks_first_and_sends_nothing_when_refused(
@@ -160,7 +161,12 @@ def test_verify_asks_first_and_sends_nothing_when_refused(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     asked: list[str] = []
-    monkeypatch.setattr("builtins.input", lambda prompt: asked.append(prompt) or "n")
+
+    def refuse(prompt: str) -> str:
+        asked.append(prompt)
+        return "n"
+
+    monkeypatch.setattr("builtins.input", refuse)
     code = _verify("openai:embed", "--registry", str(folder), "--write")
     out = capsys.readouterr().out
     assert code == 1 and asked and "nothing sent" in out

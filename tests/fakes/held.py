@@ -299,7 +299,7 @@ def _chat_stream(
 
 def _chat_whole(body: dict[str, Any], compat: bool) -> dict[str, Any]:
     base = _chat_base(body, compat)
-    message = {"role": "assistant", "content": "".join(TOKENS)}
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(TOKENS)}
     if not compat:
         message.update(refusal=None, annotations=[])
     choice: dict[str, Any] = {"index": 0, "message": message, "finish_reason": "stop"}

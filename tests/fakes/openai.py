@@ -356,7 +356,8 @@ class FakeOpenAI:
     def _output(self, body: dict[str, Any]) -> tuple[list[dict[str, Any]], str]:
         """(output items, status)."""
         tools = body.get("tools") or []
-        items = body.get("input") if isinstance(body.get("input"), list) else []
+        given = body.get("input")
+        items: list[Any] = given if isinstance(given, list) else []
         answered = any(
             isinstance(i, dict) and i.get("type") == "function_call_output" for i in items
         )

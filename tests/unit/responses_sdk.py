@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx2
 import openai
-from openai.types.chat import ChatCompletion
-from openai.types.responses import Response
+from openai.types.chat import ChatCompletion, ChatCompletionMessageParam, ParsedChatCompletion
+from openai.types.responses import ParsedResponse, Response
 
 from gateway.translate.sse import DONE, data_frame, event_frame
 
@@ -49,7 +49,7 @@ def normal_completion(value: Any) -> dict[str, Any]:
 
 def sdk_final_response(
     events: list[dict[str, Any]], tools: list[dict[str, Any]] | None = None
-) -> Any:
+) -> ParsedResponse[None]:
     body = b"".join(event_frame(event) for event in events)
     kwargs: dict[str, Any] = {"tools": tools} if tools else {}
     with sdk_client(body).responses.stream(model="m", input="x", **kwargs) as stream:
@@ -59,9 +59,9 @@ def sdk_final_response(
     return final
 
 
-def sdk_final_completion(chunks: list[dict[str, Any]]) -> Any:
+def sdk_final_completion(chunks: list[dict[str, Any]]) -> ParsedChatCompletion[None]:
     body = b"".join(data_frame(chunk) for chunk in chunks) + DONE
-    messages: Any = [{"role": "user", "content": "x"}]
+    messages: list[ChatCompletionMessageParam] = [{"role": "user", "content": "x"}]
     with sdk_client(body).chat.completions.stream(model="m", messages=messages) as stream:
         return stream.get_final_completion()
 

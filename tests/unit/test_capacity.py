@@ -9,10 +9,12 @@ import resource
 import aiohttp
 import httpx
 import pytest
+from aiohttp.client_reqrep import ConnectionKey
+from httpx_aiohttp import AiohttpTransport
 
 from gateway import capacity, metrics
 from gateway.registry.schema import DeploymentConfig, ModelEntry, ProviderConfig
-from gateway.registry.snapshot import Model
+from gateway.registry.snapshot import Deployment, Model
 from gateway.upstream import retry
 from gateway.upstream.client import Upstreams, transport_error
 from gateway.upstream.slots import NO_SLOT, LocalLimit, Slots
@@ -88,13 +90,13 @@ def test_slots_count_per_provider_and_per_deployment() -> None:
 
 
 def test_no_descriptor_left_is_a_local_limit_not_a_connect_error() -> None:
-    key = object()
-    cause = aiohttp.ClientConnectorError(key, OSError(errno.EMFILE, "Too many open files"))  # type: ignore[arg-type]
+    key = ConnectionKey("127.0.0.1", 443, True, True, None, None, None)
+    cause = aiohttp.ClientConnectorError(key, OSError(errno.EMFILE, "Too many open files"))
     exc = httpx.ConnectError("x")
     exc.__cause__ = cause
     error = transport_error(exc, "'p'")
     assert isinstance(error, LocalLimit) and error.code == "gateway_overloaded"
-    refused = aiohttp.ClientConnectorError(key, OSError(errno.ECONNREFUSED, "refused"))  # type: ignore[arg-type]
+    refused = aiohttp.ClientConnectorError(key, OSError(errno.ECONNREFUSED, "refused"))
     exc.__cause__ = refused
     assert transport_error(exc, "'p'").reason == "connect_error"
 
@@ -107,8 +109,11 @@ def test_the_connector_itself_never_queues() -> None:
     async def limit() -> int:
         upstreams = Upstreams()
         upstreams.client("p")
-        session = upstreams._transports["p"].get_client()  # type: ignore[attr-defined]
+        transport = upstreams._transports["p"]
+        assert isinstance(transport, AiohttpTransport)
+        session = transport.get_client()
         try:
+            assert session.connector is not None
             return int(session.connector.limit)
         finally:
             await session.close()
@@ -127,8 +132,8 @@ def test_the_retry_loop_gives_a_local_limit_no_verdict_and_no_retry_in_its_pool(
     tried: list[str] = []
     failures: list[object] = []
 
-    async def attempt(d: object) -> str:
-        tried.append(d.name)  # type: ignore[attr-defined]
+    async def attempt(d: Deployment) -> str:
+        tried.append(d.name)
         raise LocalLimit(capacity.overloaded("provider_pool", "full"), scope)
 
     breakers = Breakers()

@@ -298,6 +298,7 @@ def test_each_native_model_has_one_canonical_bare_alias() -> None:
     aliases = {a for e in models.values() for a in e.get("aliases", [])}
     for entry in models.values():
         native = entry.get("model", entry.get("model_id"))
+        assert isinstance(native, str), entry
         assert native.removeprefix("models/") in aliases, native
 
 

@@ -72,6 +72,7 @@ def _sdk_decode(response: dict[str, Any]) -> list[list[float]]:
     """Exactly what the openai SDK does when the caller did not choose a format: build the
     response object the way its HTTP layer does, then run its own embedding parser."""
     obj = construct_type(type_=CreateEmbeddingResponse, value=response)
+    assert isinstance(obj, CreateEmbeddingResponse)
     parsed = parse_embedding_response(obj, encoding_format=omit)
     return [list(item.embedding) for item in parsed.data]
 
@@ -111,7 +112,7 @@ def test_encode_decode_base64() -> None:
 
 
 def test_ensure_encoding() -> None:
-    upstream = {"object": "list", "model": "gemini-embedding-001",
+    upstream: dict[str, Any] = {"object": "list", "model": "gemini-embedding-001",
                 "data": [{"object": "embedding", "index": 0, "embedding": [3.0, 4.0]}],
                 "usage": {"prompt_tokens": 2, "total_tokens": 2}}  # fmt: skip
     as_b64 = ensure_encoding(upstream, "base64")

@@ -15,6 +15,7 @@ from gateway.policy import apply_policy
 from gateway.registry.schema import ModelEntry, ProviderConfig
 from gateway.registry.snapshot import Model
 from gateway.tokens import estimate_chat_tokens, estimate_embedding_input_tokens
+from gateway.types import ClientAPI
 
 OPENAI = ProviderConfig(kind="openai", base_url="http://x/v1", api_key_env="K")
 GEMINI = ProviderConfig(kind="gemini", base_url="http://x/v1beta", api_key_env="G")
@@ -27,7 +28,7 @@ def model(provider: ProviderConfig = OPENAI, **entry: Any) -> Model:
     return Model("test:model", ModelEntry.model_validate(entry), entry["provider"], provider)
 
 
-def run(client_api: str, body: dict[str, Any], m: Model) -> Any:
+def run(client_api: ClientAPI, body: dict[str, Any], m: Model) -> Any:
     return estimate(client_api, m, apply_policy(client_api, body, m))
 
 
@@ -167,7 +168,7 @@ AUDIO = [
         ("chat", {"messages": MESSAGES, "reasoning_effort": "low"}, "reasoning"),
     ],
 )
-def test_what_a_request_needs(client_api: str, body: dict[str, Any], need: str) -> None:
+def test_what_a_request_needs(client_api: ClientAPI, body: dict[str, Any], need: str) -> None:
     m = model(
         endpoint="responses" if client_api == "responses" else "chat_completions",
         capabilities=["chat"],

@@ -11,6 +11,7 @@ from gateway.errors import BadRequest
 from gateway.proxy import limits
 from gateway.registry.schema import ModelEntry, ProviderConfig
 from gateway.registry.snapshot import Model
+from gateway.types import ClientAPI
 
 
 def _model(window: int | None) -> Model:
@@ -68,6 +69,6 @@ def test_context_check_counts_once_and_compares_with_each_model() -> None:
         ("embeddings", {"input": ["short", "hello " * 300]}),
     ],
 )
-def test_context_check_for_responses_and_embeddings(api: str, params: dict[str, Any]) -> None:
+def test_context_check_for_responses_and_embeddings(api: ClientAPI, params: dict[str, Any]) -> None:
     with pytest.raises(BadRequest):
         limits.ContextCheck(api, 2000).check(params, _model(100))

@@ -111,7 +111,11 @@ def test_the_answers_service_tier_picks_the_prices(tier: str | None, expected: s
 
 def test_a_service_tier_without_prices_bills_at_standard() -> None:
     usage = Usage(input=10_000, cached_input=4_000, output=2_000)
-    standard = Pricing(input_per_mm=1.25, output_per_mm=10.0, cached_input_per_mm=0.125)
+    standard = Pricing(
+        input_per_mm=Decimal("1.25"),
+        output_per_mm=Decimal("10.0"),
+        cached_input_per_mm=Decimal("0.125"),
+    )
     assert cost_usd(usage, standard, "flex") == Decimal("0.028")
 
 
@@ -187,15 +191,22 @@ def test_cache_writes_are_billed_at_their_price_in_both_formats(prices: dict[str
     # 5000 x 1.25 + 2000 x 0.125 + 3000 x 1.5625 + 500 x 10 = 6250 + 250 + 4687.5 + 5000 = 16187.5 per 1M
     assert cost_usd(usage, pricing) == Decimal("0.0161875")
     # Without a cache-write price, written tokens are input: 8000 x 1.25 + 250 + 5000 = 15250 per 1M
-    plain = Pricing(input_per_mm=1.25, output_per_mm=10, cached_input_per_mm=0.125)
+    plain = Pricing(
+        input_per_mm=Decimal("1.25"),
+        output_per_mm=Decimal(10),
+        cached_input_per_mm=Decimal("0.125"),
+    )
     assert cost_usd(usage, plain) == Decimal("0.01525")
 
 
 def test_per_token_prices_are_exact_decimals() -> None:
-    pricing = Pricing(
-        input_per_token=0.0000011,
-        output_per_token=0.0000044,  # type: ignore[call-arg]
-        cached_input_per_token=0.000000275,
+    # The per-token spelling is folded into the per-1M fields on validation, as from YAML.
+    pricing = Pricing.model_validate(
+        {
+            "input_per_token": 0.0000011,
+            "output_per_token": 0.0000044,
+            "cached_input_per_token": 0.000000275,
+        }
     )
     assert (pricing.input_per_mm, pricing.output_per_mm, pricing.cached_input_per_mm) == (
         Decimal("1.1"),

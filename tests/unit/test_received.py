@@ -4,6 +4,7 @@ billed at when it ends before its usage; the Exchange counting a large stream of
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import orjson
@@ -31,7 +32,8 @@ def _data(payload: dict[str, Any], end: bytes = b"\n\n") -> bytes:
 
 
 def _event(payload: dict[str, Any]) -> bytes:
-    return b"event: " + payload["type"].encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
+    kind: str = payload["type"]
+    return b"event: " + kind.encode() + b"\ndata: " + orjson.dumps(payload) + b"\n\n"
 
 
 def test_the_fakes_tokens_are_one_o200k_token_each_and_so_are_their_joins() -> None:
@@ -318,7 +320,7 @@ def test_output_received_but_not_yet_relayed_is_billed() -> None:
         _data({"choices": [{"index": 0, "delta": {"content": t}}]}) for t in TOKENS[:5]
     )
 
-    async def upstream() -> Any:
+    async def upstream() -> AsyncIterator[bytes]:
         yield burst
 
     async def run() -> None:
@@ -326,7 +328,8 @@ def test_output_received_but_not_yet_relayed_is_billed() -> None:
         frames = CHAT.relay(leg, aiter_events(source), [])
         first = await frames.__anext__()
         assert b'"Hello"' in first
-        await frames.aclose()  # type: ignore[attr-defined]
+        assert isinstance(frames, AsyncGenerator)  # a generator: closing it runs its finally
+        await frames.aclose()
         ex.finish(CLIENT_CLOSED)
 
     asyncio.run(run())

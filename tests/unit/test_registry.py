@@ -113,11 +113,16 @@ def test_lookup_by_key_alias_and_separator_forms(tmp_path: Path) -> None:
         write_registry(tmp_path, {"a.yaml": LLM_ADAPTER_STYLE, "b.yaml": AI_PROTOCOL_STYLE})
     )
     key = "openai:gpt-4o-mini"
-    assert registry.find(key).key == key  # type: ignore[union-attr]
-    assert registry.find("openai/gpt-4o-mini").key == key  # type: ignore[union-attr]
-    assert registry.find("openai/gpt-4o-mini-latest").key == key  # type: ignore[union-attr]
-    assert registry.find("openai:gpt-4o-mini-latest").key == key  # type: ignore[union-attr]
-    assert registry.find("gemini/openai-3-flash-preview").key == "gemini:openai-3-flash-preview"  # type: ignore[union-attr]
+
+    def found(name: str) -> str | None:
+        model = registry.find(name)
+        return model.key if model is not None else None
+
+    assert found(key) == key
+    assert found("openai/gpt-4o-mini") == key
+    assert found("openai/gpt-4o-mini-latest") == key
+    assert found("openai:gpt-4o-mini-latest") == key
+    assert found("gemini/openai-3-flash-preview") == "gemini:openai-3-flash-preview"
     assert registry.find("nope") is None
     assert "openai:gpt-4o-mini" in registry.closest("openai:gpt-4o-mni")
 

@@ -198,7 +198,7 @@ def test_chat_content_parts_images_and_files() -> None:
 
 def test_chat_names_tool_calls_and_tool_results() -> None:
     arguments = '{"city": "Paris", "unit": "celsius"}'
-    messages = [
+    messages: list[dict[str, Any]] = [
         {"role": "user", "name": "alice", "content": "Weather in Paris?"},
         {
             "role": "assistant",

@@ -105,7 +105,7 @@ def test_stream_hides_thoughts_and_usage_when_not_asked() -> None:
 
 def test_stream_text_only_length_and_two_candidates() -> None:
     stream = GeminiToChatStream("m", include_thoughts=False, include_usage=False)
-    chunks = [
+    chunks: list[dict[str, Any]] = [
         {"candidates": [{"content": {"parts": [{"text": "A1"}]}, "index": 0},
                         {"content": {"parts": [{"text": "B1"}]}, "index": 1}]},
         {"candidates": [{"content": {"parts": [{"text": "A2"}]}, "finishReason": "MAX_TOKENS", "index": 0},

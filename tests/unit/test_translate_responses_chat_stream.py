@@ -119,7 +119,7 @@ RESPONSE_EVENTS = _numbered(
         _text("output_text.delta", delta="Hel", logprobs=[]),
         _text("output_text.delta", delta="lo", logprobs=[]),
         _text("output_text.done", text="Hello", logprobs=[]),
-        _text("content_part.done", part=_MESSAGE["content"][0]),  # type: ignore[index]
+        _text("content_part.done", part=_MESSAGE["content"][0]),
         {"type": "response.output_item.done", "output_index": 1, "item": _MESSAGE},
         {
             "type": "response.output_item.added",
@@ -192,7 +192,9 @@ def test_responses_to_chat_stream_through_the_sdk() -> None:
     final = sdk_final_completion(run_responses_stream(RESPONSE_EVENTS))
     expected = responses_response_to_chat(_FINAL)
     assert normal_completion(final) == normal_completion(expected)
+    # reasoning_content is the gateway's extra field: the SDK keeps it, its types do not name it.
     assert final.choices[0].message.reasoning_content == "Plan\n\nAct"  # type: ignore[attr-defined]
+    assert final.usage is not None and final.usage.completion_tokens_details is not None
     assert final.usage.completion_tokens_details.reasoning_tokens == 16
 
 

@@ -368,4 +368,5 @@ def test_usage_helpers_both_ways() -> None:
     }
     assert responses_usage_to_chat(responses) == chat
     assert chat_usage_to_responses(None) is None
-    assert responses_usage_to_chat({"input_tokens": 2, "output_tokens": 3})["total_tokens"] == 5  # type: ignore[index]
+    usage = responses_usage_to_chat({"input_tokens": 2, "output_tokens": 3})
+    assert usage is not None and usage["total_tokens"] == 5

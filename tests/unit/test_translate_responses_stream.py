@@ -6,6 +6,7 @@ import copy
 from typing import Any
 
 import pytest
+from openai.types.responses import ParsedResponseOutputMessage, ResponseOutputRefusal
 
 from gateway.errors import UpstreamError
 from gateway.translate.responses import chat_response_to_responses
@@ -170,6 +171,7 @@ def test_chat_to_responses_stream_through_the_sdk() -> None:
     events = run_chat_stream(CHUNKS)
     final = sdk_final_response(events, tools=REQUEST["tools"])
     assert final.output_text == "It is sunny."
+    assert final.usage is not None
     assert final.usage.output_tokens_details.reasoning_tokens == 9
     assert final.usage.input_tokens_details.cached_tokens == 32
     assert [item.type for item in final.output] == [
@@ -277,7 +279,10 @@ def test_refusal_stream() -> None:
         {"type": "refusal", "refusal": "I cannot."}
     ]
     final = sdk_final_response(events)
-    assert final.output[0].content[0].refusal == "I cannot."
+    message = final.output[0]
+    assert isinstance(message, ParsedResponseOutputMessage)
+    assert isinstance(message.content[0], ResponseOutputRefusal)
+    assert message.content[0].refusal == "I cannot."
 
 
 def test_chat_stream_error_chunk_raises() -> None:

@@ -56,7 +56,8 @@ def test_gemini_history_goes_to_openai_responses_with_short_call_ids() -> None:
 
 def _decls(tools: list[dict[str, Any]], choice: Any) -> list[dict[str, Any]]:
     body = {"messages": [{"role": "user", "content": "x"}], "tools": tools, "tool_choice": choice}
-    return chat_to_generate_content(body)["tools"][0]["functionDeclarations"]
+    decls: list[dict[str, Any]] = chat_to_generate_content(body)["tools"][0]["functionDeclarations"]
+    return decls
 
 
 def test_mode_any_always_sends_parameters() -> None:

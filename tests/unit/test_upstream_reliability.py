@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections import Counter
+from collections.abc import Callable, Collection
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
 
@@ -46,21 +47,32 @@ def _status(status: int, headers: dict[str, str] | None = None) -> GatewayError:
 # ---- choose -------------------------------------------------------------------------------
 
 
+def _chosen(
+    deps: list[Deployment],
+    available: Callable[[Deployment], bool],
+    avoid: Collection[str],
+    rand: Callable[[], float],
+) -> str | None:
+    """The name of the deployment `choose` picks, None when it picks none."""
+    picked = choose(deps, available, avoid, rand)
+    return picked.name if picked is not None else None
+
+
 def test_choose_spreads_by_weight() -> None:
     rng = random.Random(7)
     deps = [_dep("a", 3), _dep("b", 1)]
-    counts = Counter(choose(deps, lambda d: True, (), rng.random).name for _ in range(4000))  # type: ignore[union-attr]
+    counts = Counter(_chosen(deps, lambda d: True, (), rng.random) for _ in range(4000))
     assert 2850 < counts["a"] < 3150
 
 
 def test_choose_skips_unavailable_and_avoids_failed_while_it_can() -> None:
     deps = [_dep("a"), _dep("b"), _dep("c")]
-    assert choose(deps, lambda d: d.name != "a", {"b"}, lambda: 0.0).name == "c"  # type: ignore[union-attr]
+    assert _chosen(deps, lambda d: d.name != "a", {"b"}, lambda: 0.0) == "c"
     # Everything available has failed already: a failed one is better than none.
-    assert choose(deps, lambda d: d.name == "b", {"b"}, lambda: 0.0).name == "b"  # type: ignore[union-attr]
+    assert _chosen(deps, lambda d: d.name == "b", {"b"}, lambda: 0.0) == "b"
     assert choose(deps, lambda d: False, (), lambda: 0.0) is None
     assert choose([_dep("only")], lambda d: False, (), lambda: 0.0) is None
-    assert choose(deps, lambda d: True, (), lambda: 0.999999).name == "c"  # type: ignore[union-attr]
+    assert _chosen(deps, lambda d: True, (), lambda: 0.999999) == "c"
 
 
 # ---- breaker ------------------------------------------------------------------------------
@@ -68,7 +80,11 @@ def test_choose_skips_unavailable_and_avoids_failed_while_it_can() -> None:
 
 def test_breaker_opens_after_n_failures_and_comes_back_through_one_trial() -> None:
     seen: list[int] = []
-    breaker = Breaker("m", "d", Cooldown(failures=2, seconds=10), lambda m, d, s: seen.append(s))
+
+    def listen(model: str, deployment: str, state: int, initial: bool = False) -> None:
+        seen.append(state)
+
+    breaker = Breaker("m", "d", Cooldown(failures=2, seconds=10), listen)
     breaker.failure(0)
     assert breaker.state == CLOSED and breaker.available(0)
     breaker.failure(1)

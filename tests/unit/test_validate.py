@@ -8,6 +8,7 @@ import pytest
 
 from gateway.errors import BadRequest
 from gateway.proxy.validate import check_body
+from gateway.types import ClientAPI
 
 TOOL = {"type": "function", "function": {"name": "get_weather", "parameters": {"type": "object"}}}
 
@@ -107,7 +108,7 @@ VALID: list[tuple[str, dict[str, Any]]] = [
 
 
 @pytest.mark.parametrize(("api", "body"), VALID)
-def test_real_requests_pass(api: str, body: dict[str, Any]) -> None:
+def test_real_requests_pass(api: ClientAPI, body: dict[str, Any]) -> None:
     check_body(api, body)
 
 
@@ -143,7 +144,7 @@ def test_real_requests_pass(api: str, body: dict[str, Any]) -> None:
         ("embeddings", {"input": [1, "a"]}, "input"),
     ],
 )
-def test_wrong_shapes_name_the_parameter(api: str, body: dict[str, Any], param: str) -> None:
+def test_wrong_shapes_name_the_parameter(api: ClientAPI, body: dict[str, Any], param: str) -> None:
     with pytest.raises(BadRequest) as info:
         check_body(api, body)
     assert info.value.param == param

@@ -81,7 +81,7 @@ def main() -> None:
     path, commit = Path(sys.argv[1]), sys.argv[2]
     raw = path.read_bytes()
     document = json.loads(raw)
-    out = {
+    out: dict[str, Any] = {
         "source": {
             "repository": "github.com/openai/openai-openapi",
             "path": "openapi.json",

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
+from typing import Unpack
 
 import httpx
 import pytest
@@ -18,9 +19,9 @@ import uvicorn
 
 from gateway.app import create_app
 from gateway.server import protocol_for
-from gateway.settings import Settings
 from tests.fakes.hostile import Hostile
 from tests.fakes.server import free_port, serve
+from tests.settings import Overrides, gateway_settings
 
 HARDENING = Path(__file__).parent / "registry"
 KEY = "sk-hostile-0123456789abcdefghijklmnopqrstuv"
@@ -47,10 +48,9 @@ def _fresh(request: pytest.FixtureRequest) -> None:
 
 
 @contextmanager
-def gateway_server(**overrides: object) -> Iterator[str]:
+def gateway_server(**overrides: Unpack[Overrides]) -> Iterator[str]:
     """The gateway on 127.0.0.1 with the server options `gateway serve` uses (gateway.server)."""
-    options: dict[str, object] = {"registry": str(HARDENING), "watch": False, **overrides}
-    settings = Settings(**options)  # type: ignore[arg-type]
+    settings = gateway_settings(str(HARDENING), **overrides)
     port = free_port()
     config = uvicorn.Config(
         create_app(settings),

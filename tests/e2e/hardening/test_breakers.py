@@ -27,10 +27,12 @@ def _chat(gw: str, model: str) -> httpx.Response:
     return httpx.post(f"{gw}/v1/chat/completions", json=body, timeout=20)
 
 
-def _state(model: str, deployment: str) -> float | None:
-    return metrics.REGISTRY.get_sample_value(
+def _state(model: str, deployment: str) -> float:
+    value = metrics.REGISTRY.get_sample_value(
         "gateway_deployment_state", {"model": model, "deployment": deployment}
     )
+    assert value is not None, f"no gateway_deployment_state for {model} / {deployment}"
+    return value
 
 
 def test_a_clients_500s_do_not_take_the_model_out(gw: str, hostile: Hostile) -> None:

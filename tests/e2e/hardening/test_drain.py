@@ -14,6 +14,7 @@ import httpx
 import openai
 import pytest
 import yaml
+from openai.types.chat import ChatCompletionMessageParam
 
 from tests.e2e.hardening.conftest import start_process
 from tests.fakes.hostile import Hostile
@@ -32,7 +33,8 @@ def served(
         proc.wait()
 
 
-CHAT = {"model": "h-chat", "messages": [{"role": "user", "content": "Hi"}]}
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hi"}]
+CHAT = {"model": "h-chat", "messages": MESSAGES}
 
 
 @pytest.mark.parametrize("served", [{"GATEWAY_DRAIN_S": "2"}], indirect=True)
@@ -58,7 +60,8 @@ def test_sigterm_reports_not_ready_first_then_stops_accepting(
         time.sleep(0.1)
     assert refused, "the port never closed"
     assert proc.wait(timeout=10) == 0
-    assert b"Traceback" not in proc.stdout.read()  # type: ignore[union-attr]
+    assert proc.stdout is not None
+    assert b"Traceback" not in proc.stdout.read()
 
 
 @pytest.mark.parametrize(
@@ -71,13 +74,13 @@ def test_a_stream_cut_at_grace_expiry_ends_with_the_apis_error_frame(
     proc, url = served
     hostile.queue.append("stream_slow")  # about 3 s of stream, 1 s of grace
     client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+    events: Iterator[object]
     if api == "chat":  # chat passthrough
-        stream = client.chat.completions.create(
-            model="h-chat", messages=CHAT["messages"], stream=True
+        events = iter(
+            client.chat.completions.create(model="h-chat", messages=MESSAGES, stream=True)
         )
     else:  # a Responses client bridged onto the chat upstream
-        stream = client.responses.create(model="h-chat", input="Hi", stream=True)
-    events = iter(stream)
+        events = iter(client.responses.create(model="h-chat", input="Hi", stream=True))
     next(events)
     proc.send_signal(signal.SIGTERM)
     with pytest.raises(openai.APIError) as info:

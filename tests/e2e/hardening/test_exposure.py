@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Unpack
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ import pytest
 from tests.e2e.conftest import start_gateway
 from tests.e2e.hardening.conftest import HARDENING
 from tests.fakes.hostile import Hostile
+from tests.settings import Overrides
 
 MASTER = "mk-test-master-key-0123456789"
 SCRAPE = "mt-test-metrics-token-0123456789"
@@ -19,8 +21,8 @@ CHAT = b'{"model": "h-chat", "messages": [{"role": "user", "content": "Hi"}]}'
 
 
 @contextmanager
-def _gateway(**settings: object) -> Iterator[str]:
-    yield from start_gateway(registry=str(HARDENING), **settings)
+def _gateway(**overrides: Unpack[Overrides]) -> Iterator[str]:
+    yield from start_gateway(**({"registry": str(HARDENING)} | overrides))
 
 
 def _bearer(token: str) -> dict[str, str]:

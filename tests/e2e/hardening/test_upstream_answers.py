@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import httpx
 import openai
 import pytest
+from openai.types.chat import ChatCompletionMessageParam
 
 from gateway.errors import REASONS
 from tests.e2e.conftest import start_gateway
@@ -39,12 +40,14 @@ def _no_key_in_logs(caplog: pytest.LogCaptureFixture) -> None:
         assert KEY not in record.getMessage()
 
 
-CHAT = {"messages": [{"role": "user", "content": "Hi"}]}
+MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hi"}]
 
 
 def _post(gw: str, route: str, model: str, stream: bool = False) -> httpx.Response:
-    body = (
-        {"model": model, **CHAT} if route == "chat/completions" else {"model": model, "input": "Hi"}
+    body: dict[str, object] = (
+        {"model": model, "messages": MESSAGES}
+        if route == "chat/completions"
+        else {"model": model, "input": "Hi"}
     )
     if stream:
         body["stream"] = True
@@ -216,7 +219,7 @@ def test_a_gzip_bomb_in_a_stream_event_ends_the_stream_with_an_error(
     hostile.queue.append("stream_bomb")
     client = openai.OpenAI(base_url=f"{gw}/v1", api_key="unused", max_retries=0)
     with client.chat.completions.with_streaming_response.create(
-        model="h-chat", stream=True, **CHAT
+        model="h-chat", stream=True, messages=MESSAGES
     ) as resp:
         received = 0
         with pytest.raises(openai.APIError) as info:
@@ -237,7 +240,7 @@ def test_a_stream_chunk_that_is_not_json_ends_with_an_error_the_sdk_raises(
 ) -> None:
     hostile.queue.append("stream_bad_json")
     client = openai.OpenAI(base_url=f"{gw}/v1", api_key="unused", max_retries=0)
-    stream = client.chat.completions.create(model=model, stream=True, **CHAT)
+    stream = client.chat.completions.create(model=model, stream=True, messages=MESSAGES)
     with pytest.raises(openai.APIError) as info:
         for _ in stream:
             pass
