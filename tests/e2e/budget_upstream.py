@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -28,11 +28,11 @@ SLOW_S = 0.05
 INPUT_PRICE, OUTPUT_PRICE = Decimal("1.5"), Decimal("6.0")  # budget:chat, per 1M tokens
 
 
-def prompt_tokens(messages: list[dict[str, Any]]) -> int:
+def prompt_tokens(messages: Sequence[Mapping[str, object]]) -> int:
     return estimate_chat_tokens(messages)
 
 
-def cost(messages: list[dict[str, Any]], max_tokens: int | None) -> Decimal:
+def cost(messages: Sequence[Mapping[str, object]], max_tokens: int | None) -> Decimal:
     """What budget:chat charges for a completed call (the hand computation)."""
     out = ANSWER_TOKENS if max_tokens is None else min(max_tokens, ANSWER_TOKENS)
     return (prompt_tokens(messages) * INPUT_PRICE + out * OUTPUT_PRICE) / 1_000_000

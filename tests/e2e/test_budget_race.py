@@ -24,6 +24,7 @@ from typing import Any
 import openai
 import pytest
 import redis
+from openai.types.chat import ChatCompletionMessageParam
 from sqlalchemy import select
 
 from gateway.counters.tables import budget_counters
@@ -61,7 +62,7 @@ MAX_OUT = 400  # budget:chat's maximum output
 class Call:
     rid: str
     kind: str  # plain | stream | leave | fail
-    messages: list[dict[str, Any]]
+    messages: list[ChatCompletionMessageParam]
     max_tokens: int | None
     status: int = 0
     code: str | None = None
@@ -99,7 +100,7 @@ async def _one(client: openai.AsyncOpenAI, call: Call) -> None:
         if call.kind in ("plain", "fail"):
             raw = await client.chat.completions.with_raw_response.create(
                 model=MODEL, messages=call.messages, **extra
-            )  # type: ignore[arg-type]
+            )
             call.status, lowered = (
                 raw.status_code,
                 raw.headers.get("x-gateway-max-output-tokens-lowered"),
@@ -108,7 +109,7 @@ async def _one(client: openai.AsyncOpenAI, call: Call) -> None:
         else:
             async with client.chat.completions.with_streaming_response.create(
                 model=MODEL, messages=call.messages, stream=True, **extra
-            ) as response:  # type: ignore[arg-type]
+            ) as response:
                 call.status, lowered = (
                     response.status_code,
                     response.headers.get("x-gateway-max-output-tokens-lowered"),

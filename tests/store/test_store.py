@@ -8,19 +8,32 @@ import socket
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 from sqlalchemy import inspect, select
 
+from gateway.counters.limits import Limits
 from gateway.keys.secret import display_prefix, hash_secret, new_secret
 from gateway.store import ConflictError, LedgerRow, NotFoundError, Store, StoreError, admin
 from gateway.store.ledger import insert_rows, spend, to_pusd, usd
+from gateway.store.records import Key
 from gateway.store.schema import ledger
 
 
+class KeyFields(TypedDict, total=False):
+    """What a test may give create_key; the first three as a caller sends them, of any shape."""
+
+    models: object
+    metadata: object
+    tags: object
+    expires_at: datetime | None
+    limits: Limits | None
+
+
 def _key(
-    store: Store, name: str, team: str | None = None, **fields: object
-) -> tuple[str, admin.Key]:
+    store: Store, name: str, team: str | None = None, **fields: Unpack[KeyFields]
+) -> tuple[str, Key]:
     secret = new_secret()
     key = admin.create_key(
         store,
@@ -29,7 +42,7 @@ def _key(
         prefix=display_prefix(secret),
         team=team,
         **fields,
-    )  # type: ignore[arg-type]
+    )
     return secret, key
 
 
@@ -115,7 +128,7 @@ def test_a_team_with_live_keys_cannot_be_deleted(store: Store) -> None:
 @pytest.mark.parametrize(
     "bad", [{"models": [""]}, {"models": "a,,b"}, {"metadata": ["x"]}, {"tags": [1]}]
 )
-def test_bad_fields_are_refused_with_a_sentence(store: Store, bad: dict[str, object]) -> None:
+def test_bad_fields_are_refused_with_a_sentence(store: Store, bad: KeyFields) -> None:
     with pytest.raises(StoreError) as caught:
         _key(store, "k", **bad)
     assert "key" in str(caught.value)
