@@ -32,13 +32,6 @@ Capability = Literal[
     "parallel_tools",
 ]
 
-# Which endpoint kinds each provider kind can serve (docs/registry.md, endpoint kinds).
-ENDPOINTS_BY_KIND: dict[str, frozenset[str]] = {
-    "openai": frozenset({"chat_completions", "responses", "embeddings"}),
-    "gemini": frozenset({"chat_completions", "embeddings", "gemini_sdk", "embed_content"}),
-}
-EMBEDDING_ENDPOINTS = frozenset({"embeddings", "embed_content"})
-
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
