@@ -17,6 +17,7 @@ from typing import Any, Unpack
 import httpx
 import pytest
 
+from tests.e2e import processes
 from tests.e2e.conftest import start_gateway
 from tests.settings import Overrides
 
@@ -87,59 +88,14 @@ def until(condition: Callable[[], bool], timeout: float = 5.0, step: float = 0.0
 def serve_process(url: str, *extra: str) -> tuple[subprocess.Popen[bytes], str]:
     """`gateway serve` as a real subprocess on the database `url` (stop it with stop())."""
     from tests.e2e.conftest import REGISTRY
-    from tests.fakes.server import free_port
 
-    port = free_port()
     env = {
-        **os.environ,
         "GATEWAY_DATABASE_URL": url,
         "GATEWAY_MASTER_KEY": MASTER,
         "GATEWAY_LOG_LEVEL": "warning",
-        "GATEWAY_METRICS_AUTH": "none",
-    }  # scraped as the shipped Prometheus does: in-network, no token
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "serve",
-            "--port",
-            str(port),
-            "--registry",
-            str(REGISTRY),
-            *extra,
-        ],
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        if process.poll() is not None:
-            raise RuntimeError(f"gateway serve exited with {process.returncode}")
-        try:
-            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                return process, base
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline:
-            stop(process)
-            raise RuntimeError("gateway serve did not become ready in 30 s")
-        time.sleep(0.1)
+        "GATEWAY_METRICS_AUTH": "none",  # scraped as the shipped Prometheus does: in-network, no token
+    }
+    return processes.start(REGISTRY, *extra, env=env, unset=["PROMETHEUS_MULTIPROC_DIR"])
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM (a graceful stop: in-flight calls finish, the ledger is flushed), then make
-    sure nothing of the process group we started is left."""
-    import contextlib
-    import signal
-
-    if process.poll() is None:
-        process.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(timeout=20)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGKILL)
-    process.wait(timeout=5)
+stop = processes.stop

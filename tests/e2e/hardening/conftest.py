@@ -3,22 +3,20 @@
 from __future__ import annotations
 
 import os
-import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Unpack
 
-import httpx
 import pytest
 import uvicorn
 
 from gateway.app import create_app
 from gateway.server import protocol_for
+from tests.e2e import processes
 from tests.fakes.hostile import Hostile
 from tests.fakes.server import free_port, serve
 from tests.settings import Overrides, gateway_settings
@@ -76,46 +74,16 @@ def gateway_server(**overrides: Unpack[Overrides]) -> Iterator[str]:
 
 
 def start_process(**env: str) -> tuple[subprocess.Popen[bytes], str]:
-    """`gateway serve` as a real process on the hardening registry, once /readyz is 200;
-    the caller stops it."""
-    port = free_port()
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "serve",
-            "--registry",
-            str(HARDENING),
-            "--port",
-            str(port),
-        ],
-        env={**os.environ, "GATEWAY_WATCH": "0", **env},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline and proc.poll() is None:
-        with suppress(httpx.TransportError):
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return proc, url
-        time.sleep(0.1)
-    proc.kill()
-    raise RuntimeError(f"gateway did not start: {proc.communicate()[0].decode()[-2000:]}")
+    """`gateway serve` as a real process on the hardening registry, once /readyz is 200,
+    its output on proc.stdout; the caller stops it (processes.stop)."""
+    return processes.start(HARDENING, env={"GATEWAY_WATCH": "0", **env}, capture=True, ready_s=20)
 
 
 @contextmanager
 def serve_process(**env: str) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
-    """`gateway serve` as a real process on the hardening registry; SIGTERM (then kill) at the end."""
+    """`gateway serve` as a real process on the hardening registry; stopped at the end."""
     proc, url = start_process(**env)
     try:
         yield proc, url
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+        processes.stop(proc)

@@ -16,6 +16,7 @@ import pytest
 import yaml
 from openai.types.chat import ChatCompletionMessageParam
 
+from tests.e2e import processes
 from tests.e2e.hardening.conftest import start_process
 from tests.fakes.hostile import Hostile
 
@@ -28,9 +29,7 @@ def served(
 ) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     proc, url = start_process(**request.param)
     yield proc, url
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait()
+    processes.stop(proc, timeout=0)  # each test stops it itself; this is for one that failed
 
 
 MESSAGES: list[ChatCompletionMessageParam] = [{"role": "user", "content": "Hi"}]

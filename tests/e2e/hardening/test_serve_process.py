@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 import socket
 import subprocess
 import time
@@ -12,6 +11,7 @@ from contextlib import suppress
 import httpx
 import pytest
 
+from tests.e2e import processes
 from tests.e2e.hardening.conftest import start_process
 from tests.fakes.hostile import Hostile
 
@@ -20,13 +20,7 @@ from tests.fakes.hostile import Hostile
 def served(hostile: Hostile) -> Iterator[tuple[subprocess.Popen[bytes], str]]:
     proc, url = start_process(GATEWAY_HEADER_TIMEOUT_S="1", GATEWAY_MAX_HEADER_KB="16")
     yield proc, url
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    processes.stop(proc)
 
 
 def test_serve_refuses_an_oversized_header(served: tuple[subprocess.Popen[bytes], str]) -> None:
