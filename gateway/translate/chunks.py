@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.translate.shapes import ChatMessage
+
 _NO_USAGE: Any = object()
 
 
@@ -31,6 +33,6 @@ def chat_chunk(
 
 
 def chat_choice(
-    index: int, delta: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None
+    index: int, delta: ChatMessage, finish_reason: str | None = None, logprobs: Any = None
 ) -> dict[str, Any]:
     return {"index": index, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}

@@ -12,6 +12,7 @@ from typing import Any
 from gateway.translate.chunks import chat_choice, chat_chunk
 from gateway.translate.responses import id_suffix
 from gateway.translate.responses_events import EventWriter, replay_item
+from gateway.translate.shapes import ChatMessage, ToolCall
 
 
 def completion_to_chunks(completion: dict[str, Any], include_usage: bool) -> list[dict[str, Any]]:
@@ -27,7 +28,7 @@ def completion_to_chunks(completion: dict[str, Any], include_usage: bool) -> lis
     usage: dict[str, Any] = {"usage": None} if include_usage else {}
 
     def chunk(
-        index: int, delta: dict[str, Any], finish: str | None = None, logprobs: Any = None
+        index: int, delta: ChatMessage, finish: str | None = None, logprobs: Any = None
     ) -> dict[str, Any]:
         return chat_chunk(
             chunk_id,
@@ -47,7 +48,7 @@ def completion_to_chunks(completion: dict[str, Any], include_usage: bool) -> lis
             content = "".join(p.get("text") or "" for p in content if p.get("type") == "text")
         # The first delta says who speaks; `content: ""` only when the answer has text at all,
         # so a tool-call answer rebuilds to `content: null` as it was.
-        first: dict[str, Any] = {"role": "assistant"}
+        first: ChatMessage = {"role": "assistant"}
         if isinstance(content, str):
             first["content"] = ""
         chunks.append(chunk(index, first))
@@ -59,7 +60,7 @@ def completion_to_chunks(completion: dict[str, Any], include_usage: bool) -> lis
             chunks.append(chunk(index, {"refusal": message["refusal"]}))
         for call_index, call in enumerate(message.get("tool_calls") or []):
             function = call.get("function") or {}
-            opening = {
+            opening: ToolCall = {
                 "index": call_index,
                 "id": call.get("id"),
                 "type": call.get("type") or "function",
@@ -67,7 +68,10 @@ def completion_to_chunks(completion: dict[str, Any], include_usage: bool) -> lis
             }
             chunks.append(chunk(index, {"tool_calls": [opening]}))
             if function.get("arguments"):
-                fragment = {"index": call_index, "function": {"arguments": function["arguments"]}}
+                fragment: ToolCall = {
+                    "index": call_index,
+                    "function": {"arguments": function["arguments"]},
+                }
                 chunks.append(chunk(index, {"tool_calls": [fragment]}))
         chunks.append(chunk(index, {}, finish=choice.get("finish_reason") or "stop"))
     if include_usage and completion.get("usage") is not None:

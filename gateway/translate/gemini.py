@@ -33,6 +33,12 @@ from gateway.translate.gemini_stream import (  # re-exported: the response direc
     gemini_usage_to_chat,
     generate_content_to_chat,
 )
+from gateway.translate.shapes import (
+    GeminiContent,
+    GeminiFunctionCall,
+    GeminiFunctionResponse,
+    GeminiPart,
+)
 
 __all__ = [
     "chat_to_generate_content",
@@ -66,7 +72,7 @@ def _mime_from_path(path: str, default: str) -> str:
     return _MIME_BY_EXT.get(ext, default)
 
 
-def _media_part(url: str, where: str, default_mime: str = "image/jpeg") -> dict[str, Any]:
+def _media_part(url: str, where: str, default_mime: str = "image/jpeg") -> GeminiPart:
     if url.startswith("data:"):
         match = _DATA_URL.match(url)
         if not match:
@@ -79,7 +85,7 @@ def _media_part(url: str, where: str, default_mime: str = "image/jpeg") -> dict[
     raise BadRequest(f"{where}: expected a data: or http(s) URL", param=where)
 
 
-def _content_part(part: Any, where: str) -> dict[str, Any] | None:
+def _content_part(part: Any, where: str) -> GeminiPart | None:
     kind = part.get("type") if isinstance(part, dict) else None
     if kind in ("text", "input_text", "refusal"):
         text = part.get("text", part.get("refusal"))
@@ -106,14 +112,14 @@ def _content_part(part: Any, where: str) -> dict[str, Any] | None:
     raise BadRequest(f"{where}: unsupported content part type {kind!r}", param=f"{where}.type")
 
 
-def _parts(content: Any, where: str, text_only: bool = False) -> list[dict[str, Any]]:
+def _parts(content: Any, where: str, text_only: bool = False) -> list[GeminiPart]:
     if content is None:
         return []
     if isinstance(content, str):
         return [{"text": content}] if content else []
     if not isinstance(content, list):
         raise BadRequest(f"{where} must be a string or a list of parts", param=where)
-    parts = []
+    parts: list[GeminiPart] = []
     for j, item in enumerate(content):
         part = _content_part(item, f"{where}[{j}]")
         if part is None:
@@ -124,7 +130,7 @@ def _parts(content: Any, where: str, text_only: bool = False) -> list[dict[str, 
     return parts
 
 
-def _assistant_parts(msg: dict[str, Any], i: int, names: dict[str, str]) -> list[dict[str, Any]]:
+def _assistant_parts(msg: dict[str, Any], i: int, names: dict[str, str]) -> list[GeminiPart]:
     parts = _parts(msg.get("content"), f"messages[{i}].content", text_only=True)
     text_sig = google_signature(msg)
     if text_sig and parts:
@@ -149,10 +155,10 @@ def _assistant_parts(msg: dict[str, Any], i: int, names: dict[str, str]) -> list
         call_id = str(call.get("id") or "")
         base, id_sig = decode_tool_call_id(call_id)
         names[call_id] = names[base] = fn["name"]
-        function_call: dict[str, Any] = {"name": fn["name"], "args": args}
+        function_call: GeminiFunctionCall = {"name": fn["name"], "args": args}
         if base and not _GENERATED_ID.match(base):
             function_call["id"] = base  # Gemini's own id: it matches calls to responses
-        part: dict[str, Any] = {"functionCall": function_call}
+        part: GeminiPart = {"functionCall": function_call}
         signature = google_signature(call) or id_sig
         if signature:
             part["thoughtSignature"] = signature
@@ -160,7 +166,7 @@ def _assistant_parts(msg: dict[str, Any], i: int, names: dict[str, str]) -> list
     return parts
 
 
-def _function_response(msg: dict[str, Any], i: int, names: dict[str, str]) -> dict[str, Any]:
+def _function_response(msg: dict[str, Any], i: int, names: dict[str, str]) -> GeminiPart:
     call_id = str(msg.get("tool_call_id") or "")
     base, _ = decode_tool_call_id(call_id)
     name = names.get(call_id) or names.get(base) or msg.get("name")
@@ -177,17 +183,17 @@ def _function_response(msg: dict[str, Any], i: int, names: dict[str, str]) -> di
         response = value if isinstance(value, dict) else {"result": value}
     except orjson.JSONDecodeError:
         response = {"content": text}
-    function_response: dict[str, Any] = {"name": name, "response": response}
+    function_response: GeminiFunctionResponse = {"name": name, "response": response}
     if base and not _GENERATED_ID.match(base):
         function_response["id"] = base
     return {"functionResponse": function_response}
 
 
-def _contents(messages: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def _contents(messages: Any) -> tuple[list[GeminiPart], list[GeminiContent]]:
     if not isinstance(messages, list) or not messages:
         raise BadRequest("'messages' must be a non-empty list", param="messages")
-    system: list[dict[str, Any]] = []
-    contents: list[dict[str, Any]] = []
+    system: list[GeminiPart] = []
+    contents: list[GeminiContent] = []
     names: dict[str, str] = {}
     previous_role = None
     for i, msg in enumerate(messages):

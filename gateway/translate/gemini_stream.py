@@ -20,6 +20,7 @@ from gateway.accounting import chat_usage, usage_from_gemini
 from gateway.errors import from_upstream
 from gateway.translate.chunks import chat_choice, chat_chunk
 from gateway.translate.gemini_compat import encode_tool_call_id, signature_extra
+from gateway.translate.shapes import ChatMessage, ToolCall
 from gateway.translate.sse import truncated
 
 # Finish reasons that mean Gemini withheld or cut content for policy reasons.
@@ -47,12 +48,12 @@ def new_call_id() -> str:
     return "call_" + secrets.token_hex(12)
 
 
-def gemini_tool_call(part: dict[str, Any]) -> dict[str, Any]:
+def gemini_tool_call(part: dict[str, Any]) -> ToolCall:
     """A functionCall part as a chat tool call, with its signature folded into the id.
     Gemini's own call id is kept when it sends one, so its functionResponse can match."""
     call = part["functionCall"]
     signature = part.get("thoughtSignature")
-    out: dict[str, Any] = {
+    out: ToolCall = {
         "id": encode_tool_call_id(str(call.get("id") or new_call_id()), signature),
         "type": "function",
         "function": {
@@ -65,11 +66,11 @@ def gemini_tool_call(part: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def split_parts(parts: list[dict[str, Any]]) -> tuple[str, str, list[dict[str, Any]], str | None]:
+def split_parts(parts: list[dict[str, Any]]) -> tuple[str, str, list[ToolCall], str | None]:
     """(answer text, thought text, tool calls, last signature seen on a non-call part)."""
     text: list[str] = []
     thoughts: list[str] = []
-    calls: list[dict[str, Any]] = []
+    calls: list[ToolCall] = []
     signature = None
     for part in parts:
         if "functionCall" in part:
@@ -117,7 +118,7 @@ def generate_content_to_chat(
         text, thoughts, calls, signature = split_parts(
             (cand.get("content") or {}).get("parts") or []
         )
-        message: dict[str, Any] = {
+        message: ChatMessage = {
             "role": "assistant",
             "content": text or (None if calls else ""),
             "refusal": None,  # required (nullable) in a chat completion message
@@ -204,9 +205,9 @@ class GeminiToChatStream:
             self._finish[0] = "content_filter"
         return out
 
-    def _delta(self, index: int, parts: list[dict[str, Any]]) -> dict[str, Any]:
+    def _delta(self, index: int, parts: list[dict[str, Any]]) -> ChatMessage:
         text, thoughts, calls, signature = split_parts(parts)
-        delta: dict[str, Any] = {}
+        delta: ChatMessage = {}
         if text:
             delta["content"] = text
         if thoughts and self.include_thoughts:
@@ -234,7 +235,9 @@ class GeminiToChatStream:
             self.id = _chat_id({})
         out = []
         for index in sorted(self._finish):
-            delta = {} if index in self._started else {"role": "assistant", "content": ""}
+            delta: ChatMessage = (
+                {} if index in self._started else {"role": "assistant", "content": ""}
+            )
             out.append(self._chunk([chat_choice(index, delta, self._finish[index])]))
         if self.include_usage:
             usage_chunk = self._chunk([])

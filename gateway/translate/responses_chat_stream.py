@@ -19,6 +19,7 @@ from gateway.translate.responses import (
     responses_logprobs_to_chat,
     responses_usage_to_chat,
 )
+from gateway.translate.shapes import ChatMessage, ToolCall
 from gateway.translate.sse import truncated
 
 Event = dict[str, Any]
@@ -63,7 +64,7 @@ class ResponsesToChatStream:
         return []
 
     def _chunk(
-        self, delta: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None
+        self, delta: ChatMessage, finish_reason: str | None = None, logprobs: Any = None
     ) -> Event:
         choices = [chat_choice(0, delta, finish_reason, logprobs)]
         if self._include_usage:  # as OpenAI does: only the last chunk carries usage
@@ -91,7 +92,8 @@ class ResponsesToChatStream:
             return []
         self._sent[key] = self._sent.get(key, "") + delta
         content = responses_logprobs_to_chat(logprobs)
-        return [self._chunk({field_name: delta}, logprobs=chat_choice_logprobs(content))]
+        part: ChatMessage = {"refusal": delta} if field_name == "refusal" else {"content": delta}
+        return [self._chunk(part, logprobs=chat_choice_logprobs(content))]
 
     def _reasoning(self, key: tuple[Any, ...], delta: str) -> list[Event]:
         if not delta:
@@ -202,7 +204,7 @@ class ResponsesToChatStream:
         index = len(self._call_sent)
         self._call_keys.update(dict.fromkeys(keys, index))
         self._call_sent.append("")
-        first = {
+        first: ToolCall = {
             "index": index,
             "id": item.get("call_id"),
             "type": "function",

@@ -29,6 +29,7 @@ from __future__ import annotations
 from typing import Any
 
 from gateway.errors import BadRequest
+from gateway.translate.shapes import ChatMessage, ContentPart, ToolCall
 from gateway.translate.unified import CARRIED
 
 _RESPONSES_KEPT = (
@@ -106,8 +107,8 @@ def responses_request_to_chat(body: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _input_to_messages(items: Any, instructions: Any) -> list[dict[str, Any]]:
-    messages: list[dict[str, Any]] = []
+def _input_to_messages(items: Any, instructions: Any) -> list[ChatMessage]:
+    messages: list[ChatMessage] = []
     if instructions:
         messages.append({"role": "system", "content": instructions})
     if items is None:
@@ -148,7 +149,7 @@ def _required(item: dict[str, Any], key: str) -> Any:
     return value
 
 
-def _message_to_chat(item: dict[str, Any]) -> dict[str, Any]:
+def _message_to_chat(item: dict[str, Any]) -> ChatMessage:
     role = item.get("role")
     content = item.get("content")
     if role == "assistant":
@@ -165,7 +166,7 @@ def _message_to_chat(item: dict[str, Any]) -> dict[str, Any]:
     return {"role": chat_role, "content": [_part_to_chat(part) for part in content]}
 
 
-def _assistant_to_chat(content: Any) -> dict[str, Any]:
+def _assistant_to_chat(content: Any) -> ChatMessage:
     if isinstance(content, str) or content is None:
         return {"role": "assistant", "content": content}
     texts: list[str] = []
@@ -179,14 +180,14 @@ def _assistant_to_chat(content: Any) -> dict[str, Any]:
             raise _bad(
                 f"Assistant content parts of type '{part.get('type')}' are not supported.", "input"
             )
-    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts else None}
+    message: ChatMessage = {"role": "assistant", "content": "".join(texts) if texts else None}
     if refusals:
         message["refusal"] = "".join(refusals)
     return message
 
 
-def _append_tool_call(messages: list[dict[str, Any]], item: dict[str, Any]) -> None:
-    call = {
+def _append_tool_call(messages: list[ChatMessage], item: dict[str, Any]) -> None:
+    call: ToolCall = {
         "id": _required(item, "call_id"),
         "type": "function",
         "function": {"name": _required(item, "name"), "arguments": item.get("arguments") or ""},
@@ -200,7 +201,7 @@ def _append_tool_call(messages: list[dict[str, Any]], item: dict[str, Any]) -> N
         messages.append({"role": "assistant", "content": None, "tool_calls": [call]})
 
 
-def _part_to_chat(part: Any) -> dict[str, Any]:
+def _part_to_chat(part: Any) -> ContentPart:
     kind = part.get("type") if isinstance(part, dict) else None
     if kind in _TEXT_PARTS:
         return {"type": "text", "text": part.get("text") or ""}

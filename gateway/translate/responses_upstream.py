@@ -28,6 +28,7 @@ from typing import Any
 
 from gateway.errors import BadRequest
 from gateway.translate.history import short_call_id
+from gateway.translate.shapes import ResponsesItem
 
 _CHAT_KEPT = (
     "model",
@@ -123,10 +124,10 @@ def _refuse_chat_only(body: dict[str, Any]) -> None:
         raise _bad("This model cannot produce audio.", "modalities")
 
 
-def _messages_to_input(messages: Any) -> list[dict[str, Any]]:
+def _messages_to_input(messages: Any) -> list[ResponsesItem]:
     if not isinstance(messages, list) or not messages:
         raise _bad("'messages' must be a non-empty list.", "messages")
-    items: list[dict[str, Any]] = []
+    items: list[ResponsesItem] = []
     for message in messages:
         role = message.get("role") if isinstance(message, dict) else None
         if role in ("system", "developer", "user"):
@@ -155,9 +156,9 @@ def _messages_to_input(messages: Any) -> list[dict[str, Any]]:
     return items
 
 
-def _assistant_to_items(message: dict[str, Any]) -> list[dict[str, Any]]:
+def _assistant_to_items(message: dict[str, Any]) -> list[ResponsesItem]:
     # `reasoning_content` is dropped: Responses only takes back reasoning items it issued.
-    items: list[dict[str, Any]] = []
+    items: list[ResponsesItem] = []
     text = _text_of(message.get("content")) or message.get("refusal") or ""
     if text:
         items.append({"type": "message", "role": "assistant", "content": text})
@@ -182,7 +183,7 @@ def _text_of(content: Any) -> str:
     return "".join(part.get("text") or "" for part in content if part.get("type") == "text")
 
 
-def _content_to_responses(content: Any) -> Any:
+def _content_to_responses(content: Any) -> str | list[dict[str, Any]]:
     if content is None or isinstance(content, str):
         return content or ""
     parts: list[dict[str, Any]] = []
