@@ -1,4 +1,10 @@
-"""The conformance suite's servers: its own fakes and one gateway, real HTTP on 127.0.0.1."""
+"""The conformance suite's servers: its own fakes and one gateway on 127.0.0.1.
+
+The gateway is called over a real socket; its calls to the fakes go in-process, through
+tests/fakes/transport.py (the same apps, the same wire bytes, no socket in between): the
+suite's hundreds of translation cases are about what is sent and answered, and every
+route x provider x stream path also runs on real sockets in tests/e2e. The fakes are
+served on sockets too, for the test that calls them directly."""
 
 from __future__ import annotations
 
@@ -7,12 +13,14 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from fastapi import FastAPI
 
 from gateway.app import create_app
 from gateway.settings import Settings
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import serve
+from tests.fakes.transport import mount_upstreams
 
 REGISTRY = Path(__file__).parent / "registry"
 OPENAI_KEY = "sk-conformance-openai-key-0a1b2c3d"
@@ -31,9 +39,16 @@ def fakes() -> Iterator[tuple[FakeOpenAI, FakeGemini]]:
 
 
 @pytest.fixture(scope="session")
-def gateway(fakes: tuple[FakeOpenAI, FakeGemini]) -> Iterator[str]:
-    settings = Settings(registry=str(REGISTRY), watch=False)
-    with serve(create_app(settings)) as url:
+def gateway_app(fakes: tuple[FakeOpenAI, FakeGemini]) -> FastAPI:
+    openai_fake, gemini_fake = fakes
+    app = create_app(Settings(registry=str(REGISTRY), watch=False))
+    mount_upstreams(app, {"openai": openai_fake.app, "gemini": gemini_fake.app})
+    return app
+
+
+@pytest.fixture(scope="session")
+def gateway(gateway_app: FastAPI) -> Iterator[str]:
+    with serve(gateway_app) as url:
         yield url
 
 

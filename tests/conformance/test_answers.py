@@ -8,11 +8,13 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from tests.conformance.spec import answer_errors, openai_source
 from tests.conformance.wire import Answer, call
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI, Scripted
+from tests.fakes.transport import ASGIUpstream
 
 MODELS = ("oa-chat", "oa-resp", "gm-compat", "gm-native")
 SCENARIOS = ("plain", "tools", "forced_tool", "length", "reasoning", "json_schema")
@@ -233,3 +235,20 @@ def test_schemas_come_from_the_recorded_spec_version() -> None:
     source = openai_source()
     assert source["version"] == "2.3.0"
     assert source["commit"] == "f85dbe223d40e1a31cba812ab2d755c7e98a92a3"
+
+
+def test_the_gateway_calls_the_fakes_in_process(
+    gateway_app: FastAPI, gateway: str, fake_openai: FakeOpenAI, fake_gemini: FakeGemini
+) -> None:
+    """The suite's premise (conftest): its upstream calls go through tests/fakes/transport."""
+    pools = gateway_app.state.gateway.upstreams
+    for provider, model, fake in (
+        ("openai", "oa-chat", fake_openai),
+        ("gemini", "gm-native", fake_gemini),
+    ):
+        transport = pools._transports[provider]
+        assert isinstance(transport, ASGIUpstream)
+        before, seen = transport.requests, len(fake.requests)
+        answer = call(gateway, "/chat/completions", chat_body(model, "plain", False))
+        assert answer.status == 200 and answer.problems == []
+        assert transport.requests == before + 1 and len(fake.requests) == seen + 1
