@@ -184,6 +184,14 @@ class Rates:
     cache_write: Decimal
 
 
+# (id of a Pricing, service tier, index of the long-context tier crossed or -1) -> the
+# Pricing and its Rates: a model has a handful of price levels, each resolved once instead
+# of on every call. Outside the model, so pydantic's equality of two Pricings stays that
+# of their fields; the Pricing kept in the value makes a reused id harmless.
+_RESOLVED: dict[tuple[int, str | None, int], tuple[Pricing, Rates | None]] = {}
+MAX_RESOLVED = 4096
+
+
 class Pricing(Prices):
     """A model's prices: standard, long-context `tiers`, and `service_tiers`."""
 
@@ -199,16 +207,34 @@ class Pricing(Prices):
         """The prices for a call with this many input tokens (cached included), billed at
         this service tier (an answer's `service_tier`; `default`, `scale` and tiers this
         model has no prices for bill at the standard prices). None without an input price."""
-        levels: list[Prices] = [self]
         tiers = self.tiers
         named = SERVICE_TIER_ALIASES.get(service_tier) if isinstance(service_tier, str) else None
         special = self.service_tiers.get(named) if named is not None else None  # type: ignore[call-overload]
+        if special is None:
+            named = None
+        else:
+            tiers = special.tiers or tiers
+        crossed = -1  # tiers are sorted by threshold: the highest one crossed counts
+        for i, tier in enumerate(tiers):
+            if input_tokens <= tier.above_input_tokens:
+                break
+            crossed = i
+        key = (id(self), named, crossed)
+        known = _RESOLVED.get(key)
+        if known is not None and known[0] is self:
+            return known[1]
+        rates = self._resolve(special, tiers[crossed] if crossed >= 0 else None)
+        if len(_RESOLVED) >= MAX_RESOLVED:
+            _RESOLVED.clear()
+        _RESOLVED[key] = (self, rates)
+        return rates
+
+    def _resolve(self, special: Prices | None, tier: Prices | None) -> Rates | None:
+        levels: list[Prices] = [self]
         if special is not None:
             levels.append(special)
-            tiers = special.tiers or tiers
-        crossed = [tier for tier in tiers if input_tokens > tier.above_input_tokens]
-        if crossed:
-            levels.append(crossed[-1])  # sorted by threshold: the highest one crossed
+        if tier is not None:
+            levels.append(tier)
 
         def pick(kind: str) -> Decimal | None:
             # The most specific level that gives the price.

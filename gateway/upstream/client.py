@@ -108,6 +108,12 @@ class Endpoint:
     provider: str
     deployment: str
     secret: str
+    # Built once per endpoint, not per call (Upstreams caches endpoints): the parsed URL,
+    # the normalized header list, the transport's timeout dict, the key's scrubber.
+    parsed_url: httpx.URL
+    request_headers: httpx.Headers
+    timeouts: dict[str, float | None]
+    scrubber: Scrubber
 
     @property
     def where(self) -> str:
@@ -149,14 +155,24 @@ def endpoint_for(target: Target, deployment: Deployment) -> Endpoint:
             headers["authorization"] = f"Bearer {key}"
     connect = deployment.connect_timeout_s
     timeout = httpx.Timeout(deployment.timeout_s, connect=connect, pool=connect)
+    url = provider_base_url(deployment) + target.path
     return Endpoint(
-        provider_base_url(deployment) + target.path,
+        url,
         headers,
         timeout,
         target.model.provider_name,
         deployment.name,
         key,
+        httpx.URL(url),
+        httpx.Headers(headers),
+        timeout.as_dict(),
+        Scrubber((key,)),
     )
+
+
+# Endpoints kept per process; a registry reload brings new Deployment objects, so the
+# cache is emptied when it grows past this rather than tracking which ones are gone.
+MAX_ENDPOINTS = 4096
 
 
 class Upstreams:
@@ -169,6 +185,24 @@ class Upstreams:
         self.breakers = Breakers(_report_state)
         self.slots = Slots()  # the registry's max_connections (gateway.upstream.slots)
         self.limits = limits or DEFAULT_LIMITS
+        # (id of the Deployment, path, native auth) -> (the Deployment, its key, base URL, the
+        # Endpoint): each attempt re-reads the key and base URL from the environment, as
+        # endpoint_for does, and builds an Endpoint only when one of them changed.
+        self._endpoints: dict[tuple[int, str, bool], tuple[Deployment, str, str, Endpoint]] = {}
+
+    def endpoint(self, target: Target, deployment: Deployment) -> Endpoint:
+        """`endpoint_for(target, deployment)`, built once and reused while nothing changed."""
+        key = provider_key(target.model.provider_name, deployment)
+        base = provider_base_url(deployment)
+        cache_key = (id(deployment), target.path, target.native_auth)
+        entry = self._endpoints.get(cache_key)
+        if entry is not None and entry[0] is deployment and entry[1] == key and entry[2] == base:
+            return entry[3]
+        endpoint = endpoint_for(target, deployment)
+        if len(self._endpoints) >= MAX_ENDPOINTS:
+            self._endpoints.clear()
+        self._endpoints[cache_key] = (deployment, key, base, endpoint)
+        return endpoint
 
     def configure(self, limits: UpstreamLimits) -> None:
         self.limits = limits
@@ -199,7 +233,7 @@ class Upstreams:
             target.model,
             self.breakers,
             lambda deployment: self._post(
-                endpoint_for(target, deployment), body, self.slots.take(target.model, deployment)
+                self.endpoint(target, deployment), body, self.slots.take(target.model, deployment)
             ),
             on_failure=failed,
         )
@@ -213,7 +247,7 @@ class Upstreams:
             target.model,
             self.breakers,
             lambda deployment: self._open(
-                endpoint_for(target, deployment), body, self.slots.take(target.model, deployment)
+                self.endpoint(target, deployment), body, self.slots.take(target.model, deployment)
             ),
             on_failure=failed,
         )
@@ -235,10 +269,10 @@ class Upstreams:
             transport = self._transports[endpoint.provider]
         request = httpx.Request(
             "POST",
-            _parsed_url(endpoint.url),
+            endpoint.parsed_url,
             content=body,
-            headers=endpoint.headers,
-            extensions={"timeout": endpoint.timeout.as_dict()},
+            headers=endpoint.request_headers,  # a Headers is copied as is, not normalized again
+            extensions={"timeout": endpoint.timeouts},
         )
         return transport, request
 
@@ -411,8 +445,11 @@ async def read_capped(
     error answer read only for its message: empty)."""
     parts: list[bytes] = []
     size = 0
+    # Not compressed (what the gateway's upstreams answer with, mostly): the raw pieces as
+    # they come, without _decoded's generator in between.
     try:
-        async for piece in _decoded(response, cap):
+        pieces = response.aiter_raw() if _inflater(response) is None else _decoded(response, cap)
+        async for piece in pieces:
             size += len(piece)
             if size > cap:
                 raise TooLarge
@@ -422,13 +459,7 @@ async def read_capped(
         if lenient:
             return b""
         raise _too_large("answer", cap) from None
-    return Scrubber((endpoint.secret,)).whole(b"".join(parts))
-
-
-@functools.lru_cache(maxsize=1024)
-def _parsed_url(url: str) -> httpx.URL:
-    """httpx parses a URL in pure Python (15-20 us); a deployment's few URLs parse once."""
-    return httpx.URL(url)
+    return endpoint.scrubber.whole(b"".join(parts))
 
 
 def _report_state(model: str, deployment: str, state: int, initial: bool = False) -> None:
