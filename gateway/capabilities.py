@@ -16,6 +16,7 @@ from gateway.types import ClientAPI
 
 _IMAGE_PARTS = frozenset({"image_url", "input_image", "image"})
 _AUDIO_PARTS = frozenset({"input_audio", "audio"})
+_MEDIA_PARTS = _IMAGE_PARTS | _AUDIO_PARTS
 _JSON_FORMATS = frozenset({"json_schema", "json_object"})
 
 # capability -> (what the request does, the parameter that asks for it)
@@ -43,13 +44,17 @@ def needed(client_api: ClientAPI, result: PolicyResult) -> tuple[str, ...]:
         out.append("audio")
     if _json_format(client_api, params):
         out.append("json_mode")
-    if (
+    if _asks_reasoning(result):
+        out.append("reasoning")
+    return tuple(out)
+
+
+def _asks_reasoning(result: PolicyResult) -> bool:
+    return (
         result.effort_asked
         and result.effort not in (None, "none")
         and "reasoning_effort" not in result.dropped
-    ):
-        out.append("reasoning")
-    return tuple(out)
+    )
 
 
 def missing(model: Model, needs: tuple[str, ...]) -> str | None:
@@ -68,9 +73,25 @@ def lacking(client_api: ClientAPI, model: Model, result: PolicyResult) -> str | 
     """The first capability the request needs that the model does not declare. Free for a
     model without a capabilities list: the request is not even looked at."""
     declared = model.entry.capabilities
-    if not declared or isinstance(declared, dict):
+    if not declared or isinstance(declared, dict) or client_api == "embeddings":
         return None
-    return missing(model, needed(client_api, result))
+    # missing(model, needed(...)), each need looked at only when the model does not
+    # declare it (the request is read once per call, on the hot path).
+    params = result.params
+    if "tools" not in declared and _uses_tools(params):
+        return "tools"
+    vision, audio = "vision" not in declared, "audio" not in declared
+    if vision or audio:
+        kinds = _part_kinds(params.get("messages") if client_api == "chat" else params.get("input"))
+        if vision and kinds & _IMAGE_PARTS:
+            return "vision"
+        if audio and kinds & _AUDIO_PARTS:
+            return "audio"
+    if "json_mode" not in declared and _json_format(client_api, params):
+        return "json_mode"
+    if "reasoning" not in declared and _asks_reasoning(result):
+        return "reasoning"
+    return None
 
 
 def check(client_api: ClientAPI, model: Model, result: PolicyResult) -> None:
@@ -106,7 +127,7 @@ def _part_kinds(items: Any) -> set[str]:
         if not isinstance(item, dict):
             continue
         kind = item.get("type")
-        if isinstance(kind, str) and kind in _IMAGE_PARTS | _AUDIO_PARTS:
+        if isinstance(kind, str) and kind in _MEDIA_PARTS:
             kinds.add(kind)
         content = item.get("content")
         if isinstance(content, list):

@@ -287,11 +287,14 @@ class Scrubber:
     whether it is one (SSE chunks end with a blank line, so in practice nothing waits).
     """
 
-    __slots__ = ("_carry", "_secrets")
+    __slots__ = ("_carry", "_line_free", "_secrets")
 
     def __init__(self, secrets: Iterable[str]) -> None:
         self._secrets = tuple(s.encode() for s in _usable(secrets))
         self._carry = b""
+        # No key holds a line break, so no tail of a chunk that ends with one can start a
+        # key: nothing to hold back (an SSE chunk always ends so).
+        self._line_free = all(b"\n" not in s for s in self._secrets)
 
     def whole(self, data: bytes) -> bytes:
         for secret in self._secrets:
@@ -304,6 +307,9 @@ class Scrubber:
         if not self._secrets:
             return chunk
         data = self.whole(self._carry + chunk) if self._carry else self.whole(chunk)
+        if self._line_free and data.endswith(b"\n"):
+            self._carry = b""
+            return data
         hold = max(_prefix_tail(data, secret) for secret in self._secrets)
         if hold:
             self._carry = data[-hold:]

@@ -11,7 +11,7 @@ from time import perf_counter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from gateway.api.common import error_response, parse_body, read_body, request_id
+from gateway.api.common import error_response, header_map, parse_body, read_body, request_id
 from gateway.auth.edge import authenticate
 from gateway.errors import GatewayError
 from gateway.estimate import max_cost_header
@@ -32,12 +32,12 @@ PROXY_ROUTES: dict[str, tuple[ClientAPI, str]] = {
 
 async def serve_call(request: Request, client_api: ClientAPI, route: str) -> Response:
     state: GatewayState = request.app.state.gateway
-    rid = request_id(request)
+    headers = header_map(request.scope["headers"])
+    rid = request_id(request, headers)
     ex = Exchange(route, client_api, rid, state.sinks)
-    headers = request.headers
     try:
         ex.principal = authenticate(headers, state.settings, state.resolver)
-        raw = await read_body(request, state.settings)
+        raw = await read_body(request, state.settings, headers)
         # From here on the time is the gateway's (parse, policy) or the upstream's: the body
         # upload above is the client's, so the overhead metric leaves it out.
         ex.started = perf_counter()

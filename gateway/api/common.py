@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Mapping
 from typing import Any
 
 import orjson
@@ -12,11 +13,31 @@ from gateway.answers import JSON, error_response, json_response
 from gateway.errors import BadRequest, BodyTooLarge, GatewayError
 from gateway.settings import Settings
 
-__all__ = ["JSON", "error_response", "json_response", "parse_body", "read_body", "request_id"]
+__all__ = [
+    "JSON",
+    "error_response",
+    "header_map",
+    "json_response",
+    "parse_body",
+    "read_body",
+    "request_id",
+]
 
 
-def request_id(request: Request) -> str:
-    given = request.headers.get("x-request-id")
+def header_map(raw: list[tuple[bytes, bytes]]) -> dict[str, str]:
+    """An ASGI scope's headers (names lower-cased by the server) as one dict, the first of
+    a repeated name kept, as starlette's Headers.get answers. A proxied call looks up some
+    eight headers: starlette scans the whole list in Python for each one."""
+    out: dict[str, str] = {}
+    for name, value in raw:
+        key = name.decode("latin-1")
+        if key not in out:
+            out[key] = value.decode("latin-1")
+    return out
+
+
+def request_id(request: Request, headers: Mapping[str, str] | None = None) -> str:
+    given = (request.headers if headers is None else headers).get("x-request-id")
     # Echo a sane client id; anything else (too long, control characters) gets ours.
     if given and len(given) <= 128 and given.isprintable():
         return given
@@ -25,10 +46,12 @@ def request_id(request: Request) -> str:
     return f"{random.getrandbits(128):032x}"
 
 
-async def read_body(request: Request, settings: Settings) -> bytes:
+async def read_body(
+    request: Request, settings: Settings, headers: Mapping[str, str] | None = None
+) -> bytes:
     """The raw body, within the size limit (kept: a fallback re-parses it fresh)."""
     limit = settings.max_body_bytes
-    declared = request.headers.get("content-length")
+    declared = (request.headers if headers is None else headers).get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(settings)
     chunks: list[bytes] = []

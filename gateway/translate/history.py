@@ -37,10 +37,14 @@ def _call(call: Any) -> Any:
 
 
 def _needs_change(msg: dict[str, Any]) -> bool:
-    if any(key in msg for key in _GEMINI_ONLY):
+    # Plain loops and `in` tests: this runs on every message of every OpenAI chat call.
+    for key in _GEMINI_ONLY:
+        if key in msg:
+            return True
+    if "tool_call_id" in msg and SIGNATURE_MARK in str(msg["tool_call_id"] or ""):
         return True
-    if SIGNATURE_MARK in str(msg.get("tool_call_id") or ""):
-        return True
+    if "tool_calls" not in msg:
+        return False
     calls = msg.get("tool_calls")
     return isinstance(calls, list) and any(
         isinstance(c, dict) and ("extra_content" in c or SIGNATURE_MARK in str(c.get("id") or ""))
@@ -52,7 +56,10 @@ def chat_messages_for_openai(messages: Any) -> Any:
     """Chat `messages` as OpenAI's chat API takes them."""
     if not isinstance(messages, list):
         return messages
-    if not any(isinstance(m, dict) and _needs_change(m) for m in messages):
+    for m in messages:
+        if isinstance(m, dict) and _needs_change(m):
+            break
+    else:
         return messages
     out = []
     for msg in messages:

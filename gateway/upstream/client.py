@@ -484,12 +484,16 @@ async def iter_bytes(response: httpx.Response, target: Target) -> AsyncIterator[
     pending = 0  # bytes since the last event boundary
     tail = b""  # the last bytes seen, for a boundary split across chunks
     try:
-        async for chunk in _decoded(response, cap):
-            window = tail + chunk
-            end = max(
-                window.rfind(mark) + len(mark) if mark in window else -1 for mark in _EVENT_ENDS
-            )
-            pending = len(window) - end if end >= 0 else pending + len(chunk)
+        pieces = response.aiter_raw() if _inflater(response) is None else _decoded(response, cap)
+        async for chunk in pieces:
+            if chunk.endswith(b"\n\n"):  # an SSE chunk ends where its last event does
+                pending = 0
+            else:
+                window = tail + chunk
+                end = max(
+                    window.rfind(mark) + len(mark) if mark in window else -1 for mark in _EVENT_ENDS
+                )
+                pending = len(window) - end if end >= 0 else pending + len(chunk)
             if pending > cap:
                 raise _too_large("stream event", cap)
             tail = chunk[-3:]

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from gateway.capabilities import check, needed
+from gateway.capabilities import check, lacking, missing, needed
 from gateway.errors import BadRequest
 from gateway.estimate import FOREIGN_TOKENIZER_MARGIN, estimate
 from gateway.policy import apply_policy
@@ -205,3 +205,56 @@ def test_what_the_policy_dropped_or_defaulted_needs_nothing() -> None:
         "chat", {"model": "x", "messages": MESSAGES, "tool_choice": "none"}, model()
     )
     assert needed("chat", plain) == ()
+
+
+_REQUESTS: list[tuple[ClientAPI, dict[str, Any]]] = [
+    ("chat", {"messages": MESSAGES}),
+    ("chat", {"messages": MESSAGES, "tools": [{"type": "function", "function": {"name": "f"}}]}),
+    ("chat", {"messages": MESSAGES, "tool_choice": "auto"}),
+    (
+        "chat",
+        {
+            "messages": [
+                {
+                    "role": "user",
+                    "content": [
+                        {"type": "text", "text": "what is this?"},
+                        {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
+                        {"type": "input_audio", "input_audio": {"data": "AA", "format": "wav"}},
+                    ],
+                }
+            ]
+        },
+    ),
+    ("chat", {"messages": MESSAGES, "response_format": {"type": "json_object"}}),
+    ("chat", {"messages": MESSAGES, "reasoning_effort": "high"}),
+    ("responses", {"input": [{"type": "input_image", "image_url": "data:,"}]}),
+    ("responses", {"input": "hi", "text": {"format": {"type": "json_schema", "schema": {}}}}),
+    ("embeddings", {"input": "hi"}),
+]
+_DECLARED: list[list[str]] = [
+    ["chat"],
+    ["chat", "tools"],
+    ["chat", "vision"],
+    ["chat", "tools", "vision", "audio"],
+    ["chat", "json_mode", "reasoning"],
+    ["chat", "tools", "vision", "audio", "json_mode", "reasoning"],
+]
+
+
+def test_lacking_is_the_first_needed_capability_not_declared() -> None:
+    # lacking() looks at a need only when the model does not declare it; it must still
+    # name what missing(needed(...)) would, in the same order, for every pair below.
+    seen: set[str | None] = set()
+    for client_api, body in _REQUESTS:
+        for declared in _DECLARED:
+            if client_api == "embeddings":
+                m = model(capabilities=declared, endpoint="embeddings")
+            else:
+                m = model(capabilities=declared)
+            result = apply_policy(client_api, {"model": "x", **body}, m)
+            expected = missing(m, needed(client_api, result))
+            assert lacking(client_api, m, result) == expected, (client_api, body, declared)
+            seen.add(expected)
+    # The table exercises every answer, not only None.
+    assert seen == {None, "tools", "vision", "audio", "json_mode", "reasoning"}
