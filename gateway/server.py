@@ -65,6 +65,18 @@ def _response(status: int, reason: bytes, error: GatewayError) -> bytes:
 
 
 class GatewayHttpProtocol(HttpToolsProtocol):
+    # Slots, not uvicorn's per-connection __dict__: seven more keys there grow every
+    # connection's dict to its next size (about 1 KB per held stream, docs/scale.md).
+    __slots__ = (
+        "_deadline",
+        "_head_bytes",
+        "_in_head",
+        "_limits",
+        "_refused",
+        "_shared",
+        "_waiting",
+    )
+
     limits: ServerLimits | None = None  # None: from the environment (the CLI puts flags there)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
