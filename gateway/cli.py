@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
         "--log-level",
         default=os.environ.get("GATEWAY_LOG_LEVEL", "info"),
         choices=["critical", "error", "warning", "info", "debug"],
+        help="log level (env GATEWAY_LOG_LEVEL, default info)",
     )
 
     check = commands.add_parser("check", help="validate a registry and exit 0 or 1")
