@@ -117,6 +117,12 @@ Reason = Literal[
     "database_unavailable",
     "server_shutting_down",
     "gateway_overloaded",
+    "counters_unavailable",
+    "max_tokens_required",
+    "host_not_allowed",
+    "unsupported_media_type",
+    "invalid_request_header",
+    "not_a_virtual_key",
 ]
 REASONS: frozenset[str] = frozenset(get_args(Reason))
 _STATUS_REASONS = {int(r[5:]): r for r in REASONS if r.startswith("http_") and r[5:].isdigit()}

@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import re
+import subprocess
+from pathlib import Path
+
 import orjson
 
-from gateway.errors import GatewayError, ProviderKeyMissing, from_upstream
+from gateway.errors import REASONS, GatewayError, ProviderKeyMissing, from_upstream
 
 
 def test_openai_error_keeps_status_message_param_and_code() -> None:
@@ -84,3 +88,19 @@ def test_envelope_shape_and_key_missing() -> None:
     assert body["code"] == "provider_key_missing"
     assert "OPENAI_API_KEY" in body["message"]
     assert GatewayError("x", status=418).type == "invalid_request_error"
+
+
+def test_every_code_the_gateway_raises_itself_is_a_reason() -> None:
+    # A refusal whose code is not in the fixed set is labelled by its status instead
+    # (http_503 for counters_unavailable): it would look like the upstream's failure.
+    root = Path(__file__).resolve().parents[2]
+    files = subprocess.run(
+        ["git", "ls-files", "gateway"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.split()
+    codes: set[str] = set()
+    for name in files:
+        if name.endswith(".py"):
+            codes |= set(re.findall(r'code="([a-z_0-9]+)"', (root / name).read_text()))
+    own = {c for c in codes if not c.startswith("upstream_")}  # those carry their own reason
+    assert own, "no error codes found: the pattern no longer matches the sources"
+    assert own <= REASONS, sorted(own - REASONS)
