@@ -218,6 +218,9 @@ class Exchange:
     def _emit(self, status: int, error: GatewayError | None, duration: float) -> None:
         leg = self.leg
         cost = self.cost if self.priced else self.price()  # an unpriced model is priced once too
+        # Refused before any model was tried (a key's allow-list, the body, the policy): the
+        # model asked for is the one the call is counted under.
+        served = leg.model if leg is not None else self.requested
         record = CallRecord(
             request_id=self.request_id,
             time=self.time,
@@ -225,7 +228,7 @@ class Exchange:
             route=self.route,
             client_api=self.client_api,
             model=self.requested.key if self.requested is not None else None,
-            provider=leg.model.provider_name if leg is not None else None,
+            provider=served.provider_name if served is not None else None,
             answered_by=leg.model.key if leg is not None else None,
             status=status,
             usage=self.usage,
@@ -239,7 +242,7 @@ class Exchange:
             estimated=self.estimated,
             failures=tuple(self.failures),
             handovers=tuple(self.handovers),
-            served=leg.model if leg is not None else None,
+            served=served,
         )
         for sink in self.sinks:
             try:

@@ -94,6 +94,7 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
     try:
         limits.check_depth(body, raw)
         model = resolve(registry, body, client_api)
+        ex.requested = model  # a refusal from here on is recorded against the model asked for
         access.check_model(
             req.principal, model, body.get("model")
         )  # a virtual key's allow-list: 403

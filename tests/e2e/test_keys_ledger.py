@@ -204,3 +204,26 @@ def test_ledger_equals_metrics_equals_the_hand_computed_cost(
     ).stdout
     assert team in table and str(ledger_usd.normalize()) in table
     assert "no calls" in cli(db, "spend", "--by", "team", "--until", "2000-01-01").stdout
+
+
+def test_a_refused_call_is_recorded_against_the_model_it_asked_for(db: str, gw: str) -> None:
+    # Refused after its model was found (the key's allow-list): the ledger row and the
+    # request counter name that model, though no model was ever called.
+    key = cli_json(db, "keys", "create", "--name", unique("narrow"), "--models", MINI)
+    sdk = openai.OpenAI(base_url=f"{gw}/v1", api_key=key["key"], max_retries=0)
+    until(
+        lambda: (
+            httpx.get(f"{gw}/v1/models", headers={"api-key": key["key"]}, timeout=5).status_code
+            == 200
+        ),
+        timeout=2.5,
+    )
+    before = total(scrape(gw), "gateway_requests_total", model=O4, status="403")
+    with pytest.raises(openai.PermissionDeniedError):
+        sdk.chat.completions.create(model=O4, messages=[{"role": "user", "content": "Hi"}])
+    until(lambda: any(row["status"] == 403 for row in _rows(db, key["id"])), timeout=5)
+    (row,) = [row for row in _rows(db, key["id"]) if row["status"] == 403]
+    assert (row["model"], row["answered_by"], row["provider"]) == (O4, None, "openai")
+    assert row["error_reason"] == "model_not_allowed"
+    after = total(scrape(gw), "gateway_requests_total", model=O4, provider="openai", status="403")
+    assert after == before + 1
