@@ -52,10 +52,15 @@ def stop(proc: subprocess.Popen) -> None:
         _started.remove(proc)  # reaped: its CPU time now counts in RUSAGE_CHILDREN
 
 
-def http_get(port: int, path: str, timeout: float = 1.0) -> tuple[int, bytes]:
+def http_get(
+    port: int, path: str, timeout: float = 1.0, auth: str | None = None
+) -> tuple[int, bytes]:
     """A minimal GET: reads the headers, then the body by its length (or to the close)."""
+    extra = f"Authorization: {auth}\r\n" if auth else ""
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
-        s.sendall(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode())
+        s.sendall(
+            f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{extra}Connection: close\r\n\r\n".encode()
+        )
         data = b""
         while b"\r\n\r\n" not in data and (chunk := s.recv(65536)):
             data += chunk

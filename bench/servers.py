@@ -233,7 +233,10 @@ def ensure_wrk() -> None:
 
 def metrics_totals(port: int) -> dict[str, float]:
     """Sum the gateway's request and cost counters, to show the features really ran."""
-    _status, body = http_get(port, "/metrics", timeout=5)
+    # The bench's gateways run with a master key, so /metrics wants it (GATEWAY_METRICS_AUTH=auto).
+    status, body = http_get(port, "/metrics", timeout=5, auth=f"Bearer {MASTER_KEY}")
+    if status != 200:
+        raise RuntimeError(f"/metrics answered {status}: {body[:200]!r}")
     totals: dict = {
         "requests": 0.0,
         "requests_200": 0.0,
