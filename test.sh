@@ -84,6 +84,14 @@ else
     fi
 fi
 
+# 3b. curl, for tests/deploy/test_quickstart.py (it runs docs/quickstart.md's commands, which
+# use curl as a reader would); slim images ship without it.
+if command -v curl >/dev/null 2>&1; then
+    say "curl: $(command -v curl)"
+else
+    apt_install curl
+fi
+
 # 4. The checks, one step each, in order; the first that fails ends the run with its code.
 step() {
     local name="$1"

@@ -24,7 +24,9 @@ SCRIPT = ROOT / "test.sh"
 TOOLS = ("bash", "env", "id", "dirname", "printf", "python3")
 
 
-def _bin(tmp_path: Path, *, prometheus: bool, apt: bool = True, ensurepip: bool = True) -> Path:
+def _bin(
+    tmp_path: Path, *, prometheus: bool, apt: bool = True, ensurepip: bool = True, curl: bool = True
+) -> Path:
     folder = tmp_path / "bin"
     folder.mkdir()
     for tool in TOOLS:
@@ -38,7 +40,7 @@ def _bin(tmp_path: Path, *, prometheus: bool, apt: bool = True, ensurepip: bool 
             f'#!/bin/sh\n[ "$2" = "import ensurepip" ] && exit 1\nexec {real} "$@"\n'
         )
         (folder / "python3").chmod(0o755)
-    for name, wanted in (("prometheus", prometheus), ("apt-get", apt)):
+    for name, wanted in (("prometheus", prometheus), ("apt-get", apt), ("curl", curl)):
         if wanted:
             (folder / name).write_text("#!/bin/sh\necho should-not-run >&2\nexit 9\n")
             (folder / name).chmod(0o755)
@@ -82,6 +84,18 @@ def test_missing_prometheus_is_installed_from_debian(tmp_path: Path) -> None:
         out,
     )
     assert "should-not-run" not in result.stderr  # dry run: nothing was executed
+
+
+def test_missing_curl_is_installed_from_debian(tmp_path: Path) -> None:
+    result = _run(tmp_path, _bin(tmp_path, prometheus=True, curl=False))
+    assert result.returncode == 0, result.stderr
+    assert "installing Debian package(s): curl (apt-get install)" in result.stdout
+    assert re.search(
+        r"would run: (sudo )?env DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+        r"--no-install-recommends curl\n",
+        result.stdout,
+    )
+    assert "should-not-run" not in result.stderr
 
 
 def test_present_prometheus_is_used_as_is(tmp_path: Path) -> None:
