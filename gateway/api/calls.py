@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from time import perf_counter
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gateway.api.common import error_response, header_map, parse_body, read_body, request_id
 from gateway.auth.edge import authenticate
 from gateway.errors import GatewayError
 from gateway.estimate import max_cost_header
-from gateway.proxy.exchange import Exchange
+from gateway.proxy.exchange import CLIENT_CLOSED, Exchange
 from gateway.proxy.handler import handle
 from gateway.proxy.request import ClientRequest
 from gateway.state import GatewayState
@@ -46,6 +46,9 @@ async def serve_call(request: Request, client_api: ClientAPI, route: str) -> Res
     except GatewayError as bad:
         ex.finish(bad.status, bad)
         return error_response(bad, {"x-request-id": rid})
+    except ClientDisconnect:  # gone in the middle of its body: nobody to answer, nothing sent
+        ex.finish(CLIENT_CLOSED)
+        return Response(status_code=CLIENT_CLOSED)
     strict = headers.get("x-gateway-strict", "").lower() == "true"
     call = ClientRequest(client_api, raw, body, ex.principal, strict, request.receive, max_cost)
     return await handle(state, call, ex)

@@ -12,7 +12,7 @@ import copy
 from typing import Any
 
 import orjson
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 
 from gateway import capabilities
@@ -53,6 +53,8 @@ async def serve_estimate(request: Request, client_api: ClientAPI) -> Response:
         answer = estimate(client_api, chosen, result)
     except GatewayError as error:
         return error_response(error, {"x-request-id": rid})
+    except ClientDisconnect:  # gone in the middle of its body: nobody to answer
+        return Response(status_code=499)
     return json_response(as_json(answer, result, notes), headers={"x-request-id": rid})
 
 

@@ -6,6 +6,8 @@ timeouts and a small connection limit so the tests stay quick and light.
 
 from __future__ import annotations
 
+import logging
+import re
 import socket
 import threading
 import time
@@ -149,3 +151,31 @@ def test_a_stream_longer_than_the_timeouts_is_not_cut(gw: str, hostile: Hostile)
         lines = [line for line in r.iter_lines() if line]
     assert lines[-1] == "data: [DONE]"
     assert len(lines) > 12
+
+
+# ---- a client that hangs up in the middle of its body ---------------------------------------
+
+
+def test_a_client_gone_mid_body_is_counted_as_499_without_a_traceback(
+    gw: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING)
+    before = httpx.get(f"{gw}/metrics", timeout=5).text.count('status="499"')
+    sock = _connect(
+        gw,
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Content-Type: application/json\r\nContent-Length: 1000\r\n\r\n"
+        b'{"model": "h-chat", "messages": [',
+    )
+    time.sleep(0.2)  # the app is reading the body by now
+    sock.close()
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        metrics = httpx.get(f"{gw}/metrics", timeout=5).text
+        if re.search(r'gateway_requests_total\{[^}]*status="499"[^}]*\} [1-9]', metrics):
+            break
+        time.sleep(0.05)
+    else:
+        raise AssertionError(f"no 499 counted (before: {before} series)")
+    tracebacks = [r for r in caplog.records if r.exc_info is not None]
+    assert not tracebacks, [r.getMessage() for r in tracebacks]
