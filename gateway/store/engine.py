@@ -20,10 +20,8 @@ from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 from sqlalchemy.pool import NullPool
 
-from gateway.settings import DEFAULT_DATABASE_URL
 from gateway.store.errors import StoreError
 
-DEFAULT_URL = DEFAULT_DATABASE_URL
 SQLITE_BUSY_MS = 10_000
 
 

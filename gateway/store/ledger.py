@@ -17,10 +17,11 @@ from sqlalchemy import func, insert, select
 
 from gateway.store.core import Store
 from gateway.store.errors import StoreError
+from gateway.store.plain import GROUPS, PICO
+from gateway.store.plain import to_pusd as to_pusd  # still importable from here
 from gateway.store.records import parse_time
-from gateway.store.schema import PICO, keys, ledger, teams
+from gateway.store.schema import keys, ledger, teams
 
-GROUPS = ("key", "team", "model", "day")
 TOTALS = (
     "requests",
     "input_tokens",
@@ -65,23 +66,6 @@ def usd(pusd: int) -> str:
     """Pico-USD as an exact decimal string: 123400000 -> '0.0001234'."""
     text = f"{Decimal(pusd) / PICO:f}"
     return text.rstrip("0").rstrip(".") if "." in text else text
-
-
-def to_pusd(cost: Any) -> int | None:
-    """A cost in USD (Decimal, int, or the float the pricing code gives) as pico-USD.
-
-    A float goes through its shortest repr: 0.0001234 is 123400000, not the binary
-    neighbour's 123399999.99..."""
-    if cost is None:
-        return None
-    value = (
-        cost
-        if isinstance(cost, Decimal)
-        else Decimal(repr(cost))
-        if isinstance(cost, float)
-        else Decimal(cost)
-    )
-    return int((value * PICO).to_integral_value())
 
 
 def time_range(since: str | None, until: str | None) -> tuple[datetime | None, datetime | None]:

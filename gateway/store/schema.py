@@ -27,7 +27,7 @@ from sqlalchemy import (
     Table,
 )
 
-PICO = 10**12  # pico-USD per USD
+from gateway.store.plain import PICO as PICO
 
 metadata = MetaData()
 
