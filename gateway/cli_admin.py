@@ -13,13 +13,18 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from gateway.counters.limits import Limits
 from gateway.keys.secret import display_prefix, hash_secret, new_secret
-from gateway.store import DEFAULT_URL, Key, Store, StoreError, Team, admin
-from gateway.store.ledger import GROUPS, spend, time_range
+from gateway.store import DEFAULT_URL, Key, StoreError, Team
+from gateway.store.plain import GROUPS
 from gateway.store.records import parse_time
+
+# The SQL modules (gateway.store.admin, .ledger, .core) are imported where a command
+# uses them: `gateway serve` without virtual keys never loads SQLAlchemy.
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 COMMANDS = ("teams", "keys", "spend")
 
@@ -152,6 +157,8 @@ def _limits(args: argparse.Namespace) -> dict[str, Any]:
 
 def _created(args: argparse.Namespace, what: str) -> dict[str, Any]:
     """The create flags teams and keys share, as the store's arguments."""
+    from gateway.store import admin
+
     return {
         "models": _models(args.models),
         "metadata": _metadata(args.metadata),
@@ -273,6 +280,8 @@ def _key_lines(key: Key) -> list[str]:
 
 
 def _teams(store: Store, args: argparse.Namespace) -> None:
+    from gateway.store import admin
+
     if args.action == "list":
         teams = admin.list_teams(store)
         _print(
@@ -297,6 +306,8 @@ def _teams(store: Store, args: argparse.Namespace) -> None:
 
 
 def _keys(store: Store, args: argparse.Namespace) -> None:
+    from gateway.store import admin
+
     if args.action == "list":
         keys = admin.list_keys(store, args.team)
         _print(
@@ -368,6 +379,8 @@ def _time(text: str | None, flag: str) -> datetime | None:
 
 
 def _spend(store: Store, args: argparse.Namespace) -> None:
+    from gateway.store.ledger import spend, time_range
+
     since, until = time_range(args.since, args.until)
     rows = spend(store, args.by, since, until)
     if args.format == "json":
@@ -414,6 +427,8 @@ def check_database(url: str | None) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from gateway.store import Store
+
     url = os.environ.get("GATEWAY_DATABASE_URL") or DEFAULT_URL
     try:
         store = Store.open(url)

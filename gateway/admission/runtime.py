@@ -33,7 +33,7 @@ from gateway.counters import metrics
 from gateway.counters.base import Counters, CountersUnavailable
 from gateway.counters.memory import MemoryCounters
 from gateway.counters.plan import Ask, BudgetLine, Outcome, RateLine, Settlement
-from gateway.store.schema import PICO
+from gateway.store.plain import PICO
 
 log = logging.getLogger("gateway.admission")
 

@@ -26,7 +26,7 @@ from gateway.admission.worst import WorstCase, input_tokens, useful_output, wors
 from gateway.counters import metrics
 from gateway.counters.base import CountersUnavailable
 from gateway.counters.plan import Ask, Settlement
-from gateway.store.ledger import to_pusd
+from gateway.store.plain import to_pusd
 
 if TYPE_CHECKING:
     from gateway.admission.runtime import Admission

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import anyio.from_thread
 from fastapi import APIRouter, Query, Request
@@ -26,9 +26,13 @@ from gateway.errors import GatewayError, NotFound
 from gateway.keys.runtime import Governance
 from gateway.keys.secret import display_prefix, hash_secret, new_secret
 from gateway.state import GatewayState
-from gateway.store import ConflictError, DatabaseUnavailable, NotFoundError, Store, StoreError
-from gateway.store import admin as store_admin
-from gateway.store.ledger import GROUPS, spend, time_range
+from gateway.store import ConflictError, DatabaseUnavailable, NotFoundError, StoreError
+from gateway.store.plain import GROUPS
+
+# gateway.store.admin and gateway.store.ledger import SQLAlchemy: each handler imports
+# them itself, so a gateway that never serves an admin call never loads it.
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 router = APIRouter()
 
@@ -292,6 +296,8 @@ def _sent(body: BaseModel) -> dict[str, Any]:
     "/admin/teams", tags=["admin"], status_code=201, response_model=TeamOut, responses=_ADMIN_ERRORS
 )
 def create_team(request: Request, body: TeamCreate) -> Response:
+    from gateway.store import admin as store_admin
+
     store = _require_master(request)
     limits, _ = _limits_sent(body)
     with _mapped():
@@ -307,6 +313,8 @@ def create_team(request: Request, body: TeamCreate) -> Response:
 
 @router.get("/admin/teams", tags=["admin"], response_model=list[TeamOut], responses=_ADMIN_ERRORS)
 def list_teams(request: Request) -> Response:
+    from gateway.store import admin as store_admin
+
     store = _require_master(request)
     with _mapped():
         return json_response([team.public() for team in store_admin.list_teams(store)])
@@ -314,6 +322,8 @@ def list_teams(request: Request) -> Response:
 
 @router.get("/admin/teams/{team}", tags=["admin"], response_model=TeamOut, responses=_ADMIN_ERRORS)
 def show_team(request: Request, team: str) -> Response:
+    from gateway.store import admin as store_admin
+
     store = _require_master(request)
     with _mapped():
         return json_response(store_admin.get_team(store, team).public())
@@ -323,6 +333,8 @@ def show_team(request: Request, team: str) -> Response:
     "/admin/teams/{team}", tags=["admin"], response_model=TeamOut, responses=_ADMIN_ERRORS
 )
 def update_team(request: Request, team: str, body: TeamUpdate) -> Response:
+    from gateway.store import admin as store_admin
+
     store = _require_master(request)
     with _mapped():
         limits, fields = _limits_sent(body)
@@ -333,6 +345,8 @@ def update_team(request: Request, team: str, body: TeamUpdate) -> Response:
     "/admin/teams/{team}", tags=["admin"], response_model=TeamOut, responses=_ADMIN_ERRORS
 )
 def delete_team(request: Request, team: str) -> Response:
+    from gateway.store import admin as store_admin
+
     store = _require_master(request)
     with _mapped():
         return json_response(store_admin.delete_team(store, team).public())
@@ -349,6 +363,8 @@ def delete_team(request: Request, team: str) -> Response:
     responses=_ADMIN_ERRORS,
 )
 def create_key(request: Request, body: KeyCreate) -> Response:
+    from gateway.store import admin as store_admin
+
     store = _require_master(request)
     secret = new_secret()
     limits, _ = _limits_sent(body)
@@ -370,6 +386,8 @@ def create_key(request: Request, body: KeyCreate) -> Response:
 
 @router.get("/admin/keys", tags=["admin"], response_model=list[KeyOut], responses=_ADMIN_ERRORS)
 def list_keys(request: Request, team: str | None = None) -> Response:
+    from gateway.store import admin as store_admin
+
     store = _require_master(request)
     with _mapped():
         return json_response([key.public() for key in store_admin.list_keys(store, team)])
@@ -377,6 +395,8 @@ def list_keys(request: Request, team: str | None = None) -> Response:
 
 @router.get("/admin/keys/{key}", tags=["admin"], response_model=KeyOut, responses=_ADMIN_ERRORS)
 def show_key(request: Request, key: str) -> Response:
+    from gateway.store import admin as store_admin
+
     store = _require_master(request)
     with _mapped():
         return json_response(store_admin.get_key(store, key).public())
@@ -384,6 +404,8 @@ def show_key(request: Request, key: str) -> Response:
 
 @router.patch("/admin/keys/{key}", tags=["admin"], response_model=KeyOut, responses=_ADMIN_ERRORS)
 def update_key(request: Request, key: str, body: KeyUpdate) -> Response:
+    from gateway.store import admin as store_admin
+
     store = _require_master(request)
     with _mapped():
         limits, fields = _limits_sent(body)
@@ -398,6 +420,8 @@ def update_key(request: Request, key: str, body: KeyUpdate) -> Response:
     summary="Revoke a key (it stays listed, with its spend)",
 )
 def revoke_key(request: Request, key: str) -> Response:
+    from gateway.store import admin as store_admin
+
     store = _require_master(request)
     with _mapped():
         return json_response(store_admin.revoke_key(store, key).public())
@@ -418,6 +442,8 @@ def admin_spend(
         str | None, Query(description="UTC date (inclusive) or time (exclusive)")
     ] = None,
 ) -> Response:
+    from gateway.store.ledger import spend, time_range
+
     store = _require_master(request)
     fields = [part.strip() for value in by or () for part in value.split(",") if part.strip()]
     with _mapped():
@@ -450,6 +476,9 @@ def own_key(request: Request) -> Response:
             status=400,
             code="not_a_virtual_key",
         )
+    from gateway.store import admin as store_admin
+    from gateway.store.ledger import spend
+
     store = _store(request)
     with _mapped():
         key = store_admin.get_key(store, principal.key_id)

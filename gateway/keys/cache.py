@@ -13,15 +13,18 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from gateway.admission.quota import build as build_quota
 from gateway.auth.principal import Principal
 from gateway.errors import Unauthorized
 from gateway.keys.access import KeyLimits, effective_models
 from gateway.keys.secret import hash_secret
-from gateway.store import Key, Store, StoreError
-from gateway.store.admin import snapshot
+from gateway.store import Key, StoreError
 from gateway.store.records import iso
+
+if TYPE_CHECKING:
+    from gateway.store import Store
 
 log = logging.getLogger("gateway.keys")
 
@@ -86,6 +89,8 @@ class KeyCache:
     def refresh(self) -> bool:
         """Reload when the store changed (blocking: call it from a thread). True when the
         table was reloaded; False when unchanged or the database is unreachable."""
+        from gateway.store.admin import snapshot  # SQLAlchemy: loaded only with a database
+
         try:
             if self.version is not None and self.store.version() == self.version:
                 self._up()

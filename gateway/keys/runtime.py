@@ -20,15 +20,18 @@ import contextlib
 import logging
 import os
 import threading
+from typing import TYPE_CHECKING
 
 from gateway.admission.runtime import Admission
-from gateway.admission.setup import build as build_admission
 from gateway.keys import metrics as key_metrics
 from gateway.keys.cache import POLL_S, KeyCache
-from gateway.keys.ledger import LedgerWriter
 from gateway.state import GatewayState
-from gateway.store import DEFAULT_URL, Store, StoreError
-from gateway.store.engine import parse_url, sqlite_path
+from gateway.store import DEFAULT_URL, StoreError
+from gateway.store.plain import DEFAULT_PATH
+
+if TYPE_CHECKING:
+    from gateway.keys.ledger import LedgerWriter
+    from gateway.store import Store
 
 log = logging.getLogger("gateway.keys")
 
@@ -50,9 +53,10 @@ class Governance:
     @classmethod
     def open(cls, url: str) -> Governance:
         """Open the database now (raises StoreError), or wait for the default file."""
-        path = sqlite_path(parse_url(url))
-        if url == DEFAULT_URL and path is not None and not os.path.exists(path):
-            return cls(url, None)
+        if url == DEFAULT_URL and not os.path.exists(DEFAULT_PATH):
+            return cls(url, None)  # nothing opened, nothing of SQLAlchemy imported
+        from gateway.store import Store
+
         governance = cls(url, Store.open(url))
         assert governance.cache is not None
         governance.cache.refresh()
@@ -63,6 +67,8 @@ class Governance:
         return self.cache is not None and self.cache.active
 
     def _attach(self, store: Store) -> None:
+        from gateway.keys.ledger import LedgerWriter
+
         self.cache = KeyCache(store)
         self.writer = LedgerWriter(store)
         self.store = store
@@ -72,6 +78,8 @@ class Governance:
         creating the first team or key. Blocking; called from a worker thread."""
         with self._opening:
             if self.store is None:
+                from gateway.store import Store
+
                 self._attach(Store.open(self.url))
             assert self.store is not None
             return self.store
@@ -92,6 +100,8 @@ class Governance:
         if state is None or self.store is None or self.cache is None:
             return
         if self.admission is None and self.cache.active:
+            from gateway.admission.setup import build as build_admission
+
             self.admission = build_admission(state.settings, self.store, self.cache, self.writer)
             await self.admission.start()
         state.admission = self.admission if self.cache.active else None
@@ -114,7 +124,7 @@ class Governance:
 
     async def _poll_once(self) -> None:
         if self.store is None:
-            if not os.path.exists(sqlite_path(parse_url(self.url)) or ""):
+            if not os.path.exists(DEFAULT_PATH):  # only the default URL waits for its file
                 return
             try:
                 await asyncio.to_thread(self.ensure_store)
