@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from decimal import Decimal
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import yaml
 
 from gateway.importer import import_registry
 from gateway.registry import RegistryError, load_registry
+from tests.cli import run_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -231,25 +231,19 @@ def test_syntax_errors_and_registries_without_entries() -> None:
 
 
 def _gateway(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", *args],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=60,
-        env=env,
-    )
+    """The CLI in this process (tests/cli.py); the first test below runs it as a process."""
+    return run_cli(*args, env=env)
 
 
 def test_cli_writes_yaml_that_gateway_check_accepts(tmp_path: Path) -> None:
     source = tmp_path / "custom_registry.py"
     source.write_text(GUIDE, encoding="utf-8")
-    result = _gateway("import-registry", str(source))
+    result = run_cli("import-registry", str(source), process=True)
     assert result.returncode == 0, result.stderr
     assert result.stderr.strip() == "gateway: import-registry: 3 models written"
     converted = tmp_path / "custom.yaml"
     converted.write_text(result.stdout, encoding="utf-8")
-    check = _gateway("check", str(converted))
+    check = run_cli("check", str(converted), process=True)
     assert check.returncode == 0, check.stderr
     assert check.stdout.strip() == "ok: 3 models, 2 providers"
 

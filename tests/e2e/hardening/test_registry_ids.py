@@ -1,15 +1,18 @@
 """Provider-native ids that could leave their URL path segment are refused at load
-(issue 13, item 8): by `gateway check` as a real process, and by the URL builder."""
+(issue 13, item 8): by `gateway check`, and by the URL builder.
+
+`gateway check` runs in this process (tests/cli.py: the same entry point, exit code and
+stderr) for the many ids, and as a real process for one refused and one accepted id."""
 
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from gateway.registry.ids import model_path
+from tests.cli import run_cli
 
 PROVIDERS = """providers:
   gemini:
@@ -20,19 +23,24 @@ PROVIDERS = """providers:
 
 
 def _check(
-    tmp_path: Path, native: str, endpoint: str = "gemini_sdk"
+    tmp_path: Path, native: str, endpoint: str = "gemini_sdk", *, process: bool = False
 ) -> subprocess.CompletedProcess[str]:
+    """`gateway check` on a registry holding one model with this id: in this process, or
+    (`process`) as a real one."""
     (tmp_path / "models").mkdir(exist_ok=True)
     (tmp_path / "providers.yaml").write_text(PROVIDERS)
     (tmp_path / "models" / "m.yaml").write_text(
         f"models:\n  evil:\n    provider: gemini\n    model: {native!r}\n    endpoint: {endpoint}\n"
     )
-    return subprocess.run(
-        [sys.executable, "-m", "gateway", "check", str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    return run_cli("check", str(tmp_path), process=process)
+
+
+def test_gateway_check_as_a_process_refuses_a_bad_id_and_loads_a_good_one(tmp_path: Path) -> None:
+    bad = _check(tmp_path, "../../v1/files", process=True)
+    assert bad.returncode == 1 and "m.yaml:" in bad.stderr and "path segment" in bad.stderr
+    assert "Traceback" not in bad.stderr
+    good = _check(tmp_path, "models/gemini-2.5-flash", process=True)
+    assert good.returncode == 0 and good.stdout.startswith("ok: 1 models"), good.stderr
 
 
 @pytest.mark.parametrize(
