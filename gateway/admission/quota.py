@@ -3,7 +3,8 @@ team, each a scope of its own counters. Built once per key by the key cache."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime
 
 from gateway.counters.limits import Limits
 from gateway.counters.periods import period_start, ttl_s
@@ -28,9 +29,20 @@ class Lines:
 @dataclass(frozen=True, slots=True)
 class Quota:
     scopes: tuple[Scope, ...]  # only scopes with some limit: empty means nothing to do
+    # Lines by UTC day (every period starts at a midnight): made once a day, not per call.
+    _by_day: dict[object, Lines] = field(default_factory=dict, compare=False, repr=False)
 
-    def lines(self, now: object) -> Lines:
+    def lines(self, now: datetime) -> Lines:
         """The counters one call at `now` (naive UTC datetime) touches."""
+        day = now.date()
+        found = self._by_day.get(day)
+        if found is None:
+            if len(self._by_day) > 3:
+                self._by_day.clear()
+            found = self._by_day[day] = self._lines(now)
+        return found
+
+    def _lines(self, now: datetime) -> Lines:
         budgets: list[BudgetLine] = []
         rates: list[RateLine] = []
         slots: list[SlotLine] = []
@@ -42,7 +54,7 @@ class Quota:
                         scope.id,
                         scope.label,
                         budget.period,
-                        period_start(budget.period, now),  # type: ignore[arg-type]
+                        period_start(budget.period, now),
                         budget.pusd,
                         ttl_s(budget.period),
                     )

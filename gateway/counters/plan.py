@@ -49,10 +49,10 @@ class BudgetLine:
     start: datetime  # naive UTC: the period's start, part of the counter's key
     limit: int  # pico-USD
     ttl_s: int | None = None
+    key: str = field(init=False, compare=False)  # the counter's name, made once
 
-    @property
-    def key(self) -> str:
-        return f"{self.scope}:{self.period}:{stamp(self.start)}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.scope}:{self.period}:{stamp(self.start)}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,10 +61,10 @@ class RateLine:
     label: Label
     kind: str  # "requests" | "tokens"
     limit: int  # per minute
+    key: str = field(init=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        return f"{self.scope}:{self.kind[0]}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.scope}:{self.kind[0]}")
 
 
 @dataclass(frozen=True, slots=True)
