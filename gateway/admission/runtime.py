@@ -41,6 +41,7 @@ FAILURE_MODES = ("closed", "open")
 QUEUE_BOUND = 10_000
 TICK_S = 0.25
 SWEEP_S = 10.0
+GAUGES_S = 1.0
 LOG_EVERY_S = 10.0
 
 
@@ -78,6 +79,10 @@ class Admission:
         self._loop_task: asyncio.Task[None] | None = None
         self._last_log = 0.0
         self._last_sweep = time.monotonic()
+        self._last_gauges = time.monotonic()
+        # Budget lines noted since the last gauge refresh, and in the one before.
+        self._touched: dict[str, BudgetLine] = {}
+        self._touched_before: dict[str, BudgetLine] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -172,8 +177,12 @@ class Admission:
 
     # -- bookkeeping -------------------------------------------------------------------
 
-    def _note(self, lines: Sequence[BudgetLine], values: Sequence[tuple[int, int]]) -> None:
+    def _note(
+        self, lines: Sequence[BudgetLine], values: Sequence[tuple[int, int]], touch: bool = True
+    ) -> None:
         for line, (spent, reserved) in zip(lines, values, strict=False):
+            if touch:
+                self._touched[line.key] = line
             if spent < self.last_spent.get(line.key, 0):
                 continue  # an older answer resumed after a newer one: spend only grows in a period
             self.last_spent[line.key] = spent
@@ -225,6 +234,9 @@ class Admission:
             try:
                 if self.degraded or self.queue:
                     await self._recover()
+                if time.monotonic() - self._last_gauges >= GAUGES_S and not self.degraded:
+                    self._last_gauges = time.monotonic()
+                    await self._refresh_gauges()
                 if time.monotonic() - self._last_sweep >= SWEEP_S and not self.degraded:
                     self._last_sweep = time.monotonic()
                     swept = await self.primary.sweep(time.time())
@@ -236,6 +248,18 @@ class Admission:
                 pass  # still away: the next tick tries again
             except Exception:  # the loop must outlive one bad tick
                 log.exception("admission's background work failed")
+
+    async def _refresh_gauges(self) -> None:
+        """Each answer sets the budget gauges to what that call saw: calls of other
+        processes, and answers that finish out of order, leave them behind the counters.
+        Once a second the lines touched lately are read afresh (two rounds after the last
+        touch, so the gauges end at the counters' values once calls stop)."""
+        lines = {**self._touched_before, **self._touched}
+        self._touched_before, self._touched = self._touched, {}
+        if lines:
+            budgets = list(lines.values())
+            values, _ = await self.primary.read(budgets, [], time.time())
+            self._note(budgets, values, touch=False)  # not a touch: it does not renew itself
 
     async def _recover(self) -> None:
         epoch = await self._epoch()
