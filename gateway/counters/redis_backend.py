@@ -1,8 +1,9 @@
 """Counters in Redis or Valkey, shared by every replica (GATEWAY_REDIS_URL).
 
 One Lua script per admission (admit.lua) and per settlement (settle.lua), run with
-EVALSHA (redis-py's Script loads it again after a restart), so each is atomic on the
-server and costs one round trip. Every key carries the `{gw}` hash tag: one slot, so
+EVALSHA, so each is atomic on the server. The admissions (and the settlements) waiting
+at a moment share one pipelined round trip (gateway.counters.combine): a call alone
+costs one round trip, and under load one round trip serves many. Every key carries the `{gw}` hash tag: one slot, so
 the scripts also run on a Redis Cluster (on one shard).
 
 A Redis that lost its data (restarted without persistence) has no `{gw}:seeded` marker;
@@ -19,10 +20,11 @@ from pathlib import Path
 from typing import Any
 
 import redis.asyncio as aioredis
-from redis.exceptions import RedisError
+from redis.exceptions import NoScriptError, RedisError
 
 from gateway.counters import metrics
 from gateway.counters.base import CountersUnavailable
+from gateway.counters.combine import Combiner
 from gateway.counters.logic import bucket, reset_s
 from gateway.counters.plan import (
     BUCKET_S,
@@ -84,6 +86,8 @@ class RedisCounters:
         self._settle = self.client.register_script((_HERE / "settle.lua").read_text())
         self._sweep = self.client.register_script((_HERE / "sweep.lua").read_text())
         self._seed = self.client.register_script(_SEED)
+        self._admits: Combiner[Ask] = Combiner(self._admit_all, "gateway-redis-admit")
+        self._settles: Combiner[Settlement] = Combiner(self._settle_all, "gateway-redis-settle")
 
     async def _run(self, op: str, script: Any, keys: list[str], args: list[Any]) -> Any:
         started = time.perf_counter()
@@ -99,88 +103,68 @@ class RedisCounters:
         return f"{kwargs.get('host', '?')}:{kwargs.get('port', '?')}/{kwargs.get('db', 0)}"
 
     async def admit(self, ask: Ask) -> Outcome:
-        cur = bucket(ask.now)
-        keys = [SEEDED, LEASES, lease_key(ask.rid), *(budget_key(line) for line in ask.budgets)]
-        for line in ask.rates:
-            keys.extend(bucket_key(line, b) for b in range(cur - BUCKETS + 1, cur + 1))
-        keys.extend(slot_key(line.scope) for line in ask.slots)
-        args: list[Any] = [
-            repr(ask.now),
-            ask.rid,
-            repr(ask.now + LEASE_S),
-            ask.input_pusd,
-            ask.out_pusd,
-            ask.max_out,
-            min(ask.min_out, ask.max_out),
-            ask.input_tokens,
-            ask.out_factor,
-            len(ask.budgets),
-            len(ask.rates),
-            len(ask.slots),
-            BUCKET_S,
-            BUCKETS,
-            LEASE_S + 60,
-        ]
-        for budget in ask.budgets:
-            args.extend((budget.limit, budget.ttl_s or 0))
-        for rate in ask.rates:
-            args.extend((1 if rate.kind == "requests" else 0, rate.limit))
-        args.extend(slot.limit for slot in ask.slots)
-        reply = [
-            item.decode() if isinstance(item, bytes) else str(item)
-            for item in await self._run("admit", self._admit, keys, args)
-        ]
-        verdict = reply[0]
-        if verdict == "unseeded":
-            raise CountersUnavailable(
-                "Redis has no counters yet (restarted empty): rebuilding from the ledger"
-            )
-        if verdict == "ok":
-            granted, cost, tokens = int(reply[1]), int(reply[2]), int(reply[3])
-            rest = reply[4:]
-            nb = len(ask.budgets)
-            budgets = [(int(rest[2 * i]), int(rest[2 * i + 1])) for i in range(nb)]
-            rates = [
-                (int(rest[2 * nb + 2 * i]), float(rest[2 * nb + 2 * i + 1]))
-                for i in range(len(ask.rates))
-            ]
-            return Outcome(
-                True, granted_out=granted, cost=cost, tokens=tokens, budgets=budgets, rates=rates
-            )
-        index = int(reply[1])
-        if verdict == "budget":
-            rest = reply[2:]
-            return Outcome(
-                False,
-                "budget",
-                index,
-                budgets=[(int(rest[2 * i]), int(rest[2 * i + 1])) for i in range(len(ask.budgets))],
-            )
-        return Outcome(False, verdict, index, float(reply[2]) if len(reply) > 2 else None)
+        result: Outcome = await self._admits.submit(ask)
+        return result
 
-    async def settle(self, s: Settlement) -> list[tuple[int, int]]:
-        admitted, cur = bucket(s.admitted_at), bucket(s.now)
-        keys = [SEEDED, LEASES, lease_key(s.rid), *(budget_key(line) for line in s.budgets)]
-        for line in s.token_rates:
-            keys.extend((bucket_key(line, admitted), bucket_key(line, cur)))
-        keys.extend(slot_key(line.scope) for line in s.slots)
-        args: list[Any] = [
-            s.rid,
-            s.actual_pusd,
-            s.actual_tokens - s.tokens,
-            len(s.budgets),
-            len(s.token_rates),
-            len(s.slots),
-            BUCKET_S * (BUCKETS + 1),
-            *(line.ttl_s or 0 for line in s.budgets),
-        ]
-        reply = [
-            item.decode() if isinstance(item, bytes) else str(item)
-            for item in await self._run("settle", self._settle, keys, args)
-        ]
-        if reply[0] == "unseeded":
-            raise CountersUnavailable("Redis has no counters yet (restarted empty)")
-        return [(int(reply[1 + 2 * i]), int(reply[2 + 2 * i])) for i in range(len(s.budgets))]
+    async def settle(self, settlement: Settlement) -> list[tuple[int, int]]:
+        result: list[tuple[int, int]] = await self._settles.submit(settlement)
+        return result
+
+    async def _pipeline(
+        self, op: str, script: Any, calls: list[tuple[list[str], list[Any]]]
+    ) -> list[Any]:
+        """One EVALSHA per call, all in one round trip (not a transaction: each script is
+        atomic on its own, as separate calls would be). A Redis that lost its scripts
+        (restarted) gets them again and the calls it refused are sent once more."""
+        started = time.perf_counter()
+        try:
+            replies: list[Any] = [None] * len(calls)
+            todo = list(range(len(calls)))
+            for attempt in range(2):
+                async with self.client.pipeline(transaction=False) as pipe:
+                    for i in todo:
+                        keys, args = calls[i]
+                        pipe.evalsha(script.sha, len(keys), *keys, *args)
+                    answers = await pipe.execute(raise_on_error=False)
+                missing = []
+                for i, answer in zip(todo, answers, strict=True):
+                    if isinstance(answer, NoScriptError) and attempt == 0:
+                        missing.append(i)
+                    elif isinstance(answer, Exception):
+                        raise answer
+                    else:
+                        replies[i] = answer
+                if not missing:
+                    break
+                for each in (self._admit, self._settle, self._sweep, self._seed):
+                    await self.client.script_load(each.script)
+                todo = missing
+            return replies
+        except (RedisError, OSError) as exc:
+            raise CountersUnavailable(f"Redis at {self.describe()}: {exc}") from None
+        finally:
+            metrics.redis_seconds.labels(op).observe(time.perf_counter() - started)
+
+    async def _admit_all(self, asks: list[Ask]) -> list[Outcome | CountersUnavailable]:
+        replies = await self._pipeline("admit", self._admit, [_admit_call(a) for a in asks])
+        return [_outcome(ask, _texts(reply)) for ask, reply in zip(asks, replies, strict=True)]
+
+    async def _settle_all(
+        self, settlements: list[Settlement]
+    ) -> list[list[tuple[int, int]] | CountersUnavailable]:
+        replies = await self._pipeline(
+            "settle", self._settle, [_settle_call(s) for s in settlements]
+        )
+        out: list[list[tuple[int, int]] | CountersUnavailable] = []
+        for s, reply in zip(settlements, replies, strict=True):
+            texts = _texts(reply)
+            if texts[0] == "unseeded":
+                out.append(CountersUnavailable("Redis has no counters yet (restarted empty)"))
+            else:
+                out.append(
+                    [(int(texts[1 + 2 * i]), int(texts[2 + 2 * i])) for i in range(len(s.budgets))]
+                )
+        return out
 
     async def read(
         self, budgets: Sequence[BudgetLine], rates: Sequence[RateLine], now: float
@@ -232,4 +216,90 @@ class RedisCounters:
         return bool(await self._run("seed", self._seed, keys, args))
 
     async def close(self) -> None:
+        await self._admits.wait()
+        await self._settles.wait()
         await self.client.aclose()
+
+
+def _texts(reply: Any) -> list[str]:
+    return [item.decode() if isinstance(item, bytes) else str(item) for item in reply]
+
+
+def _admit_call(ask: Ask) -> tuple[list[str], list[Any]]:
+    cur = bucket(ask.now)
+    keys = [SEEDED, LEASES, lease_key(ask.rid), *(budget_key(line) for line in ask.budgets)]
+    for line in ask.rates:
+        keys.extend(bucket_key(line, b) for b in range(cur - BUCKETS + 1, cur + 1))
+    keys.extend(slot_key(line.scope) for line in ask.slots)
+    args: list[Any] = [
+        repr(ask.now),
+        ask.rid,
+        repr(ask.now + LEASE_S),
+        ask.input_pusd,
+        ask.out_pusd,
+        ask.max_out,
+        min(ask.min_out, ask.max_out),
+        ask.input_tokens,
+        ask.out_factor,
+        len(ask.budgets),
+        len(ask.rates),
+        len(ask.slots),
+        BUCKET_S,
+        BUCKETS,
+        LEASE_S + 60,
+    ]
+    for budget in ask.budgets:
+        args.extend((budget.limit, budget.ttl_s or 0))
+    for rate in ask.rates:
+        args.extend((1 if rate.kind == "requests" else 0, rate.limit))
+    args.extend(slot.limit for slot in ask.slots)
+    return keys, args
+
+
+def _outcome(ask: Ask, reply: list[str]) -> Outcome | CountersUnavailable:
+    verdict = reply[0]
+    if verdict == "unseeded":
+        return CountersUnavailable(
+            "Redis has no counters yet (restarted empty): rebuilding from the ledger"
+        )
+    if verdict == "ok":
+        granted, cost, tokens = int(reply[1]), int(reply[2]), int(reply[3])
+        rest = reply[4:]
+        nb = len(ask.budgets)
+        budgets = [(int(rest[2 * i]), int(rest[2 * i + 1])) for i in range(nb)]
+        rates = [
+            (int(rest[2 * nb + 2 * i]), float(rest[2 * nb + 2 * i + 1]))
+            for i in range(len(ask.rates))
+        ]
+        return Outcome(
+            True, granted_out=granted, cost=cost, tokens=tokens, budgets=budgets, rates=rates
+        )
+    index = int(reply[1])
+    if verdict == "budget":
+        rest = reply[2:]
+        return Outcome(
+            False,
+            "budget",
+            index,
+            budgets=[(int(rest[2 * i]), int(rest[2 * i + 1])) for i in range(len(ask.budgets))],
+        )
+    return Outcome(False, verdict, index, float(reply[2]) if len(reply) > 2 else None)
+
+
+def _settle_call(s: Settlement) -> tuple[list[str], list[Any]]:
+    admitted, cur = bucket(s.admitted_at), bucket(s.now)
+    keys = [SEEDED, LEASES, lease_key(s.rid), *(budget_key(line) for line in s.budgets)]
+    for line in s.token_rates:
+        keys.extend((bucket_key(line, admitted), bucket_key(line, cur)))
+    keys.extend(slot_key(line.scope) for line in s.slots)
+    args: list[Any] = [
+        s.rid,
+        s.actual_pusd,
+        s.actual_tokens - s.tokens,
+        len(s.budgets),
+        len(s.token_rates),
+        len(s.slots),
+        BUCKET_S * (BUCKETS + 1),
+        *(line.ttl_s or 0 for line in s.budgets),
+    ]
+    return keys, args

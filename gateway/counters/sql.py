@@ -33,12 +33,12 @@ from typing import Any
 
 from gateway.counters.base import CountersUnavailable
 from gateway.counters.batch import Batch, Held, Needs, needs
+from gateway.counters.combine import Combiner
 from gateway.counters.logic import bucket, reset_s
 from gateway.counters.plan import BUCKETS, Ask, BudgetLine, Outcome, RateLine, Settlement
 from gateway.store import Store, StoreError
 from gateway.store.engine import SQLITE_BUSY_MS, sqlite_path
 
-MAX_BATCH = 256
 RETRY_S = 0.05  # SQLite: how long the event loop retries a busy database before a thread waits
 SWEEP_LIMIT = 500
 
@@ -213,8 +213,7 @@ class SqlCounters:
         self._loop_db: sqlite3.Connection | None = None  # SQLite, used on the event loop
         self._thread_db: sqlite3.Connection | None = None  # SQLite, used by a worker thread
         self._serial = threading.Lock()  # one transaction of this process at a time
-        self._waiting: list[tuple[Ask | Settlement, asyncio.Future[Any]]] = []
-        self._drainer: asyncio.Task[None] | None = None
+        self._combined: Combiner[Ask | Settlement] = Combiner(self._batch, "gateway-sql-counters")
         self._errors: tuple[type[BaseException], ...] = (
             (StoreError, sqlite3.Error) if not self.pg else (StoreError, self._dbapi_error())
         )
@@ -226,11 +225,11 @@ class SqlCounters:
     # -- the interface -----------------------------------------------------------------
 
     async def admit(self, ask: Ask) -> Outcome:
-        result: Outcome = await self._submit(ask)
+        result: Outcome = await self._combined.submit(ask)
         return result
 
     async def settle(self, settlement: Settlement) -> list[tuple[int, int]]:
-        result: list[tuple[int, int]] = await self._submit(settlement)
+        result: list[tuple[int, int]] = await self._combined.submit(settlement)
         return result
 
     async def read(
@@ -265,42 +264,12 @@ class SqlCounters:
         return await asyncio.to_thread(self._transaction, work)
 
     async def close(self) -> None:
-        if self._drainer is not None:
-            await asyncio.gather(self._drainer, return_exceptions=True)
+        await self._combined.wait()
         with self._serial:
             for connection in (self._loop_db, self._thread_db):
                 if connection is not None:
                     connection.close()
             self._loop_db = self._thread_db = None
-
-    # -- combining ---------------------------------------------------------------------
-
-    def _submit(self, op: Ask | Settlement) -> asyncio.Future[Any]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Any] = loop.create_future()
-        self._waiting.append((op, future))
-        if self._drainer is None or self._drainer.done():
-            self._drainer = loop.create_task(self._drain(), name="gateway-sql-counters")
-        return future
-
-    async def _drain(self) -> None:
-        while self._waiting:
-            taken, self._waiting = self._waiting[:MAX_BATCH], self._waiting[MAX_BATCH:]
-            ops = [op for op, _ in taken]
-            try:
-                results = await self._batch(ops)
-            except CountersUnavailable as exc:
-                for _, future in taken:
-                    if not future.done():
-                        future.set_exception(CountersUnavailable(str(exc)))
-            except Exception as exc:  # a bug: every caller sees it, the next batch runs
-                for _, future in taken:
-                    if not future.done():
-                        future.set_exception(exc)
-            else:
-                for (_, future), result in zip(taken, results, strict=True):
-                    if not future.done():
-                        future.set_result(result)
 
     async def _batch(self, ops: list[Ask | Settlement]) -> list[Any]:
         def apply(db: _Db) -> list[Any]:
