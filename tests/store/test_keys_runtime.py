@@ -183,3 +183,28 @@ def test_an_explicit_database_that_is_missing_fails_at_start(tmp_path: Path) -> 
         assert governance.store is None and not (tmp_path / "gateway.db").exists()
     finally:
         os.chdir(here)
+
+
+async def test_features_not_configured_cost_nothing(store: Store) -> None:
+    """No key or team in the database: no resolver, no ledger sink, no admission, so a
+    request touches neither the store nor the counters. Keys come into force with the
+    first key; a key without limits carries no quota, so admission returns at once."""
+    from gateway.admission import stage
+    from gateway.settings import Settings
+    from gateway.state import GatewayState
+
+    state = GatewayState(Settings(), load_registry(REGISTRY))
+    sinks = list(state.sinks)
+    governance = Governance(str(store.url), store)
+    assert governance.cache is not None
+    governance.cache.refresh()
+    await governance.start(state)
+    try:
+        assert state.resolver is None and state.admission is None and state.sinks == sinks
+        secret = _key(store, "plain")
+        await governance._poll_once()
+        assert state.resolver is governance.cache and state.admission is not None
+        principal = governance.cache.resolve(secret)
+        assert stage.quota_of(principal) is None  # stage.admit returns before any counter
+    finally:
+        await governance.stop()
