@@ -22,6 +22,7 @@ import os
 import threading
 from typing import TYPE_CHECKING
 
+from gateway import tokens
 from gateway.admission.runtime import Admission
 from gateway.keys import metrics as key_metrics
 from gateway.keys.cache import POLL_S, KeyCache
@@ -47,6 +48,7 @@ class Governance:
         self._flusher: asyncio.Task[None] | None = None
         self._opening = threading.Lock()
         self.admission: Admission | None = None  # budgets and rate limits (gateway.admission)
+        self._warming: asyncio.Task[None] | None = None
         if store is not None:
             self._attach(store)
 
@@ -103,6 +105,9 @@ class Governance:
             from gateway.admission.setup import build as build_admission
 
             self.admission = build_admission(state.settings, self.store, self.cache, self.writer)
+            # A budget reserves for the input by the tokenizer's count: load its vocabulary
+            # now in a thread, not in the first budgeted call (1.5 s with the loop blocked).
+            self._warming = asyncio.create_task(asyncio.to_thread(tokens.warm_up))
             await self.admission.start()
         state.admission = self.admission if self.cache.active else None
 
