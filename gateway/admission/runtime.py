@@ -266,14 +266,14 @@ class Admission:
         if epoch is None:
             return  # another replica is rebuilding; wait for it
         if self.epoch is not None and epoch != self.epoch:
-            stale = [q for q in self.queue if q.epoch != epoch]
+            stale = [q for q in self.queue if self._stale(q, epoch)]
             if stale:
                 metrics.settlements_dropped_total.labels("rebuilt_from_ledger").inc(len(stale))
-                self.queue = deque(q for q in self.queue if q.epoch == epoch)
+                self.queue = deque(q for q in self.queue if not self._stale(q, epoch))
         self.epoch = epoch
         while self.queue:
             queued = self.queue[0]
-            if queued.epoch not in (None, epoch):
+            if self._stale(queued, epoch):
                 self.queue.popleft()
                 metrics.settlements_dropped_total.labels("rebuilt_from_ledger").inc()
                 continue
@@ -288,6 +288,19 @@ class Admission:
             if self.local is not None:
                 self.local = MemoryCounters()
             log.warning("the %s counters answer again: limits are shared again", self.primary.kind)
+
+    @staticmethod
+    def _stale(queued: _Queued, epoch: str) -> bool:
+        """Queued in an earlier life of the counters, for a call that ended before the
+        rebuild read the ledger: the rebuilt counters hold it already. A call that ended
+        after that read (this replica had not yet seen the rebuild) is not in them."""
+        if queued.epoch in (None, epoch):
+            return False
+        _, _, read_at = epoch.partition("@")
+        try:
+            return queued.settlement.now <= float(read_at)
+        except ValueError:
+            return True  # an epoch without the time: everything before it is in the ledger
 
     async def _epoch(self) -> str | None:
         epoch_of = getattr(self.primary, "epoch", None)
@@ -309,12 +322,13 @@ class Admission:
             await asyncio.to_thread(self._flush_ledger)
         await asyncio.sleep(self._flush_wait_s)  # the other replicas' ledger flushes
         lines = {line.key: line for line in (self._budget_lines() if self._budget_lines else [])}
+        read_at = time.time()
         values = (
             await asyncio.to_thread(self._ledger_spend, list(lines.values()))
             if self._ledger_spend
             else []
         )
-        await primary.seed(list(zip(lines.values(), values, strict=True)))
+        await primary.seed(list(zip(lines.values(), values, strict=True)), read_at)
         log.warning("rebuilt %d budget counters from the ledger", len(lines))
         epoch = await primary.epoch()
         return None if epoch is None else str(epoch)

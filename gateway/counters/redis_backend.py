@@ -131,7 +131,8 @@ class RedisCounters:
                     if isinstance(answer, NoScriptError) and attempt == 0:
                         missing.append(i)
                     elif isinstance(answer, Exception):
-                        raise answer
+                        # This call only: the others in the pipeline did run.
+                        replies[i] = CountersUnavailable(f"Redis at {self.describe()}: {answer}")
                     else:
                         replies[i] = answer
                 if not missing:
@@ -147,7 +148,10 @@ class RedisCounters:
 
     async def _admit_all(self, asks: list[Ask]) -> list[Outcome | CountersUnavailable]:
         replies = await self._pipeline("admit", self._admit, [_admit_call(a) for a in asks])
-        return [_outcome(ask, _texts(reply)) for ask, reply in zip(asks, replies, strict=True)]
+        return [
+            reply if isinstance(reply, CountersUnavailable) else _outcome(ask, _texts(reply))
+            for ask, reply in zip(asks, replies, strict=True)
+        ]
 
     async def _settle_all(
         self, settlements: list[Settlement]
@@ -157,6 +161,9 @@ class RedisCounters:
         )
         out: list[list[tuple[int, int]] | CountersUnavailable] = []
         for s, reply in zip(settlements, replies, strict=True):
+            if isinstance(reply, CountersUnavailable):
+                out.append(reply)
+                continue
             texts = _texts(reply)
             if texts[0] == "unseeded":
                 out.append(CountersUnavailable("Redis has no counters yet (restarted empty)"))
@@ -204,9 +211,10 @@ class RedisCounters:
         except (RedisError, OSError) as exc:
             raise CountersUnavailable(f"Redis at {self.describe()}: {exc}") from None
 
-    async def seed(self, spent: Sequence[tuple[BudgetLine, int]]) -> bool:
-        """Start the counters from the ledger's spend (only if no replica did already)."""
-        epoch = secrets.token_hex(8)
+    async def seed(self, spent: Sequence[tuple[BudgetLine, int]], read_at: float) -> bool:
+        """Start the counters from the ledger's spend (only if no replica did already).
+        The new epoch carries when the ledger was read (gateway.admission.runtime)."""
+        epoch = f"{secrets.token_hex(8)}@{read_at!r}"
         keys = [SEEDED, *(budget_key(line) for line, _ in spent)]
         args: list[Any] = [
             epoch,

@@ -351,3 +351,21 @@ async def test_sqlite_waits_for_another_writer_without_blocking_the_loop(
     await counters.close()
     other.close()
     store.close()
+
+
+def test_settlements_queued_before_a_rebuild_are_dropped_only_if_the_ledger_had_them() -> None:
+    """Redis came back empty and was rebuilt from the ledger read at `read_at`: a queued
+    settlement of a call that ended before is in the rebuilt spend (dropped); one that
+    ended after (this replica had not seen the rebuild yet) is not, and must be applied."""
+    from gateway.admission.runtime import Admission, _Queued
+
+    a = ask("e1", budgets=(budget(scope(), 10_000),))
+    new = f"beef@{T0 + 5!r}"
+
+    def queued(ended: float, epoch: str | None) -> _Queued:
+        return _Queued(settle(a, 0, 1100, 500, now=ended), epoch)
+
+    assert Admission._stale(queued(T0 + 4, "old@1.0"), new)
+    assert not Admission._stale(queued(T0 + 6, "old@1.0"), new)
+    assert not Admission._stale(queued(T0 + 4, new), new)  # this life: always applied
+    assert not Admission._stale(queued(T0 + 4, None), new)
