@@ -119,9 +119,14 @@ def measure(s: Session) -> None:
             res[f"{name}_1conn_p50_overhead_ms"] = round(
                 res[f"{name}_1conn"]["p50_ms"] - base1["p50_ms"], 3
             )
+            cpu, cpu0 = res[name].get("proxy_cpu_us_per_req"), base.get("proxy_cpu_us_per_req")
+            if cpu and cpu0:
+                # CPU per call: what a busy shared machine disturbs least.
+                res[f"{name}_cpu_ratio"] = round(cpu0 / cpu, 3)
             s.say(
                 f"governance {name}: {res[name]['rps']} req/s ({res[f'{name}_rps_ratio']:.0%} of no keys), "
                 f"p50 +{res[f'{name}_p50_overhead_ms']} ms at 32 connections, "
-                f"+{res[f'{name}_1conn_p50_overhead_ms']} ms at 1"
+                f"+{res[f'{name}_1conn_p50_overhead_ms']} ms at 1; "
+                f"{cpu} us CPU a call vs {cpu0} ({res.get(f'{name}_cpu_ratio', 0):.0%} of no keys' speed)"
             )
     s.report["governance"] = res

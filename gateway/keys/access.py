@@ -59,6 +59,8 @@ class KeyLimits:
         )
 
     def allows(self, model: Model) -> bool:
+        if self._team is None and self._key is None:
+            return True  # no list on the key or its team: the common case, per call
         names = (model.key, *model.entry.aliases)
         return all(
             pattern is None or any(pattern.fullmatch(name) for name in names)

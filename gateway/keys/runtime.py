@@ -105,16 +105,23 @@ class Governance:
             from gateway.admission.setup import build as build_admission
 
             self.admission = build_admission(state.settings, self.store, self.cache, self.writer)
-            # A budget reserves for the input by the tokenizer's count: load its vocabulary
-            # now in a thread, not in the first budgeted call (1.5 s with the loop blocked).
-            self._warming = asyncio.create_task(asyncio.to_thread(tokens.warm_up))
             await self.admission.start()
+        if self._warming is None and any(
+            getattr(p.limits, "quota", None) is not None for p in self.cache.principals()
+        ):
+            # Limits reserve for the input by the tokenizer's count: load its vocabulary
+            # (1.5 s, holding the GIL: the loop waits wherever it runs) now, before serving
+            # when limits exist at start-up (`start` awaits it), not in the first limited
+            # call. Only then: keys without limits never need it.
+            self._warming = asyncio.create_task(asyncio.to_thread(tokens.warm_up))
         state.admission = self.admission if self.cache.active else None
 
     async def start(self, state: GatewayState) -> None:
         self._state = state
         self._apply()
         await self._admission()
+        if self._warming is not None:
+            await self._warming
         self._task = asyncio.create_task(self._poll(), name="gateway-keys-poll")
         if self.writer is not None:
             self._flusher = asyncio.create_task(self.writer.run(), name="gateway-ledger-flush")
