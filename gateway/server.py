@@ -32,6 +32,7 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from gateway.capacity import overloaded, stream_capacity
 from gateway.errors import GatewayError
+from gateway.hangup import SCOPE_KEY, Hangup
 from gateway.settings import Settings, from_env
 
 PROTOCOL = "gateway.server:GatewayHttpProtocol"  # for uvicorn.run's import string
@@ -122,6 +123,15 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._disarm()
         self._waiting.pop(self, None)
         super().connection_lost(exc)
+        # After uvicorn marked the cycles disconnected: the app's callbacks see it so.
+        cycles = [c for c, _ in self.pipeline]
+        if self.cycle is not None:
+            cycles.append(self.cycle)
+        for cycle in cycles:
+            if not cycle.response_complete:
+                hangup = cycle.scope.get(SCOPE_KEY)
+                if isinstance(hangup, Hangup):
+                    hangup.fire()
 
     def _drop(self) -> None:
         self._disarm()
@@ -183,6 +193,7 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._head_bytes = 0
         self._waiting.pop(self, None)
         self._arm(self._limits.body_timeout_s)
+        self.scope[SCOPE_KEY] = Hangup()  # type: ignore[literal-required]
         super().on_headers_complete()
 
     def on_message_complete(self) -> None:

@@ -15,6 +15,7 @@ from gateway.api.common import error_response, header_map, parse_body, read_body
 from gateway.auth.edge import authenticate
 from gateway.errors import GatewayError
 from gateway.estimate import max_cost_header
+from gateway.proxy.disconnect import hangup_of
 from gateway.proxy.exchange import CLIENT_CLOSED, Exchange
 from gateway.proxy.handler import handle
 from gateway.proxy.request import ClientRequest
@@ -50,5 +51,14 @@ async def serve_call(request: Request, client_api: ClientAPI, route: str) -> Res
         ex.finish(CLIENT_CLOSED)
         return Response(status_code=CLIENT_CLOSED)
     strict = headers.get("x-gateway-strict", "").lower() == "true"
-    call = ClientRequest(client_api, raw, body, ex.principal, strict, request.receive, max_cost)
+    call = ClientRequest(
+        client_api,
+        raw,
+        body,
+        ex.principal,
+        strict,
+        request.receive,
+        max_cost,
+        hangup_of(request.scope),
+    )
     return await handle(state, call, ex)

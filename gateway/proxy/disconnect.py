@@ -19,6 +19,8 @@ from typing import TypeVar
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
+from gateway.hangup import SCOPE_KEY, Hangup
+
 T = TypeVar("T")
 
 
@@ -27,17 +29,28 @@ class ClientGone(Exception):
 
 
 class _Watch:
-    """The one disconnect watcher: a task that waits for `http.disconnect` and cancels
-    the task that made it. Used while waiting for the upstream and while streaming."""
+    """The one disconnect watcher: it cancels the task that made it when the client goes.
+    Used while waiting for the upstream and while streaming. Under the gateway's own
+    server the connection tells it (gateway.hangup); elsewhere a task waits for
+    `http.disconnect`."""
 
-    __slots__ = ("_gone", "_task", "_watcher")
+    __slots__ = ("_gone", "_hangup", "_task", "_watcher")
 
-    def __init__(self, receive: Receive) -> None:
+    def __init__(self, receive: Receive, hangup: Hangup | None = None) -> None:
         task = asyncio.current_task()
         assert task is not None
         self._task = task
         self._gone = False
-        self._watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+        self._hangup = hangup
+        self._watcher: asyncio.Task[None] | None = None
+        if hangup is not None:
+            hangup.on_lost(self._lost)
+        else:
+            self._watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+
+    def _lost(self) -> None:
+        self._gone = True
+        self._task.cancel()
 
     async def _watch(self, receive: Receive) -> None:
         try:
@@ -45,8 +58,7 @@ class _Watch:
                 pass
         except Exception:  # a server that cannot tell: then nothing is watched
             return
-        self._gone = True
-        self._task.cancel()
+        self._lost()
 
     def cancelled_us(self) -> bool:
         """After a CancelledError: whether it was this watcher's (the client left), and
@@ -54,16 +66,24 @@ class _Watch:
         return self._gone and self._task.uncancel() == 0
 
     def close(self) -> None:
-        self._watcher.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
+        elif self._hangup is not None:
+            self._hangup.clear()
 
 
-async def until_disconnect(receive: Receive, work: Awaitable[T]) -> T:
+def hangup_of(scope: Scope) -> Hangup | None:
+    hangup = scope.get(SCOPE_KEY)
+    return hangup if isinstance(hangup, Hangup) else None
+
+
+async def until_disconnect(receive: Receive, work: Awaitable[T], hangup: Hangup | None = None) -> T:
     """Await `work`; if the client disconnects first, cancel it and raise ClientGone.
 
     The body has been read, so the only message left to receive is the disconnect. One
-    watcher task per request; it cancels this task rather than running `work` in another.
+    watcher per request; it cancels this task rather than running `work` in another.
     """
-    watch = _Watch(receive)
+    watch = _Watch(receive, hangup)
     try:
         return await work
     except asyncio.CancelledError:
@@ -91,7 +111,7 @@ class AccountedStream(StreamingResponse):
         a send to a gone client does not raise): a cancel scope and two new tasks per
         stream, on the way to the first token. One plain watcher task does the same.
         """
-        watch = _Watch(receive)
+        watch = _Watch(receive, self._hangup)
         try:
             await self.stream_response(send)
         except asyncio.CancelledError:
@@ -101,7 +121,10 @@ class AccountedStream(StreamingResponse):
         finally:
             watch.close()
 
+    _hangup: Hangup | None = None
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._hangup = hangup_of(scope)
         try:
             await self._stream_until_disconnect(receive, send)
         finally:

@@ -167,9 +167,9 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
                 await context.count(result.params, candidate)  # a big input: off the event loop
             context.check(result.params, candidate)
             if result.client_stream:
-                frames = await until_disconnect(req.receive, _open_stream(leg, state))
+                frames = await until_disconnect(req.receive, _open_stream(leg, state), req.hangup)
                 return _stream_response(leg, frames)
-            payload = await until_disconnect(req.receive, _complete(leg, state))
+            payload = await until_disconnect(req.receive, _complete(leg, state), req.hangup)
             return _answer(ex, payload)
         except GatewayError as exc:
             failure = exc
@@ -263,7 +263,9 @@ async def _finishing(leg: Leg, frames: AsyncIterator[bytes]) -> AsyncIterator[by
         log.warning(
             "stream %s for %s cut: the shutdown grace period is over", ex.request_id, leg.model.key
         )
-        yield CLIENTS[leg.client_api].error_frame(ex, error)
+        frame = CLIENTS[leg.client_api].error_frame(ex, error)
+        ex.finish(status, error)  # recorded before the client hears of it, not after
+        yield frame
     except (GatewayError, *SHAPE_ERRORS) as exc:
         if not isinstance(exc, GatewayError):  # a stream event the translator cannot read
             exc = UpstreamError(
@@ -275,7 +277,9 @@ async def _finishing(leg: Leg, frames: AsyncIterator[bytes]) -> AsyncIterator[by
         log.warning(
             "stream %s for %s ended by an error: %s", ex.request_id, leg.model.key, exc.message
         )
-        yield CLIENTS[leg.client_api].error_frame(ex, exc)
+        frame = CLIENTS[leg.client_api].error_frame(ex, exc)
+        ex.finish(status, error)  # recorded before the client hears of it, not after
+        yield frame
     finally:
         if task is not None:
             DRAIN.streams.discard(task)

@@ -9,6 +9,7 @@ from typing import Any
 from starlette.types import Receive
 
 from gateway.auth.principal import Principal
+from gateway.hangup import Hangup
 from gateway.types import ClientAPI
 
 
@@ -21,3 +22,4 @@ class ClientRequest:
     strict: bool  # x-gateway-strict: refuse instead of dropping unsupported parameters
     receive: Receive  # the connection, watched for a disconnect while the upstream works
     max_cost: Decimal | None = None  # x-gateway-max-cost-usd: refuse a worst case above it
+    hangup: Hangup | None = None  # the server's word when the client is gone (gateway.hangup)

@@ -11,6 +11,7 @@ import openai
 import pytest
 
 from gateway.app import create_app
+from gateway.server import protocol_for
 from tests.fakes.gemini import FakeGemini
 from tests.fakes.openai import FakeOpenAI
 from tests.fakes.server import serve
@@ -52,7 +53,9 @@ def _reset_fakes(request: pytest.FixtureRequest) -> None:
 
 
 def start_gateway(**overrides: Unpack[Overrides]) -> Iterator[str]:
-    with serve(create_app(gateway_settings(str(REGISTRY), **overrides))) as url:
+    # With the server protocol `gateway serve` runs (limits, hang-ups told to the app).
+    settings = gateway_settings(str(REGISTRY), **overrides)
+    with serve(create_app(settings), http=protocol_for(settings)) as url:
         yield url
 
 
