@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, case, func, select
 
 from gateway.store.core import Store
 from gateway.store.errors import StoreError
@@ -122,7 +122,20 @@ def spend(
         func.sum(ledger.c.cached_input_tokens),
         func.sum(ledger.c.output_tokens),
         func.sum(ledger.c.reasoning_tokens),
-        func.count() - func.count(ledger.c.cost_pusd),
+        # Unpriced: tokens were used but there is no cost. A call with no usage at all (a
+        # refusal, a failure before any output) has no cost either, and is not unpriced.
+        func.sum(
+            case(
+                (
+                    and_(
+                        ledger.c.cost_pusd.is_(None),
+                        ledger.c.input_tokens + ledger.c.output_tokens > 0,
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+        ),
         func.sum(ledger.c.cost_pusd),
     ).group_by(*dims)
     if since is not None:

@@ -180,13 +180,15 @@ def test_spend_sums_exactly_by_every_grouping(store: Store) -> None:
         _row(day2, ka.id, ka.team_id, "openai:gpt-4o", to_pusd(0.2)),
         _row(day2, kb.id, kb.team_id, "openai:gpt-4o-mini", to_pusd(Decimal("0.000000000001"))),
         _row(day2, kb.id, kb.team_id, "openai:gpt-4o-mini", None),  # unpriced
+        # refused (no usage, so no cost): a request, but not an unpriced one
+        _row(day2, kb.id, kb.team_id, "openai:gpt-4o-mini", None, (0, 0, 0, 0)),
         _row(day2, None, None, "openai:gpt-4o", to_pusd(Decimal("1.5"))),  # the master key
     ]
     insert_rows(store, rows)
     total = spend(store)
     assert total == [
         {
-            "requests": 5,
+            "requests": 6,
             "input_tokens": 50,
             "cached_input_tokens": 10,
             "output_tokens": 25,
@@ -207,8 +209,10 @@ def test_spend_sums_exactly_by_every_grouping(store: Store) -> None:
     ranged = spend(store, ["model"], since=datetime(2026, 12, 1), until=datetime(2026, 12, 2))
     assert {row["model"]: row["requests"] for row in ranged} == {
         "openai:gpt-4o": 2,
-        "openai:gpt-4o-mini": 2,
+        "openai:gpt-4o-mini": 3,
     }
+    unpriced = {row["model"]: row["unpriced_requests"] for row in ranged}
+    assert unpriced == {"openai:gpt-4o": 0, "openai:gpt-4o-mini": 1}  # not the refused one
     with pytest.raises(StoreError, match="cannot group spend by 'colour'"):
         spend(store, ["colour"])
 
