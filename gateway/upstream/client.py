@@ -20,7 +20,6 @@ import errno
 import functools
 import logging
 import os
-import zlib
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
@@ -42,12 +41,12 @@ from gateway.registry.schema import ProviderConfig
 from gateway.registry.snapshot import Deployment, Model
 from gateway.settings import Settings
 from gateway.upstream import retry
+from gateway.upstream.body import MB, decoded, read_capped, too_large
 from gateway.upstream.breaker import CLOSED, OPEN, Breakers
 from gateway.upstream.slots import NO_SLOT, LocalLimit, Slot, Slots
 
 log = logging.getLogger("gateway")
 
-MB = 1024 * 1024
 # Only encodings the gateway can inflate with a cap; aiohttp's default would add more
 # when optional packages (brotli, zstandard) happen to be installed.
 ACCEPT_ENCODING = "gzip, deflate"
@@ -284,7 +283,7 @@ class Upstreams:
             content = await read_capped(
                 response,
                 self.limits.max_body_bytes if ok else MAX_ERROR_BODY,
-                endpoint,
+                endpoint.scrubber,
                 lenient=not ok,
             )
         except TRANSPORT_ERRORS as exc:
@@ -312,7 +311,9 @@ class Upstreams:
             response.stream = _Released(response.stream, slot)
         if not 200 <= response.status_code < 300:
             try:
-                content = await read_capped(response, MAX_ERROR_BODY, endpoint, lenient=True)
+                content = await read_capped(
+                    response, MAX_ERROR_BODY, endpoint.scrubber, lenient=True
+                )
             except TRANSPORT_ERRORS as exc:
                 raise transport_error(exc, endpoint.where) from None
             finally:
@@ -363,105 +364,6 @@ def _session(transport: AiohttpTransport) -> aiohttp.ClientSession:
     return aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
 
 
-class TooLarge(Exception):
-    """The upstream sent more than the cap allows."""
-
-
-class _Inflater:
-    """Undoes a `content-encoding` the gateway asked for, never yielding past a cap.
-
-    zlib's `max_length` bounds each step's output, so a bomb is refused after at most
-    the cap is held in memory, not after it has been inflated whole.
-    """
-
-    __slots__ = ("_deflate", "_z")
-
-    def __init__(self, encoding: str) -> None:
-        self._deflate = encoding == "deflate"
-        self._z = zlib.decompressobj(zlib.MAX_WBITS if self._deflate else 16 + zlib.MAX_WBITS)
-
-    def inflate(self, data: bytes, room: int) -> tuple[bytes, bytes]:
-        """(output of at most `room` + 1 bytes, input still to inflate)."""
-        try:
-            out = self._z.decompress(data, room + 1)
-        except zlib.error:
-            if not self._deflate:
-                raise
-            # "deflate" is raw deflate for some servers (as httpx also allows).
-            self._deflate = False
-            self._z = zlib.decompressobj(-zlib.MAX_WBITS)
-            out = self._z.decompress(data, room + 1)
-        return out, self._z.unconsumed_tail
-
-
-def _inflater(response: httpx.Response) -> _Inflater | None:
-    encoding = response.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("", "identity"):
-        return None
-    if encoding in ("gzip", "x-gzip", "deflate"):
-        return _Inflater("gzip" if encoding == "x-gzip" else encoding)
-    raise UpstreamError(
-        "The upstream answered in a content-encoding the gateway did not ask for.",
-        code="upstream_invalid_response",
-        reason="invalid_response",
-    )
-
-
-async def _decoded(response: httpx.Response, cap: int) -> AsyncIterator[bytes]:
-    """The body's bytes, decoded, in pieces of at most `cap` + 1 bytes."""
-    inflater = _inflater(response)
-    async for raw in response.aiter_raw():
-        if inflater is None:
-            yield raw
-            continue
-        pending = raw
-        while pending:
-            try:
-                out, pending = inflater.inflate(pending, cap)
-            except zlib.error:
-                raise UpstreamError(
-                    "The upstream's compressed answer is corrupt.",
-                    code="upstream_invalid_response",
-                    reason="invalid_response",
-                ) from None
-            if out:
-                yield out
-            elif pending:
-                break  # no progress: the rest is held in the decompressor's own buffer
-
-
-def _too_large(what: str, cap: int) -> UpstreamError:
-    return UpstreamError(
-        f"The upstream's {what} is larger than the gateway's limit of {cap // MB} MB.",
-        code="upstream_response_too_large",
-        reason="response_too_large",
-    )
-
-
-async def read_capped(
-    response: httpx.Response, cap: int, endpoint: Endpoint, *, lenient: bool = False
-) -> bytes:
-    """The whole body, decoded and scrubbed; past `cap`, a 502 (or, `lenient`, for an
-    error answer read only for its message: empty)."""
-    parts: list[bytes] = []
-    size = 0
-    # Not compressed (what the gateway's upstreams answer with, mostly): the raw pieces as
-    # they come, without _decoded's generator in between.
-    try:
-        pieces = response.aiter_raw() if _inflater(response) is None else _decoded(response, cap)
-        async for piece in pieces:
-            size += len(piece)
-            if size > cap:
-                raise TooLarge
-            parts.append(piece)
-    except (TooLarge, UpstreamError):
-        await response.aclose()
-        if lenient:
-            return b""
-        raise _too_large("answer", cap) from None
-    return endpoint.scrubber.whole(b"".join(parts))
-
-
 def _report_state(model: str, deployment: str, state: int, initial: bool = False) -> None:
     metrics.deployment_state.labels(model, deployment).set(state)
     if initial:
@@ -484,8 +386,7 @@ async def iter_bytes(response: httpx.Response, target: Target) -> AsyncIterator[
     pending = 0  # bytes since the last event boundary
     tail = b""  # the last bytes seen, for a boundary split across chunks
     try:
-        pieces = response.aiter_raw() if _inflater(response) is None else _decoded(response, cap)
-        async for chunk in pieces:
+        async for chunk in decoded(response, cap):
             if chunk.endswith(b"\n\n"):  # an SSE chunk ends where its last event does
                 pending = 0
             else:
@@ -495,7 +396,7 @@ async def iter_bytes(response: httpx.Response, target: Target) -> AsyncIterator[
                 )
                 pending = len(window) - end if end >= 0 else pending + len(chunk)
             if pending > cap:
-                raise _too_large("stream event", cap)
+                raise too_large("stream event", cap)
             tail = chunk[-3:]
             out = scrubber.feed(chunk)
             if out:
