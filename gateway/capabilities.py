@@ -7,6 +7,7 @@ are not checked (nor the llm-adapter mapping form, which holds settings, not fla
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from gateway.errors import BadRequest
@@ -31,22 +32,41 @@ _WHAT = {
 
 def needed(client_api: ClientAPI, result: PolicyResult) -> tuple[str, ...]:
     """The capability flags this request needs, in a fixed order."""
+    return tuple(_needs(client_api, result, (), first=False))
+
+
+def _needs(
+    client_api: ClientAPI, result: PolicyResult, declared: Container[str], *, first: bool
+) -> list[str]:
+    """The capabilities the request needs that are not in `declared`, in the fixed order
+    (only the first one when `first`). A need is looked at only when it is not declared:
+    on the hot path (lacking) the request is read no further than it must be."""
     if client_api == "embeddings":
-        return ()
+        return []
     params = result.params
     out: list[str] = []
-    if _uses_tools(params):
+    if "tools" not in declared and _uses_tools(params):
         out.append("tools")
-    kinds = _part_kinds(params.get("messages") if client_api == "chat" else params.get("input"))
-    if kinds & _IMAGE_PARTS:
-        out.append("vision")
-    if kinds & _AUDIO_PARTS:
-        out.append("audio")
-    if _json_format(client_api, params):
+        if first:
+            return out
+    vision, audio = "vision" not in declared, "audio" not in declared
+    if vision or audio:
+        kinds = _part_kinds(params.get("messages") if client_api == "chat" else params.get("input"))
+        for name, wanted, parts in (
+            ("vision", vision, _IMAGE_PARTS),
+            ("audio", audio, _AUDIO_PARTS),
+        ):
+            if wanted and kinds & parts:
+                out.append(name)
+                if first:
+                    return out
+    if "json_mode" not in declared and _json_format(client_api, params):
         out.append("json_mode")
-    if _asks_reasoning(result):
+        if first:
+            return out
+    if "reasoning" not in declared and _asks_reasoning(result):
         out.append("reasoning")
-    return tuple(out)
+    return out
 
 
 def _asks_reasoning(result: PolicyResult) -> bool:
@@ -73,25 +93,10 @@ def lacking(client_api: ClientAPI, model: Model, result: PolicyResult) -> str | 
     """The first capability the request needs that the model does not declare. Free for a
     model without a capabilities list: the request is not even looked at."""
     declared = model.entry.capabilities
-    if not declared or isinstance(declared, dict) or client_api == "embeddings":
+    if not declared or isinstance(declared, dict):
         return None
-    # missing(model, needed(...)), each need looked at only when the model does not
-    # declare it (the request is read once per call, on the hot path).
-    params = result.params
-    if "tools" not in declared and _uses_tools(params):
-        return "tools"
-    vision, audio = "vision" not in declared, "audio" not in declared
-    if vision or audio:
-        kinds = _part_kinds(params.get("messages") if client_api == "chat" else params.get("input"))
-        if vision and kinds & _IMAGE_PARTS:
-            return "vision"
-        if audio and kinds & _AUDIO_PARTS:
-            return "audio"
-    if "json_mode" not in declared and _json_format(client_api, params):
-        return "json_mode"
-    if "reasoning" not in declared and _asks_reasoning(result):
-        return "reasoning"
-    return None
+    found = _needs(client_api, result, declared, first=True)
+    return found[0] if found else None
 
 
 def check(client_api: ClientAPI, model: Model, result: PolicyResult) -> None:
