@@ -18,7 +18,7 @@ from starlette.types import Receive, Scope, Send
 from gateway import metrics, multiprocess
 from gateway.api.admin import router as admin_router
 from gateway.api.calls import PROXY_ROUTES, serve_call
-from gateway.api.common import error_response, request_id
+from gateway.api.common import error_response, header_map, request_id, request_id_of
 from gateway.api.routes import router
 from gateway.drain import DRAIN
 from gateway.errors import GatewayError
@@ -69,9 +69,8 @@ class GatewayApp(FastAPI):
             route = PROXY_ROUTES.get(scope["path"])
             if route is not None:
                 scope["app"] = self
-                request = Request(scope, receive, send)
                 try:
-                    response = await serve_call(request, *route)
+                    response = await serve_call(self.state.gateway, scope, receive, *route)
                 except Exception:
                     log.exception("unexpected error on %s", scope["path"])
                     error = GatewayError(
@@ -79,7 +78,8 @@ class GatewayApp(FastAPI):
                         status=500,
                         code="internal_error",
                     )
-                    response = error_response(error, {"x-request-id": request_id(request)})
+                    rid = request_id_of(header_map(scope["headers"]))
+                    response = error_response(error, {"x-request-id": rid})
                 await response(scope, receive, send)
                 return
         await super().__call__(scope, receive, send)

@@ -14,6 +14,7 @@ unknown name is counted with empty model and provider labels, never under that n
 from __future__ import annotations
 
 import logging
+from bisect import bisect_left
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -224,27 +225,65 @@ def genai_labels(model: Model) -> tuple[str, str, str]:
     return operation, model.wire.genai_provider or model.provider_name, bare_model(model.native_id)
 
 
+class _Histogram:
+    """A labelled histogram child's values, observed without prometheus-client's per-call
+    checks and its Python loop over the buckets: bisect finds the bucket (`amount <= bound`,
+    as the library's loop does). Each value's own inc() still does the locking and, in
+    multiprocess mode, the file write. tests/unit/test_metrics_fast.py holds it to the
+    library's own observe()."""
+
+    __slots__ = ("_bounds", "_buckets", "_sum")
+
+    def __init__(self, child: Any) -> None:
+        self._bounds: list[float] = list(child._upper_bounds)
+        self._buckets: list[Any] = child._buckets
+        self._sum: Any = child._sum
+
+    def observe(self, amount: float) -> None:
+        self._sum.inc(amount)
+        self._buckets[bisect_left(self._bounds, amount)].inc(1)
+
+
+class _Value:
+    """A counter's or gauge's value (a labelled child, or a metric without labels), moved
+    without the library's per-call checks (a counter's amounts here are never negative)."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, child: Any) -> None:
+        self._value: Any = child._value
+
+    def inc(self, amount: float = 1) -> None:
+        self._value.inc(amount)
+
+    def dec(self) -> None:
+        self._value.inc(-1)
+
+
+in_flight = _Value(in_flight_requests)  # the Exchange's count of calls under way
+
+
 @dataclass(slots=True)
 class _CallSeries:
     """The labelled children one (route, model) records into, looked up once: labels()
     costs a lock and a validation per call, a dict lookup here does not."""
 
-    requests: dict[int, Any]  # by status
-    duration: Any
-    overhead: Any
-    ttft: Any
+    requests: dict[int, _Value]  # by status
+    duration: _Histogram
+    overhead: _Histogram
+    ttft: _Histogram
     genai: tuple[str, str, str]
-    genai_duration: Any  # the success series; an error's is looked up by its reason
-    genai_ttft: Any
+    genai_duration: _Histogram  # the success series; an error's is looked up by its reason
+    genai_ttft: _Histogram
 
 
 @dataclass(slots=True)
 class _UsageSeries:
-    tokens: tuple[Any, Any, Any, Any]  # input, cached_input, output, reasoning
-    cost: Any
-    unpriced: Any
-    genai_input: Any
-    genai_output: Any | None  # None for embeddings: no output tokens to report
+    tokens: tuple[_Value, _Value, _Value, _Value]  # input, cached_input, output, reasoning
+    cost: _Value
+    unpriced: _Value
+    genai_input: _Histogram
+    genai_output: _Histogram | None  # None for embeddings: no output tokens to report
 
 
 # Keyed by everything the labels come from, so a reload that changes a model's provider
@@ -266,12 +305,12 @@ def _call_series(route: str, model: Model) -> _CallSeries:
         genai = genai_labels(model)
         series = _CallSeries(
             {},
-            request_duration_seconds.labels(route, key, provider),
-            overhead_seconds.labels(route, key, provider),
-            time_to_first_token_seconds.labels(route, key, provider),
+            _Histogram(request_duration_seconds.labels(route, key, provider)),
+            _Histogram(overhead_seconds.labels(route, key, provider)),
+            _Histogram(time_to_first_token_seconds.labels(route, key, provider)),
             genai,
-            genai_operation_duration_seconds.labels(*genai, ""),
-            genai_time_to_first_token_seconds.labels(*genai),
+            _Histogram(genai_operation_duration_seconds.labels(*genai, "")),
+            _Histogram(genai_time_to_first_token_seconds.labels(*genai)),
         )
         _calls[cache_key] = series
     return series
@@ -285,13 +324,13 @@ def _usage_series(model: Model) -> _UsageSeries:
         genai = genai_labels(model)
         series = _UsageSeries(
             tuple(
-                tokens_total.labels(key, provider, kind)  # type: ignore[arg-type]
+                _Value(tokens_total.labels(key, provider, kind))  # type: ignore[arg-type]
                 for kind in ("input", "cached_input", "output", "reasoning")
             ),
-            cost_usd_total.labels(key, provider),
-            unpriced_requests_total.labels(key),
-            genai_token_usage.labels(*genai, "input"),
-            None if model.is_embedding else genai_token_usage.labels(*genai, "output"),
+            _Value(cost_usd_total.labels(key, provider)),
+            _Value(unpriced_requests_total.labels(key)),
+            _Histogram(genai_token_usage.labels(*genai, "input")),
+            None if model.is_embedding else _Histogram(genai_token_usage.labels(*genai, "output")),
         )
         _usages[cache_key] = series
     return series
@@ -328,8 +367,8 @@ def _record_call(call: CallRecord, model: Model) -> None:
     status = call.status
     counter = series.requests.get(status)
     if counter is None:
-        counter = series.requests[status] = requests_total.labels(
-            call.route, model.key, model.provider_name, str(status)
+        counter = series.requests[status] = _Value(
+            requests_total.labels(call.route, model.key, model.provider_name, str(status))
         )
     counter.inc()
     duration, ttft, error_reason = call.duration_s, call.ttft_s, call.error_reason

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from time import perf_counter
 
-from starlette.requests import ClientDisconnect, Request
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
+from starlette.types import Receive, Scope
 
-from gateway.api.common import error_response, header_map, parse_body, read_body, request_id
+from gateway.api.common import error_response, header_map, parse_body, receive_body, request_id_of
 from gateway.auth.edge import authenticate
 from gateway.errors import GatewayError
 from gateway.estimate import max_cost_header
@@ -31,14 +32,15 @@ PROXY_ROUTES: dict[str, tuple[ClientAPI, str]] = {
 }
 
 
-async def serve_call(request: Request, client_api: ClientAPI, route: str) -> Response:
-    state: GatewayState = request.app.state.gateway
-    headers = header_map(request.scope["headers"])
-    rid = request_id(request, headers)
+async def serve_call(
+    state: GatewayState, scope: Scope, receive: Receive, client_api: ClientAPI, route: str
+) -> Response:
+    headers = header_map(scope["headers"])
+    rid = request_id_of(headers)
     ex = Exchange(route, client_api, rid, state.sinks)
     try:
         ex.principal = authenticate(headers, state.settings, state.resolver)
-        raw = await read_body(request, state.settings, headers)
+        raw = await receive_body(receive, state.settings, headers)
         # From here on the time is the gateway's (parse, policy) or the upstream's: the body
         # upload above is the client's, so the overhead metric leaves it out.
         ex.started = perf_counter()
@@ -57,8 +59,8 @@ async def serve_call(request: Request, client_api: ClientAPI, route: str) -> Res
         body,
         ex.principal,
         strict,
-        request.receive,
+        receive,
         max_cost,
-        hangup_of(request.scope),
+        hangup_of(scope),
     )
     return await handle(state, call, ex)

@@ -34,7 +34,9 @@ router = APIRouter()
 
 def _proxy_route(path: str, client_api: ClientAPI, route: str) -> None:
     async def endpoint(request: Request) -> Response:
-        return await serve_call(request, client_api, route)
+        return await serve_call(
+            request.app.state.gateway, request.scope, request.receive, client_api, route
+        )
 
     # The same table GatewayApp dispatches on; FastAPI's copy documents them (OpenAPI) and
     # serves them when the app has middleware.

@@ -97,7 +97,7 @@ class Exchange:
         """The next model takes the request (the first one, or a fallback)."""
         if self.leg is None:
             self.requested = model
-            metrics.in_flight_requests.inc()
+            metrics.in_flight.inc()
         self.leg = Leg(self, model, result)
         return self.leg
 
@@ -151,7 +151,7 @@ class Exchange:
         now = time.perf_counter()
         leg = self.leg
         if leg is not None:
-            metrics.in_flight_requests.dec()
+            metrics.in_flight.dec()
             if error is not None:
                 self.attempt_failed(leg.model, error)
         duration = now - self.started

@@ -21,3 +21,12 @@ def test_header_map_answers_as_starlette_headers_get() -> None:
         assert ours.get(name) == theirs.get(name), name
     assert ours["authorization"] == "Bearer first"  # a repeated name: the first one
     assert ours["x-request-id"] == "café"
+
+
+def test_header_map_of_no_headers_is_empty() -> None:
+    assert header_map([]) == {}
+
+
+def test_header_map_takes_the_plain_way_when_a_value_holds_a_nul() -> None:
+    raw = [(b"x-odd", b"a\x00b"), (b"x-odd", b"later"), (b"host", b"h")]
+    assert header_map(raw) == {"x-odd": "a\x00b", "host": "h"}
