@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 
 from gateway import metrics
 from gateway.capacity import overloaded
@@ -44,6 +43,7 @@ from gateway.upstream import retry
 from gateway.upstream.body import MB, decoded, read_capped, too_large
 from gateway.upstream.breaker import CLOSED, OPEN, Breakers
 from gateway.upstream.slots import NO_SLOT, LocalLimit, Slot, Slots
+from gateway.upstream.transport import WIRE, PooledTransport, Wire, wire_for
 
 log = logging.getLogger("gateway")
 
@@ -113,6 +113,7 @@ class Endpoint:
     request_headers: httpx.Headers
     timeouts: dict[str, float | None]
     scrubber: Scrubber
+    wire: Wire  # the same, as the pooled transport sends it (gateway.upstream.transport)
 
     @property
     def where(self) -> str:
@@ -166,6 +167,7 @@ def endpoint_for(target: Target, deployment: Deployment) -> Endpoint:
         httpx.Headers(headers),
         timeout.as_dict(),
         Scrubber((key,)),
+        wire_for(url, headers, timeout),
     )
 
 
@@ -211,7 +213,7 @@ class Upstreams:
         if client is None:
             # No limit in the connector: aiohttp's wait for a pooled connection cannot be told
             # from a connect timeout, so the gateway counts connections itself (Slots).
-            transport = AiohttpTransport(limits=httpx.Limits(max_connections=None))
+            transport = PooledTransport(limits=httpx.Limits(max_connections=None))
             transport.client = functools.partial(_session, transport)
             client = httpx.AsyncClient(transport=transport, timeout=None)
             self._clients[provider] = client
@@ -271,7 +273,7 @@ class Upstreams:
             endpoint.parsed_url,
             content=body,
             headers=endpoint.request_headers,  # a Headers is copied as is, not normalized again
-            extensions={"timeout": endpoint.timeouts},
+            extensions={"timeout": endpoint.timeouts, WIRE: endpoint.wire},
         )
         return transport, request
 
@@ -353,7 +355,7 @@ class _Released(httpx.AsyncByteStream):
             self._slot.release()
 
 
-def _session(transport: AiohttpTransport) -> aiohttp.ClientSession:
+def _session(transport: PooledTransport) -> aiohttp.ClientSession:
     """The transport's own session, except that it keeps no cookies (DummyCookieJar)."""
     limit = transport.limits.max_connections
     connector = aiohttp.TCPConnector(
