@@ -208,6 +208,20 @@ class Upstreams:
     def configure(self, limits: UpstreamLimits) -> None:
         self.limits = limits
 
+    def mount(self, provider: str, transport: httpx.AsyncBaseTransport) -> None:
+        """Serve `provider`'s calls with this transport instead of a pooled aiohttp one (the
+        tests mount in-process fakes here, before the app starts)."""
+        self._transports[provider] = transport
+        self._clients[provider] = httpx.AsyncClient(transport=transport)
+
+    def transport(self, provider: str) -> httpx.AsyncBaseTransport:
+        """The transport `provider`'s calls go through (made on first use)."""
+        transport = self._transports.get(provider)
+        if transport is None:
+            self.client(provider)
+            transport = self._transports[provider]
+        return transport
+
     def client(self, provider: str) -> httpx.AsyncClient:
         client = self._clients.get(provider)
         if client is None:
@@ -262,19 +276,19 @@ class Upstreams:
         cookie jar shared by every caller, event hooks, a log line per request) and
         `build_request` parses the URL again each time: together about a quarter of a
         proxied call's CPU. The transport is the same pooled aiohttp one; the client stays for
-        closing it.
+        closing it. The body goes in as a stream, read at once: given as `content`, httpx
+        would add Host and Content-Length by building and normalizing the whole header list
+        again on every call, and aiohttp adds both itself.
         """
-        transport = self._transports.get(endpoint.provider)
-        if transport is None:
-            self.client(endpoint.provider)
-            transport = self._transports[endpoint.provider]
+        transport = self.transport(endpoint.provider)
         request = httpx.Request(
             "POST",
             endpoint.parsed_url,
-            content=body,
+            stream=httpx.ByteStream(body),
             headers=endpoint.request_headers,  # a Headers is copied as is, not normalized again
             extensions={"timeout": endpoint.timeouts, WIRE: endpoint.wire},
         )
+        request.read()
         return transport, request
 
     async def _post(self, endpoint: Endpoint, body: bytes, slot: Slot) -> httpx.Response:

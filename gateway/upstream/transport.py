@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import aiohttp
 import httpx
-from httpx_aiohttp.transport import AIOHTTP_EXC_MAP, AiohttpTransport
+from httpx_aiohttp.transport import AIOHTTP_EXC_MAP, AiohttpResponseStream, AiohttpTransport
 from multidict import CIMultiDict
 
 WIRE = "gateway_wire"  # the request extension that holds the Wire
@@ -102,17 +102,13 @@ class PooledTransport(AiohttpTransport):
         )
 
 
-class ResponseStream(httpx.AsyncByteStream):
-    """httpx-aiohttp's response stream, its exceptions mapped the same way."""
-
-    __slots__ = ("_response",)
-
-    def __init__(self, response: aiohttp.ClientResponse) -> None:
-        self._response = response
+class ResponseStream(AiohttpResponseStream):
+    """httpx-aiohttp's response stream (a subclass: whatever knows that one knows this),
+    its exceptions mapped the same way without a context manager."""
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._response.content.iter_chunked(CHUNK):
+            async for chunk in self._aiohttp_response.content.iter_chunked(CHUNK):
                 yield chunk
         except Exception as exc:
             error = mapped(exc)
@@ -122,7 +118,7 @@ class ResponseStream(httpx.AsyncByteStream):
 
     async def aclose(self) -> None:
         try:
-            await self._response.__aexit__(None, None, None)
+            await self._aiohttp_response.__aexit__(None, None, None)
         except Exception as exc:
             error = mapped(exc)
             if error is None:

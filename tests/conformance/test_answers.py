@@ -246,7 +246,7 @@ def test_the_gateway_calls_the_fakes_in_process(
         ("openai", "oa-chat", fake_openai),
         ("gemini", "gm-native", fake_gemini),
     ):
-        transport = pools._transports[provider]
+        transport = pools.transport(provider)
         assert isinstance(transport, ASGIUpstream)
         before, seen = transport.requests, len(fake.requests)
         answer = call(gateway, "/chat/completions", chat_body(model, "plain", False))

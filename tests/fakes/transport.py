@@ -159,10 +159,7 @@ def _scope(request: httpx.Request) -> dict[str, Any]:
 def mount_upstreams(app: FastAPI, upstreams: Mapping[str, ASGIApp]) -> None:
     """Put each provider's fake (by provider name) under the gateway app's upstream pools,
     before the app starts: its calls to that provider go to the fake in-process. Built on
-    gateway.upstream.client.Upstreams' pools (one client and one transport per provider),
-    the one place the tests reach into them."""
+    gateway.upstream.client.Upstreams.mount."""
     pools = app.state.gateway.upstreams
     for provider, upstream in upstreams.items():
-        transport = ASGIUpstream(upstream)
-        pools._transports[provider] = transport
-        pools._clients[provider] = httpx.AsyncClient(transport=transport)
+        pools.mount(provider, ASGIUpstream(upstream))

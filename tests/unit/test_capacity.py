@@ -108,8 +108,7 @@ def test_the_connector_itself_never_queues() -> None:
 
     async def limit() -> int:
         upstreams = Upstreams()
-        upstreams.client("p")
-        transport = upstreams._transports["p"]
+        transport = upstreams.transport("p")
         assert isinstance(transport, AiohttpTransport)
         session = transport.get_client()
         try:
