@@ -24,8 +24,9 @@ addition, and no timer per request (a timer armed and cancelled twice per reques
 from __future__ import annotations
 
 import asyncio
+import collections
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
@@ -65,6 +66,28 @@ def _response(status: int, reason: bytes, error: GatewayError) -> bytes:
     ) + body
 
 
+_NO_WAITERS: tuple[()] = ()
+
+
+class LazyEvent(asyncio.Event):
+    """An `asyncio.Event` that makes its deque of waiters only when someone waits.
+
+    uvicorn gives each connection two Events that a held stream never waits on (its write
+    flow control, and each request's "more body arrived"); an empty deque is 760 bytes,
+    so the two were 1.5 KB of every held stream (docs/scale.md). Event's `set` only
+    iterates `_waiters`, so an empty tuple stands in for it until the first `wait`.
+    """
+
+    def __init__(self) -> None:  # not Event's own: that makes the deque
+        self._value = False
+        self._waiters = _NO_WAITERS  # type: ignore[assignment]
+
+    async def wait(self) -> Literal[True]:
+        if self._waiters is _NO_WAITERS:  # type: ignore[comparison-overlap]
+            self._waiters = collections.deque()
+        return await super().wait()
+
+
 class GatewayHttpProtocol(HttpToolsProtocol):
     # Slots, not uvicorn's per-connection __dict__: seven more keys there grow every
     # connection's dict to its next size (about 1 KB per held stream, docs/scale.md).
@@ -101,6 +124,9 @@ class GatewayHttpProtocol(HttpToolsProtocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        writable = LazyEvent()  # uvicorn's flow control, set while writes are not paused
+        writable.set()
+        self.flow._is_writable_event = writable
         if len(self.connections) > self._limits.max_connections:
             oldest = next(iter(self._waiting), None)
             if oldest is None:  # every connection is serving a request: this one is refused
@@ -194,7 +220,11 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._waiting.pop(self, None)
         self._arm(self._limits.body_timeout_s)
         self.scope[SCOPE_KEY] = Hangup()  # type: ignore[literal-required]
+        before = self.cycle
         super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None and cycle is not before:  # a new request's cycle: nobody waits yet
+            cycle.message_event = LazyEvent()
 
     def on_message_complete(self) -> None:
         if self._refused:
