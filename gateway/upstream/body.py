@@ -10,11 +10,16 @@ from __future__ import annotations
 import zlib
 from collections.abc import AsyncIterator
 
+import aiohttp
 import httpx
 
 from gateway.errors import Scrubber, UpstreamError
 
 MB = 1024 * 1024
+# The extension under which gateway.upstream.client leaves the aiohttp answer's own body
+# reader, when the answer came over aiohttp (any other transport: httpx's aiter_raw).
+READER = "gateway_reader"
+PIECE_BYTES = 16 * 1024  # as httpx-aiohttp reads: at most this much per piece
 
 
 class TooLarge(Exception):
@@ -68,8 +73,36 @@ def decoded(response: httpx.Response, cap: int) -> AsyncIterator[bytes]:
     generator in between. An encoding the gateway did not ask for raises here, at once."""
     inflater = _inflater(response)
     if inflater is None:
+        reader = response.extensions.get(READER)
+        if isinstance(reader, aiohttp.StreamReader):
+            return _Pieces(reader)
         return response.aiter_raw()
     return _inflated(response, inflater, cap)
+
+
+class _Pieces:
+    """The body as aiohttp's reader has it, read with no generator in between.
+
+    httpx's `aiter_raw` over the transport's stream (gateway.upstream.transport) is two
+    async generators, a `@contextmanager` and aiohttp's chunk iterator, each alive for a
+    whole stream (and each generator in the event loop's weak set of generators): about
+    1.5 KB of a held stream. aiohttp's own errors come through as they are, unmapped;
+    gateway.upstream.client's `transport_error` decides by the same aiohttp cause.
+    """
+
+    __slots__ = ("_reader",)
+
+    def __init__(self, reader: aiohttp.StreamReader) -> None:
+        self._reader = reader
+
+    def __aiter__(self) -> _Pieces:
+        return self
+
+    async def __anext__(self) -> bytes:
+        piece = await self._reader.read(PIECE_BYTES)
+        if not piece:
+            raise StopAsyncIteration
+        return piece
 
 
 async def _inflated(

@@ -40,10 +40,10 @@ from gateway.registry.schema import ProviderConfig
 from gateway.registry.snapshot import Deployment, Model
 from gateway.settings import Settings
 from gateway.upstream import retry
-from gateway.upstream.body import MB, decoded, read_capped, too_large
+from gateway.upstream.body import MB, READER, decoded, read_capped, too_large
 from gateway.upstream.breaker import CLOSED, OPEN, Breakers
 from gateway.upstream.slots import NO_SLOT, LocalLimit, Slot, Slots
-from gateway.upstream.transport import WIRE, PooledTransport, Wire, wire_for
+from gateway.upstream.transport import WIRE, PooledTransport, ResponseStream, Wire, wire_for
 
 log = logging.getLogger("gateway")
 
@@ -322,9 +322,14 @@ class Upstreams:
             if isinstance(exc, TRANSPORT_ERRORS):
                 raise transport_error(exc, endpoint.where) from None
             raise
-        if slot is not NO_SLOT and isinstance(response.stream, httpx.AsyncByteStream):
+        stream = response.stream
+        if isinstance(stream, ResponseStream):
+            # Read straight from aiohttp's reader (gateway.upstream.body._Pieces); closing
+            # still goes through the stream (the connection back to its pool, the slot).
+            response.extensions[READER] = stream.reader
+        if slot is not NO_SLOT and isinstance(stream, httpx.AsyncByteStream):
             # The slot is the connection's: back when the answer is closed, however it ends.
-            response.stream = _Released(response.stream, slot)
+            response.stream = _Released(stream, slot)
         if not 200 <= response.status_code < 300:
             try:
                 content = await read_capped(
@@ -339,6 +344,9 @@ class Upstreams:
             )
         response.extensions["gateway_secret"] = endpoint.secret
         response.extensions["gateway_event_cap"] = self.limits.max_event_bytes
+        # Sent: the httpx Request (its headers, and the body, which may be a long chat
+        # history) is not needed while the stream is held.
+        response._request = None
         if response.headers.get("content-type", "").startswith("text/html"):
             # A proxy's or portal's page with a 200: no stream will come; say so before streaming.
             await response.aclose()

@@ -106,6 +106,12 @@ class ResponseStream(AiohttpResponseStream):
     """httpx-aiohttp's response stream (a subclass: whatever knows that one knows this),
     its exceptions mapped the same way without a context manager."""
 
+    @property
+    def reader(self) -> aiohttp.StreamReader:
+        """aiohttp's own body reader, for a held stream read with nothing in between
+        (gateway.upstream.body._Pieces)."""
+        return self._response.content
+
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
             async for chunk in self._aiohttp_response.content.iter_chunked(CHUNK):
