@@ -110,7 +110,7 @@ class ResponseStream(AiohttpResponseStream):
     def reader(self) -> aiohttp.StreamReader:
         """aiohttp's own body reader, for a held stream read with nothing in between
         (gateway.upstream.body._Pieces)."""
-        return self._response.content
+        return self._aiohttp_response.content
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
