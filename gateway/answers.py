@@ -12,6 +12,23 @@ from gateway.errors import GatewayError
 JSON = "application/json"
 
 
+class JSONBytes(Response):
+    """A 200 with a JSON body already encoded and headers the gateway made (lower-case
+    names, latin-1 values): its header list built in one pass, where starlette's
+    init_headers lower-cases, encodes and searches the list for the two it adds."""
+
+    media_type = JSON
+
+    def __init__(self, body: bytes, headers: dict[str, str]) -> None:
+        self.status_code = 200
+        self.background = None
+        self.body = body
+        raw = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in headers.items()]
+        raw.append((b"content-length", str(len(body)).encode()))
+        raw.append((b"content-type", b"application/json"))
+        self.raw_headers = raw
+
+
 def json_response(
     payload: Any, status: int = 200, headers: dict[str, str] | None = None
 ) -> Response:

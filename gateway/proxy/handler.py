@@ -18,7 +18,7 @@ from starlette.responses import Response
 from gateway import capabilities
 from gateway.accounting import cost_text
 from gateway.admission import stage as admission
-from gateway.answers import error_response
+from gateway.answers import JSONBytes, error_response
 from gateway.drain import DRAIN
 from gateway.errors import BadRequest, GatewayError, NotFound, ShuttingDown, UpstreamError
 from gateway.estimate import cost_refusal, estimate
@@ -199,7 +199,7 @@ def _answer(ex: Exchange, payload: bytes) -> Response:
     if cost is not None:
         headers["x-gateway-cost-usd"] = cost_text(cost)
     ex.finish(200)
-    return Response(payload, media_type="application/json", headers=headers)
+    return JSONBytes(payload, headers)
 
 
 def _hand_over(ex: Exchange, error: GatewayError, fallback: Model) -> None:
