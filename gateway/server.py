@@ -67,6 +67,7 @@ def _response(status: int, reason: bytes, error: GatewayError) -> bytes:
 
 
 _NO_WAITERS: tuple[()] = ()
+_NO_PIPELINE: tuple[()] = ()
 
 
 class LazyEvent(asyncio.Event):
@@ -109,6 +110,10 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         if cls.limits is None:
             cls.limits = ServerLimits.of(from_env())
         self._limits: ServerLimits = cls.limits
+        # uvicorn's queue of pipelined requests, an empty deque (760 bytes) on every
+        # connection: made only when a request comes while another is being answered
+        # (on_headers_complete); uvicorn only tests, iterates and pops it otherwise.
+        self.pipeline = _NO_PIPELINE  # type: ignore[assignment]
         self._in_head = True  # receiving a request line and headers (or waiting for one)
         self._head_bytes = 0
         self._refused = False  # answered 431/408 and closing: nothing more is parsed
@@ -221,6 +226,9 @@ class GatewayHttpProtocol(HttpToolsProtocol):
         self._arm(self._limits.body_timeout_s)
         self.scope[SCOPE_KEY] = Hangup()  # type: ignore[literal-required]
         before = self.cycle
+        queued = before is not None and not before.response_complete  # uvicorn queues this one
+        if queued and self.pipeline is _NO_PIPELINE:  # type: ignore[comparison-overlap]
+            self.pipeline = collections.deque()
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None and cycle is not before:  # a new request's cycle: nobody waits yet
