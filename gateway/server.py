@@ -84,6 +84,8 @@ class LazyEvent(asyncio.Event):
         self._waiters = _NO_WAITERS  # type: ignore[assignment]
 
     async def wait(self) -> Literal[True]:
+        if self._value:  # uvicorn's receive() waits on a request whose body is all in
+            return True
         if self._waiters is _NO_WAITERS:  # type: ignore[comparison-overlap]
             self._waiters = collections.deque()
         return await super().wait()

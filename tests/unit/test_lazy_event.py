@@ -13,6 +13,7 @@ def test_set_before_any_wait_makes_no_deque() -> None:
     assert not event.is_set()
     event.set()
     assert event.is_set()
+    assert asyncio.run(event.wait()) is True  # set: no waiting, so no deque either
     assert not isinstance(event._waiters, collections.deque)
     event.clear()
     assert not event.is_set()
