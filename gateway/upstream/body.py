@@ -151,4 +151,5 @@ async def read_capped(
         if lenient:
             return b""
         raise too_large("answer", cap) from None
-    return scrubber.whole(b"".join(parts))
+    await response.aclose()  # the connection back to its pool (httpx's aiter_raw closes too)
+    return scrubber.whole(parts[0] if len(parts) == 1 else b"".join(parts))

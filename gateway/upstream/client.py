@@ -295,6 +295,9 @@ class Upstreams:
         transport, request = self._request(endpoint, body)
         try:
             response = await transport.handle_async_request(request)
+            stream = response.stream
+            if isinstance(stream, ResponseStream):  # read as a held stream is (body._Pieces)
+                response.extensions[READER] = stream.reader
             ok = 200 <= response.status_code < 300
             content = await read_capped(
                 response,
