@@ -12,6 +12,9 @@ reservations, rebuilding an emptied Redis from the ledger).
   with gateway_counters_degraded at 1 and an error logged every 10 s.
 - Either way, settlements that cannot be written wait in memory (up to QUEUE_BOUND) and
   are written when the counters answer again; calls are never lost from the ledger.
+- Far from their limits, calls are admitted and settled from this process's shares of
+  the shared counters, in memory (gateway.counters.shares); near them, and while the
+  counters are away, on the counters themselves as described here.
 - Redis back but empty (restarted without persistence): one replica rebuilds every
   budget's spend from the ledger (after flushing its own queue and waiting for the
   others' flushes), then the counters are shared again. Settlements queued before the
@@ -33,6 +36,7 @@ from gateway.counters import metrics
 from gateway.counters.base import Counters, CountersUnavailable
 from gateway.counters.memory import MemoryCounters
 from gateway.counters.plan import Ask, BudgetLine, Outcome, RateLine, Settlement
+from gateway.counters.shares import Shares
 from gateway.store.plain import PICO
 
 log = logging.getLogger("gateway.admission")
@@ -60,6 +64,7 @@ class Admission:
         budget_lines: Callable[[], list[BudgetLine]] | None = None,
         ledger_spend: Callable[[Sequence[BudgetLine]], list[int]] | None = None,
         flush_wait_s: float = 1.1,
+        shares: bool = True,
     ) -> None:
         self.primary = primary
         self.shared = primary.kind == "redis"
@@ -83,6 +88,12 @@ class Admission:
         # Budget lines noted since the last gauge refresh, and in the one before.
         self._touched: dict[str, BudgetLine] = {}
         self._touched_before: dict[str, BudgetLine] = {}
+        # In-process counters need no shares: they are this process's alone.
+        self.shares: Shares | None = (
+            Shares(primary, self._enqueue, self._note, self._down)
+            if shares and primary.kind in ("sql", "redis")
+            else None
+        )
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -102,6 +113,8 @@ class Admission:
         if self.epoch is None:
             self._down("not rebuilt yet")
         self._loop_task = asyncio.create_task(self._loop(), name="gateway-admission")
+        if self.shares is not None:
+            self.shares.start()
 
     async def stop(self) -> None:
         if self.tasks:
@@ -110,6 +123,8 @@ class Admission:
             self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
+        if self.shares is not None:
+            await self.shares.close()  # what they spent reaches the counters (or the queue)
         if self.queue:
             try:
                 await self._recover()
@@ -122,6 +137,15 @@ class Admission:
 
     # -- the hot path ------------------------------------------------------------------
 
+    def admit_now(self, ask: Ask) -> Outcome | None:
+        """The call admitted from this process's shares, with no I/O; None: await admit()."""
+        if self.shares is None or self.degraded:
+            return None
+        outcome = self.shares.admit(ask)
+        if outcome is not None:
+            metrics.local_admissions_total.inc()
+        return outcome
+
     async def admit(self, ask: Ask) -> Outcome:
         if not self.degraded:
             try:
@@ -130,6 +154,8 @@ class Admission:
                 self._down(str(exc))
             else:
                 self._note(ask.budgets, outcome.budgets)
+                if self.shares is not None:
+                    self.shares.learn(ask, outcome)
                 return outcome
         if self.local is None:
             self._complain()
@@ -145,6 +171,8 @@ class Admission:
     def settle_later(self, settlement: Settlement) -> None:
         """From a call's sink (sync, on the event loop): settle in the background."""
         metrics.reservations_outstanding.dec()
+        if self.shares is not None and self.shares.settle(settlement):
+            return  # admitted from a share: settled into it, the next sync carries it on
         task = asyncio.get_running_loop().create_task(self._settle(settlement))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -168,9 +196,13 @@ class Admission:
     ) -> tuple[list[tuple[int, int]], list[tuple[int, float]]]:
         if not self.degraded:
             try:
-                return await self.primary.read(budgets, rates, now)
+                values = await self.primary.read(budgets, rates, now)
             except CountersUnavailable as exc:
                 self._down(str(exc))
+            else:
+                if self.shares is not None:
+                    return self.shares.adjust(budgets, rates, values, now)
+                return values
         if self.local is None:
             raise CountersUnavailable("the counters are unavailable")
         return await self.local.read(budgets, rates, now)
@@ -200,6 +232,8 @@ class Admission:
         metrics.settlements_queued.set(len(self.queue))
 
     def _down(self, why: str) -> None:
+        if self.shares is not None:
+            self.shares.suspend()
         if not self.degraded:
             self.degraded = True
             metrics.counters_degraded.set(1)
@@ -258,7 +292,9 @@ class Admission:
         self._touched_before, self._touched = self._touched, {}
         if lines:
             budgets = list(lines.values())
-            values, _ = await self.primary.read(budgets, [], time.time())
+            now = time.time()
+            read = await self.primary.read(budgets, [], now)
+            values = self.shares.adjust(budgets, [], read, now)[0] if self.shares else read[0]
             self._note(budgets, values, touch=False)  # not a touch: it does not renew itself
 
     async def _recover(self) -> None:

@@ -3,6 +3,7 @@ database. Built when virtual keys come into force (gateway.keys.runtime)."""
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -48,4 +49,5 @@ def build(
         flush_ledger=writer.flush if writer is not None else None,
         budget_lines=lambda: budget_lines(cache),
         ledger_spend=lambda lines: ledger_spend(store, lines),
+        shares=os.environ.get("GATEWAY_COUNTER_SHARES", "on").strip().lower() != "off",
     )

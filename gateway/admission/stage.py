@@ -25,7 +25,7 @@ from gateway.admission.quota import Quota
 from gateway.admission.worst import WorstCase, input_tokens, useful_output, worst_case
 from gateway.counters import metrics
 from gateway.counters.base import CountersUnavailable
-from gateway.counters.plan import Ask, Settlement
+from gateway.counters.plan import Ask, Outcome, Settlement
 from gateway.store.plain import to_pusd
 
 if TYPE_CHECKING:
@@ -70,6 +70,19 @@ def _release(admission: Admission, ask: Ask, done: asyncio.Future[Any]) -> None:
             0,
         )
     )
+
+
+async def _admit_shared(admission: Admission, ask: Ask) -> Outcome:
+    pending = asyncio.ensure_future(admission.admit(ask))
+    try:
+        # Shielded: a client that leaves mid-admission must not leave a reservation behind.
+        return await asyncio.shield(pending)
+    except CountersUnavailable:
+        metrics.refusals_total.labels("counters_unavailable").inc()
+        raise answers.unavailable() from None
+    except asyncio.CancelledError:
+        pending.add_done_callback(lambda done: _release(admission, ask, done))
+        raise
 
 
 def quota_of(principal: Any) -> Quota | None:
@@ -118,16 +131,9 @@ async def admit(
         worst.input_tokens,
         worst.n,
     )
-    pending = asyncio.ensure_future(admission.admit(ask))
-    try:
-        # Shielded: a client that leaves mid-admission must not leave a reservation behind.
-        outcome = await asyncio.shield(pending)
-    except CountersUnavailable:
-        metrics.refusals_total.labels("counters_unavailable").inc()
-        raise answers.unavailable() from None
-    except asyncio.CancelledError:
-        pending.add_done_callback(lambda done: _release(admission, ask, done))
-        raise
+    outcome = admission.admit_now(ask)  # from this process's shares: no I/O, nothing to await
+    if outcome is None:
+        outcome = await _admit_shared(admission, ask)
     if not outcome.ok:
         metrics.refusals_total.labels(outcome.reason or "budget").inc()
         if outcome.reason == "budget":

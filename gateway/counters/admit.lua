@@ -4,7 +4,8 @@
 -- KEYS: seeded, leases, lease, then nb budget hashes, then BUCKETS keys per rate line
 --       (oldest first), then ns slot sets.
 -- ARGV: now, rid, lease_until, input_pusd, out_pusd, max_out, min_out, input_tokens,
---       out_factor, nb, nr, ns, bucket_s, nbuckets, lease_ttl, then nb x (limit, ttl),
+--       out_factor, nb, nr, ns, bucket_s, nbuckets, lease_ttl, count (requests this ask
+--       counts: 1, or a process's share), then nb x (limit, ttl),
 --       nr x (is_requests, limit), ns x limit.
 local function int(x) return string.format('%.0f', x) end
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'unseeded'} end
@@ -14,7 +15,8 @@ local max_out, min_out = tonumber(ARGV[6]), tonumber(ARGV[7])
 local input_tokens, out_factor = tonumber(ARGV[8]), tonumber(ARGV[9])
 local nb, nr, ns = tonumber(ARGV[10]), tonumber(ARGV[11]), tonumber(ARGV[12])
 local bucket_s, nbuckets, lease_ttl = tonumber(ARGV[13]), tonumber(ARGV[14]), tonumber(ARGV[15])
-local a = 16
+local count = tonumber(ARGV[16])
+local a = 17
 local k = 4
 local cur = math.floor(now / bucket_s)
 
@@ -61,7 +63,7 @@ for i = 1, nr do
     used = used + counts[j]
   end
   local amount = tokens
-  if is_requests then amount = 1 end
+  if is_requests then amount = count end
   if amount > limit then return {'too_large', tostring(i - 1)} end
   if used + amount > limit then
     local wait = drop_time(nbuckets - 1)

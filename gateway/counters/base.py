@@ -31,6 +31,15 @@ class Counters(Protocol):
         """(spent, reserved) per budget line and (used, reset seconds) per rate line."""
         ...
 
+    async def renew(self, rids: Sequence[str], until: float) -> int:
+        """Move the lease of these reservations (and their concurrency slots) to `until`:
+        how many were still held."""
+        ...
+
+    async def ping(self) -> None:
+        """Raise CountersUnavailable unless the counters answer."""
+        ...
+
     async def sweep(self, now: float) -> int:
         """Release reservations whose lease ran out (their process died): how many."""
         ...

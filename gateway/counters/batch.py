@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from gateway.counters.logic import bucket, decide
-from gateway.counters.plan import BUCKETS, LEASE_S, Ask, BudgetLine, Outcome, Settlement
+from gateway.counters.plan import BUCKETS, Ask, BudgetLine, Outcome, Settlement
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,11 +114,11 @@ class Batch:
             self.lines[line.key] = line
             self._budget(line.key, 0, outcome.cost)
         for rate in ask.rates:
-            self._window(rate.key, cur, 1 if rate.kind == "requests" else outcome.tokens)
+            self._window(rate.key, cur, ask.count if rate.kind == "requests" else outcome.tokens)
             self.old_buckets[rate.key] = min(
                 self.old_buckets.get(rate.key, cur - BUCKETS), cur - BUCKETS
             )
-        until = ask.now + LEASE_S
+        until = ask.now + ask.lease_s
         for slot in ask.slots:
             self.busy[slot.scope] = self.busy.get(slot.scope, 0) + 1
             self.new_slots.append((slot.scope, ask.rid, until))
@@ -146,7 +146,12 @@ class Batch:
         return True
 
     def settle(self, s: Settlement) -> list[tuple[int, int]]:
+        held = self.held.get(s.rid)
         self.release(s.rid)
+        if s.keep and held is not None:
+            for key in held.budget_keys:
+                self._budget(key, 0, s.keep)
+            self.new_reservations.append((s.rid, held.until, s.keep, list(held.budget_keys), []))
         for line in s.budgets:
             self.lines[line.key] = line
             self._budget(line.key, s.actual_pusd, 0)

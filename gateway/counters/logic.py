@@ -78,7 +78,7 @@ def decide(
     cost = ask.input_pusd + ask.out_pusd * granted
     tokens = ask.tokens(granted)
     for i, (line, window) in enumerate(zip(ask.rates, rates, strict=True)):
-        amount = 1 if line.kind == "requests" else tokens
+        amount = ask.count if line.kind == "requests" else tokens
         if amount > line.limit:
             return Outcome(False, "too_large", i)
         if sum(window) + amount > line.limit:
@@ -88,7 +88,7 @@ def decide(
             return Outcome(False, "parallel", i, 1.0)
     after_rates = []
     for line, window in zip(ask.rates, rates, strict=True):
-        counts = [*window[:-1], window[-1] + (1 if line.kind == "requests" else tokens)]
+        counts = [*window[:-1], window[-1] + (ask.count if line.kind == "requests" else tokens)]
         after_rates.append((sum(counts), reset_s(ask.now, counts)))
     return Outcome(
         True,

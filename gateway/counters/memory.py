@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from gateway.counters.logic import bucket, decide, reset_s
-from gateway.counters.plan import BUCKETS, LEASE_S, Ask, BudgetLine, Outcome, RateLine, Settlement
+from gateway.counters.plan import BUCKETS, Ask, BudgetLine, Outcome, RateLine, Settlement
 
 
 class MemoryCounters:
@@ -43,12 +43,12 @@ class MemoryCounters:
             self.budgets.setdefault(budget.key, [0, 0])[1] += outcome.cost
         cur = bucket(ask.now)
         for rate in ask.rates:
-            amount = 1 if rate.kind == "requests" else outcome.tokens
+            amount = ask.count if rate.kind == "requests" else outcome.tokens
             self.windows[(rate.key, cur)] = self.windows.get((rate.key, cur), 0) + amount
         for slot in ask.slots:
-            self.slots[slot.scope][ask.rid] = ask.now + LEASE_S
+            self.slots[slot.scope][ask.rid] = ask.now + ask.lease_s
         self.leases[ask.rid] = (
-            ask.now + LEASE_S,
+            ask.now + ask.lease_s,
             outcome.cost,
             tuple(b.key for b in ask.budgets),
             tuple(s.scope for s in ask.slots),
@@ -74,7 +74,12 @@ class MemoryCounters:
         return True
 
     async def settle(self, settlement: Settlement) -> list[tuple[int, int]]:
+        lease = self.leases.get(settlement.rid)
         self._release(settlement.rid)
+        if settlement.keep and lease is not None:
+            self.leases[settlement.rid] = (lease[0], settlement.keep, lease[2], ())
+            for budget_key in lease[2]:
+                self.budgets.setdefault(budget_key, [0, 0])[1] += settlement.keep
         for budget in settlement.budgets:
             self.budgets.setdefault(budget.key, [0, 0])[0] += settlement.actual_pusd
         delta = settlement.actual_tokens - settlement.tokens
@@ -92,6 +97,21 @@ class MemoryCounters:
         spent = [(v[0], v[1]) for v in (self.budgets.get(line.key, [0, 0]) for line in budgets)]
         windows = [self._window(rate.key, now) for rate in rates]
         return spent, [(sum(w), reset_s(now, w)) for w in windows]
+
+    async def renew(self, rids: Sequence[str], until: float) -> int:
+        renewed = 0
+        for rid in rids:
+            lease = self.leases.get(rid)
+            if lease is not None:
+                self.leases[rid] = (until, *lease[1:])
+                for scope in lease[3]:
+                    if rid in self.slots.get(scope, {}):
+                        self.slots[scope][rid] = until
+                renewed += 1
+        return renewed
+
+    async def ping(self) -> None:
+        return None
 
     async def sweep(self, now: float) -> int:
         expired = [rid for rid, lease in self.leases.items() if lease[0] <= now]

@@ -74,6 +74,12 @@ unshared_admissions_total = Counter(
     "Calls admitted by this replica's own counters while Redis was away (GATEWAY_REDIS_FAILURE=open).",
     registry=REGISTRY,
 )
+local_admissions_total = Counter(
+    "gateway_counters_local_admissions_total",
+    "Calls admitted (and settled) from this process's shares of the shared counters, in memory, "
+    "far from every limit they touch.",
+    registry=REGISTRY,
+)
 settlements_queued = Gauge(
     "gateway_counters_settlements_queued",
     "Settlements waiting in memory for Redis to come back.",

@@ -31,7 +31,8 @@ WINDOW_S = _window_s()
 BUCKET_S = WINDOW_S / 6
 BUCKETS = 7
 # A reservation, a concurrency slot: released by settlement; if the process holding it
-# died, swept this long after it was made.
+# died, swept this long after it was made (a call's; a process's share has a shorter one,
+# renewed while held: gateway.counters.shares).
 LEASE_S = 3600
 
 
@@ -87,6 +88,8 @@ class Ask:
     min_out: int  # the least answer worth lowering to; below that the budget refuses
     input_tokens: int  # for the token rate: the input's estimate
     out_factor: int = 1  # n: each output token counts n times in the token rate
+    count: int = 1  # requests the request windows count: 1 a call, more for a process's share
+    lease_s: float = LEASE_S  # swept this long after `now` unless settled (or renewed)
 
     def tokens(self, out: int) -> int:
         return self.input_tokens + out * self.out_factor
@@ -123,3 +126,6 @@ class Settlement:
     tokens: int  # tokens counted at admission
     actual_pusd: int
     actual_tokens: int
+    # Pico-USD of the reservation that stays held under the same id (a process's share
+    # shrinking to its calls still in flight: gateway.counters.shares); 0: all released.
+    keep: int = 0

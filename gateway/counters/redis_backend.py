@@ -13,6 +13,7 @@ until one replica has rebuilt the budgets from the ledger (`seed`) both scripts 
 
 from __future__ import annotations
 
+import math
 import secrets
 import time
 from collections.abc import Sequence
@@ -29,7 +30,6 @@ from gateway.counters.logic import bucket, reset_s
 from gateway.counters.plan import (
     BUCKET_S,
     BUCKETS,
-    LEASE_S,
     Ask,
     BudgetLine,
     Outcome,
@@ -85,6 +85,7 @@ class RedisCounters:
         self._admit = self.client.register_script((_HERE / "admit.lua").read_text())
         self._settle = self.client.register_script((_HERE / "settle.lua").read_text())
         self._sweep = self.client.register_script((_HERE / "sweep.lua").read_text())
+        self._renew = self.client.register_script((_HERE / "renew.lua").read_text())
         self._seed = self.client.register_script(_SEED)
         self._admits: Combiner[Ask] = Combiner(self._admit_all, "gateway-redis-admit")
         self._settles: Combiner[Settlement] = Combiner(self._settle_all, "gateway-redis-settle")
@@ -137,7 +138,7 @@ class RedisCounters:
                         replies[i] = answer
                 if not missing:
                     break
-                for each in (self._admit, self._settle, self._sweep, self._seed):
+                for each in (self._admit, self._settle, self._sweep, self._seed, self._renew):
                     await self.client.script_load(each.script)
                 todo = missing
             return replies
@@ -196,6 +197,19 @@ class RedisCounters:
     async def sweep(self, now: float) -> int:
         return int(await self._run("sweep", self._sweep, [LEASES], [repr(now), 200, PREFIX]))
 
+    async def renew(self, rids: Sequence[str], until: float) -> int:
+        if not rids:
+            return 0
+        keys = [LEASES, *(lease_key(rid) for rid in rids)]
+        args = [repr(until), max(60, math.ceil(until - time.time()) + 60), *rids]
+        return int(await self._run("renew", self._renew, keys, args))
+
+    async def ping(self) -> None:
+        try:
+            await self.client.ping()
+        except (RedisError, OSError) as exc:
+            raise CountersUnavailable(f"Redis at {self.describe()}: {exc}") from None
+
     async def epoch(self) -> str | None:
         """The marker of the counters' current life (None: Redis lost them); raises
         CountersUnavailable when Redis does not answer."""
@@ -242,7 +256,7 @@ def _admit_call(ask: Ask) -> tuple[list[str], list[Any]]:
     args: list[Any] = [
         repr(ask.now),
         ask.rid,
-        repr(ask.now + LEASE_S),
+        repr(ask.now + ask.lease_s),
         ask.input_pusd,
         ask.out_pusd,
         ask.max_out,
@@ -254,7 +268,8 @@ def _admit_call(ask: Ask) -> tuple[list[str], list[Any]]:
         len(ask.slots),
         BUCKET_S,
         BUCKETS,
-        LEASE_S + 60,
+        math.ceil(ask.lease_s) + 60,
+        ask.count,
     ]
     for budget in ask.budgets:
         args.extend((budget.limit, budget.ttl_s or 0))
@@ -309,5 +324,6 @@ def _settle_call(s: Settlement) -> tuple[list[str], list[Any]]:
         len(s.slots),
         BUCKET_S * (BUCKETS + 1),
         *(line.ttl_s or 0 for line in s.budgets),
+        s.keep,
     ]
     return keys, args

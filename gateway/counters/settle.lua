@@ -3,18 +3,27 @@
 -- between the actual tokens and those counted at admission.
 -- KEYS: seeded, leases, lease, then nb budget hashes, then 2 keys per token rate line
 --       (the admission's bucket, the current bucket), then ns slot sets.
--- ARGV: rid, actual_pusd, token_delta, nb, nr, ns, bucket ttl, then nb x ttl.
+-- ARGV: rid, actual_pusd, token_delta, nb, nr, ns, bucket ttl, then nb x ttl, then keep
+--       (pico-USD of the reservation that stays held under this rid: a share shrinking).
 if redis.call('EXISTS', KEYS[1]) == 0 then return {'unseeded'} end
 local rid = ARGV[1]
 local actual, delta = ARGV[2], tonumber(ARGV[3])
 local nb, nr, ns = tonumber(ARGV[4]), tonumber(ARGV[5]), tonumber(ARGV[6])
 local bucket_ttl = math.ceil(tonumber(ARGV[7]))
+local keep = ARGV[8 + nb]
 local lease = redis.call('GET', KEYS[3])
 local cost = '0'
 if lease then
-  cost = cjson.decode(lease).cost
-  redis.call('DEL', KEYS[3])
-  redis.call('ZREM', KEYS[2], rid)
+  local data = cjson.decode(lease)
+  cost = data.cost
+  if keep ~= '0' then
+    cost = string.format('%.0f', tonumber(cost) - tonumber(keep))  -- released: the rest stays
+    data.cost = keep
+    redis.call('SET', KEYS[3], cjson.encode(data), 'KEEPTTL')
+  else
+    redis.call('DEL', KEYS[3])
+    redis.call('ZREM', KEYS[2], rid)
+  end
 end
 local k = 4
 local out = {'late'}

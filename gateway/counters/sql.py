@@ -263,6 +263,24 @@ class SqlCounters:
 
         return await asyncio.to_thread(self._transaction, work)
 
+    async def renew(self, rids: Sequence[str], until: float) -> int:
+        def work(db: _Db) -> int:
+            marks = _marks(len(rids))
+            db.run(
+                f'UPDATE concurrency_slots SET "until" = ? WHERE rid IN ({marks})', (until, *rids)
+            )
+            db.run(f'UPDATE reservations SET "until" = ? WHERE rid IN ({marks})', (until, *rids))
+            return int(db.cursor.rowcount)
+
+        if not rids:
+            return 0
+        result: int = await asyncio.to_thread(self._transaction, work)
+        return result
+
+    async def ping(self) -> None:
+        if self.pg:  # a SQLite file on this host has nothing to lose touch with
+            await asyncio.to_thread(self._transaction, lambda db: db.rows("SELECT 1", ()))
+
     async def close(self) -> None:
         await self._combined.wait()
         with self._serial:
