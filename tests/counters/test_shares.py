@@ -31,7 +31,7 @@ class Clock:
 
 def shares_over(counters: Any, clock: Clock) -> Shares:
     return Shares(
-        counters, lambda s: (_ for _ in ()).throw(AssertionError(s)), lambda *_: None, clock
+        counters, lambda s: (_ for _ in ()).throw(AssertionError(s)), lambda *_: None, clock=clock
     )
 
 

@@ -42,8 +42,10 @@ from tests.servers import ValkeyHandle
 
 CALLS = 240
 CONCURRENCY = 24
-FLAGS = ("--budget", "100/total", "--rpm", "1000000", "--tpm", "1000000000")
-FLAGS += ("--max-parallel", "100000")
+FLAGS = (
+    *("--budget", "100/total", "--rpm", "1000000"),
+    *("--tpm", "1000000000", "--max-parallel", "100000"),
+)
 
 
 @pytest.fixture(scope="module")
