@@ -62,10 +62,26 @@ def _prices(model: Model, tokens: int) -> tuple[int, int] | None:
         rate = pricing.rates(tokens, level)
         if rate is None:
             continue
-        inp = max(_pusd(rate.input), _pusd(rate.cache_write), _pusd(rate.cached_input))
-        out = -1 if rate.output is None else _pusd(rate.output)
+        inp, out = _rate_pusd(rate)
         best = (inp, out) if best is None else (max(best[0], inp), max(best[1], out))
     return best
+
+
+# The registry resolves each model's rates once per tier and keeps them (Pricing.rates):
+# their prices are converted to pico-USD once too, not per call.
+_CONVERTED: dict[int, tuple[Any, int, int]] = {}
+
+
+def _rate_pusd(rate: Any) -> tuple[int, int]:
+    known = _CONVERTED.get(id(rate))
+    if known is not None and known[0] is rate:
+        return known[1], known[2]
+    inp = max(_pusd(rate.input), _pusd(rate.cache_write), _pusd(rate.cached_input))
+    out = -1 if rate.output is None else _pusd(rate.output)
+    if len(_CONVERTED) >= 4096:
+        _CONVERTED.clear()
+    _CONVERTED[id(rate)] = (rate, inp, out)
+    return inp, out
 
 
 def worst_case(client_api: str, params: dict[str, Any], chain: list[Model]) -> WorstCase | str:

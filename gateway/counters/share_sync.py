@@ -1,15 +1,17 @@
 """The sync of a process's shares (gateway.counters.shares), off the hot path: every
 SYNC_S, when a share runs low, and at shutdown.
 
-Per budget line: the open slice is closed when it has spent (so its spend reaches the
-shared `spent` within a sync), runs low, goes unused for IDLE_S, or the line comes near
-its limit; a closed slice with no call in flight is settled (its spend to `spent`, its
-reservation released), one with calls in flight shrinks to their worst cases (one atomic
-settlement that keeps that much reserved), so near the limit no unused share stays held.
-Per rate line: a block is closed at the end of its bucket (or low, idle, near the limit)
-and given back at once, counted as what its calls counted; corrections from calls that
-settle later follow as deltas, as on the exact path. Then a fresh share is taken for
-each line calls wanted one of, where gateway.counters.sizing allows.
+Per budget line: the open slice is replaced by a fresh one when it has spent (so its
+spend reaches the shared `spent` within a sync) or runs low, serving calls until the
+fresh one is there; it is closed at once when it goes unused for IDLE_S or the line
+comes near its limit. A closed slice with no call in flight is settled (its spend to
+`spent`, its reservation released), one with calls in flight shrinks to their worst
+cases (one atomic settlement that keeps that much reserved), so near the limit no
+unused share stays held. Per rate line: a block is closed at the end of its bucket (or
+replaced when low; closed when idle or near the limit) and given back at once, counted
+as what its calls counted; corrections from calls that settle later follow as deltas,
+as on the exact path. A fresh share is taken for each line calls wanted one of, where
+gateway.counters.sizing allows.
 
 Everything is decided before the first await (the hot path never sees a half-planned
 state); the round trips then carry settlements, renewals and takes, in that order.
@@ -66,21 +68,23 @@ def plan(shares: Shares, now: float, closing: bool) -> Work:
     return work
 
 
-def _close_current(share: Line, now: float, closing: bool) -> None:
+def _close_current(share: Line, now: float, closing: bool) -> bool:
+    """Close the open share where it must stop at once; True: it is to be replaced by a
+    fresh one (it has spent, or runs low), and serves calls until that one is taken."""
     s = share.current
     if s is None:
-        return
+        return False
     busy = now - share.last_use <= IDLE_S
     if (
         closing
         or not busy
         or (share.free is not None and not keeps(share.free, s.size))
-        or s.spent > 0
-        or s.size - s.used < s.size // 4
         or (isinstance(share.line, RateLine) and s.bucket != bucket(now))
     ):
         s.open, share.current = False, None
         share.wanted = share.wanted or (busy and not closing)
+        return False
+    return s.spent > 0 or s.size - s.used < s.size // 4
 
 
 def _renew(s: Slice, now: float, work: Work) -> None:
@@ -89,36 +93,48 @@ def _renew(s: Slice, now: float, work: Work) -> None:
         work.renew.append(s.rid)
 
 
+def _retire(share: Line, s: Slice, now: float, out: list[tuple[Line | None, Settlement]]) -> None:
+    """A closed share back to the counters: a budget slice settled once its calls have
+    ended, else shrunk to their worst cases; a rate block counted as what its calls
+    counted, with later corrections as deltas."""
+    line = share.line
+    if isinstance(line, BudgetLine):
+        if s.calls == 0:
+            share.slices.remove(s)
+            out.append((share, give_back(line, s, now)))
+            return
+        keep = s.used - s.spent  # the worst cases of its calls in flight
+        if s.spent or keep < s.size:
+            out.append((share, give_back(line, s, now, keep)))
+            s.size, s.used, s.spent = keep, keep, 0
+        return
+    if s.sent is None or s.sent != s.used:
+        out.append((None, give_back_block(line, s, now)))
+        s.sent = s.used
+    if s.calls == 0:
+        share.slices.remove(s)
+
+
 def _plan_line(share: Line, now: float, closing: bool, work: Work) -> bool:
     """Plan one line's operations; True: nothing held nor wanted, forget it."""
-    _close_current(share, now, closing)
+    rotate = _close_current(share, now, closing)
     line = share.line
     for s in list(share.slices):
-        if isinstance(line, BudgetLine):
-            if s.open:
-                _renew(s, now, work)
-            elif s.calls == 0:
-                share.slices.remove(s)
-                work.settles.append((share, give_back(line, s, now)))
-            else:
-                keep = s.used - s.spent  # the worst cases of its calls in flight
-                if s.spent or keep < s.size:
-                    work.settles.append((share, give_back(line, s, now, keep)))
-                    s.size, s.used, s.spent = keep, keep, 0
-                _renew(s, now, work)
-        elif not s.open:  # a rate block reserves no money and no slot: no lease to renew
-            if s.sent is None or s.sent != s.used:
-                work.settles.append((None, give_back_block(line, s, now)))
-                s.sent = s.used
-            if s.calls == 0:
-                share.slices.remove(s)
-    if share.current is None and share.wanted and not closing:
+        if not s.open:
+            _retire(share, s, now, work.settles)
+        if isinstance(line, BudgetLine) and s in share.slices:
+            _renew(s, now, work)  # a rate block reserves no money and no slot: no lease
+    if (rotate or (share.current is None and share.wanted)) and not closing:
         size = share_size(share.free if share.free is not None else line.limit, share.need)
         share.blocked = not size
         if size:
             work.takes.append((share, [take(line, size, now)]))
             share.wanted = False
             return False
+        if share.current is not None:  # no fresh share to be had: this one goes back now
+            old, share.current = share.current, None
+            old.open = False
+            _retire(share, old, now, work.settles)
     share.wanted = False
     return not share.slices and share.current is None and now - share.last_use > IDLE_S
 
@@ -227,15 +243,14 @@ async def _take_all(
             share.free = line.limit - used
         share.need = 1
         if share.free is not None and keeps(share.free, s.size):
-            share.current, share.last_use = s, now
+            replaced, share.current, share.last_use = share.current, s, now
+            if replaced is not None:  # the share this one replaces: back at once
+                replaced.open = False
+                _retire(share, replaced, now, back)
             continue
         # Taken just as the line came near its limit: straight back.
         share.blocked, s.open = True, False
-        share.slices.remove(s)
-        if isinstance(line, BudgetLine):
-            back.append((share, give_back(line, s, now)))
-        else:
-            back.append((None, give_back_block(line, s, now)))
+        _retire(share, s, now, back)
     if back:
         await _settle_all(shares, back)
     for result in results:
