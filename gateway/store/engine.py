@@ -18,7 +18,7 @@ from typing import Any
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.pool import NullPool
+from sqlalchemy.pool import QueuePool
 
 from gateway.store.errors import StoreError
 
@@ -81,11 +81,17 @@ def _sqlite_engine(url: URL) -> Engine:
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         raise StoreError(f"GATEWAY_DATABASE_URL: the folder {folder} does not exist")
-    # NullPool: a connection per transaction, never shared across threads; opening a
-    # SQLite file is a few microseconds.
+    # A small pool, as for PostgreSQL: opening a connection is not cheap after all (the
+    # PRAGMAs, and SQLite parses the whole schema again on a new connection's first
+    # statement: some 2 M instructions, more than a flush of a hundred ledger rows), and
+    # the key poll and the ledger flush each open one every 0.5 s. A connection is used
+    # by one thread at a time (checked out for one transaction), so check_same_thread
+    # can be off.
     engine = create_engine(
         url,
-        poolclass=NullPool,
+        poolclass=QueuePool,
+        pool_size=2,
+        max_overflow=4,
         connect_args={"timeout": SQLITE_BUSY_MS / 1000, "check_same_thread": False},
     )
 
