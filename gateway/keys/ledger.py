@@ -15,14 +15,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge
 
 from gateway.metrics import REGISTRY
-from gateway.store import LedgerRow, Store, StoreError
-from gateway.store.ledger import insert_rows, to_pusd
+from gateway.store import Store, StoreError
+from gateway.store.ledger import insert_values, stamper, to_pusd
 
 if TYPE_CHECKING:
     from gateway.accounting import CallRecord
@@ -46,35 +46,33 @@ queued_rows = Gauge(
 )
 
 
-def row_from(record: CallRecord) -> LedgerRow:
+def values_from(record: CallRecord, stamp: Callable[[float], Any]) -> tuple[Any, ...]:
+    """A call as one ledger tuple, in gateway.store.ledger.FIELDS order (`stamp`: that
+    store's time format). Built directly: it runs for every call a key makes."""
     principal, usage = record.principal, record.usage
-    tokens = (
-        (usage.input, usage.cached_input, usage.output, usage.reasoning)
-        if usage is not None
-        else (0, 0, 0, 0)
+    ttft = record.ttft_s
+    return (
+        stamp(record.time),
+        record.request_id[:128],
+        principal.key_id,
+        principal.team_id,
+        record.route,
+        record.model,
+        record.answered_by,
+        record.provider,
+        record.status,
+        *((usage.input, usage.cached_input, usage.output, usage.reasoning) if usage else _NONE),
+        to_pusd(record.cost),
+        record.duration_s * 1000,
+        ttft * 1000 if ttft is not None else None,
+        record.streamed,
+        record.disconnected,
+        record.estimated,
+        record.error_reason,
     )
-    return LedgerRow(
-        time=datetime.fromtimestamp(record.time, UTC).replace(tzinfo=None),
-        request_id=record.request_id[:128],
-        key_id=principal.key_id,
-        team_id=principal.team_id,
-        route=record.route,
-        model=record.model,
-        answered_by=record.answered_by,
-        provider=record.provider,
-        status=record.status,
-        input_tokens=tokens[0],
-        cached_input_tokens=tokens[1],
-        output_tokens=tokens[2],
-        reasoning_tokens=tokens[3],
-        cost_pusd=to_pusd(record.cost),
-        duration_ms=record.duration_s * 1000,
-        ttft_ms=record.ttft_s * 1000 if record.ttft_s is not None else None,
-        streamed=record.streamed,
-        disconnected=record.disconnected,
-        estimated=record.estimated,
-        error_reason=record.error_reason,
-    )
+
+
+_NONE = (0, 0, 0, 0)  # no usage: no tokens
 
 
 class LedgerWriter:
@@ -103,13 +101,20 @@ class LedgerWriter:
         return len(self._queue)
 
     def flush(self) -> int:
-        """Write everything queued now, in batches (blocking: call it from a thread).
-        Returns the rows written; on a database error the rows go back to the queue."""
+        """Write what is queued now, in batches (blocking: call it from a thread).
+        Returns the rows written; on a database error the rows go back to the queue.
+
+        Rows queued while it writes wait for the next flush: chasing them would write
+        a transaction of a few rows after every batch, each costing as much as a
+        hundred rows do (the transaction, not the rows, is what costs)."""
         written = 0
-        while self._queue:
-            batch = [self._queue.popleft() for _ in range(min(BATCH, len(self._queue)))]
+        stamp = stamper(self.store)
+        left = len(self._queue)
+        while left and self._queue:
+            batch = [self._queue.popleft() for _ in range(min(BATCH, left, len(self._queue)))]
+            left -= len(batch)
             try:
-                insert_rows(self.store, [row_from(record) for record in batch])
+                insert_values(self.store, [values_from(record, stamp) for record in batch])
             except StoreError as exc:
                 self._queue.extendleft(reversed(batch))  # oldest first again, ahead of newer rows
                 if not self._down:
@@ -143,8 +148,10 @@ class LedgerWriter:
                 await asyncio.to_thread(self.flush)
 
     async def close(self) -> None:
-        """The last flush, at shutdown: a graceful stop loses nothing the database takes."""
-        await asyncio.to_thread(self.flush)
+        """The last flush, at shutdown: a graceful stop loses nothing the database takes
+        (calls still finishing meanwhile included: again while a flush makes progress)."""
+        while await asyncio.to_thread(self.flush) and self._queue:
+            pass
         if self._queue:
             log.error(
                 "shutting down with %d ledger rows the database did not take: they are lost",

@@ -7,9 +7,9 @@ would have to pass 9.2 million USD).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -56,26 +56,43 @@ class LedgerRow:
     error_reason: str | None
 
 
-_FIELDS = tuple(LedgerRow.__dataclass_fields__)
-_TIME = _FIELDS.index("time")
-_COLUMNS = ", ".join(f'"{name}"' for name in _FIELDS)
+FIELDS = tuple(LedgerRow.__dataclass_fields__)  # the column order of a ledger tuple
+_TIME = FIELDS.index("time")
+_COLUMNS = ", ".join(f'"{name}"' for name in FIELDS)
+
+
+def _sqlite_time(stamp: datetime) -> str:
+    # SQLAlchemy's SQLite DateTime storage format, as the rest of the store reads it back;
+    # isoformat with fixed microseconds is that, at a quarter of strftime's cost.
+    return stamp.isoformat(" ", "microseconds")[:26]
+
+
+def stamper(store: Store) -> Callable[[float], Any]:
+    """Unix seconds as this store's `time` column takes them: naive UTC; on SQLite, the
+    text SQLAlchemy's DateTime would have stored."""
+    if store.dialect == "postgresql":
+        return lambda t: datetime.fromtimestamp(t, UTC).replace(tzinfo=None)
+    return lambda t: _sqlite_time(datetime.fromtimestamp(t, UTC))
+
+
+def insert_values(store: Store, values: Sequence[tuple[Any, ...]]) -> None:
+    """One executemany of plain tuples in FIELDS order, `time` as `stamper` gives it:
+    SQLAlchemy's per-row processing, a dataclass and getattr per field would cost more
+    than the insert itself, on the one core the gateway shares with it."""
+    if not values:
+        return
+    mark = "%s" if store.dialect == "postgresql" else "?"
+    sql = f"INSERT INTO ledger ({_COLUMNS}) VALUES ({', '.join([mark] * len(FIELDS))})"
+    with store.begin() as connection:
+        connection.exec_driver_sql(sql, list(values))
 
 
 def insert_rows(store: Store, rows: Sequence[LedgerRow]) -> None:
-    """One executemany of plain tuples: SQLAlchemy's per-row processing (and asdict)
-    cost more than the insert itself, on the one core the gateway shares with it."""
-    if not rows:
-        return
-    pg = store.dialect == "postgresql"
-    mark = "%s" if pg else "?"
-    sql = f"INSERT INTO ledger ({_COLUMNS}) VALUES ({', '.join([mark] * len(_FIELDS))})"
-    values = [tuple(getattr(row, name) for name in _FIELDS) for row in rows]
-    if not pg:  # SQLAlchemy's SQLite DateTime storage format, as the rest of the store reads it
-        values = [
-            (*v[:_TIME], v[_TIME].strftime("%Y-%m-%d %H:%M:%S.%f"), *v[_TIME + 1 :]) for v in values
-        ]
-    with store.begin() as connection:
-        connection.exec_driver_sql(sql, values)
+    """LedgerRows (naive UTC times), by insert_values."""
+    values = [tuple(getattr(row, name) for name in FIELDS) for row in rows]
+    if store.dialect != "postgresql":
+        values = [(*v[:_TIME], _sqlite_time(v[_TIME]), *v[_TIME + 1 :]) for v in values]
+    insert_values(store, values)
 
 
 def usd(pusd: int) -> str:

@@ -4,6 +4,7 @@ working, ledger rows wait in memory up to the bound, then land when it is back).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from collections.abc import Iterator
@@ -131,6 +132,81 @@ def test_the_writer_batches_only_key_and_master_calls(store: Store) -> None:
         and rows["t"]["unpriced_requests"] == 1
     )
     assert rows[None]["cost_usd"] == "1.5"
+
+
+def test_a_ledger_row_is_the_call_as_sqlalchemy_reads_it_back(store: Store) -> None:
+    """The writer's tuples skip SQLAlchemy's type processing: what Core reads back must
+    still be the call, times to the microsecond (a whole second too) included."""
+    _key(store, "k")
+    cache = KeyCache(store)
+    cache.refresh()
+    principal = next(iter(cache._by_hash.values())).principal
+    writer = LedgerWriter(store)
+    writer.enabled = True
+    whole = dataclasses.replace(_record(principal), time=1_796_000_000.0, ttft_s=0.25)
+    fraction = dataclasses.replace(
+        _record(principal, cost=None, status=502),
+        time=1_796_000_000.123456,
+        usage=None,
+        streamed=True,
+        disconnected=True,
+        estimated=True,
+        error_reason="upstream_timeout",
+        request_id="x" * 200,
+    )
+    writer(whole)
+    writer(fraction)
+    assert writer.flush() == 2
+    with store.engine.connect() as connection:
+        rows = connection.execute(select(ledger).order_by(ledger.c.id)).mappings().all()
+    first, second = (dict(row) for row in rows)
+    assert first["time"] == datetime(2026, 11, 30, 0, 53, 20)
+    assert second["time"] == datetime(2026, 11, 30, 0, 53, 20, 123456)
+    assert {k: first[k] for k in ("key_id", "team_id", "route", "model", "status")} == {
+        "key_id": principal.key_id,
+        "team_id": None,
+        "route": "/v1/chat/completions",
+        "model": "openai:chat_gpt-4o-mini",
+        "status": 200,
+    }
+    assert (first["input_tokens"], first["cached_input_tokens"]) == (1200, 200)
+    assert (first["output_tokens"], first["reasoning_tokens"]) == (300, 100)
+    assert first["cost_pusd"] == 345_000_000 and first["ttft_ms"] == 250.0
+    assert first["duration_ms"] == 10.0 and first["streamed"] is False
+    assert second["request_id"] == "x" * 128 and second["cost_pusd"] is None
+    assert second["input_tokens"] == 0 and second["ttft_ms"] is None
+    assert second["streamed"] and second["disconnected"] and second["estimated"]
+    assert second["error_reason"] == "upstream_timeout"
+    since = spend(store, ["day"], since=datetime(2026, 11, 30), until=datetime(2026, 12, 1))
+    assert since[0]["day"] == "2026-11-30" and since[0]["requests"] == 2
+
+
+def test_a_flush_writes_what_was_queued_when_it_began(store: Store) -> None:
+    """Calls finishing while a flush writes wait for the next one: one transaction per
+    flush, not one more for every few rows that arrived meanwhile."""
+    _key(store, "k")
+    cache = KeyCache(store)
+    cache.refresh()
+    principal = next(iter(cache._by_hash.values())).principal
+    writer = LedgerWriter(store)
+    writer.enabled = True
+    begin = store.begin
+    transactions: list[int] = []
+
+    def begin_and_call() -> Any:
+        if not transactions:
+            writer(_record(principal))  # a call finishing while the flush writes
+        transactions.append(1)
+        return begin()
+
+    writer(_record(principal))
+    writer(_record(principal))
+    store.begin = begin_and_call  # type: ignore[method-assign]
+    try:
+        assert writer.flush() == 2 and len(transactions) == 1 and writer.pending() == 1
+    finally:
+        store.begin = begin  # type: ignore[method-assign]
+    assert writer.flush() == 1 and writer.pending() == 0
 
 
 @pytest.fixture
