@@ -7,11 +7,12 @@ secret or its hash. Calls with the master key have no key and are not counted he
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
 
 from gateway.metrics import REGISTRY
+from gateway.metrics import _Value as Value  # a child's value, without the per-call checks
 
 if TYPE_CHECKING:
     from gateway.accounting import CallRecord
@@ -36,8 +37,9 @@ key_requests_total = Counter(
 )
 
 _TYPES = ("input", "cached_input", "output", "reasoning")
-# The children for one (key, team), looked up once: labels() takes a lock per call.
-_series: dict[tuple[str, str], tuple[Any, tuple[Any, ...], dict[int, Any]]] = {}
+# The children for one (key, team), looked up once: labels() takes a lock per call, and
+# inc() checks the metric's type and the amount's sign each time (these never go down).
+_series: dict[tuple[str, str], tuple[Value, tuple[Value, ...], dict[int, Value]]] = {}
 
 
 def record(record: CallRecord) -> None:
@@ -48,14 +50,16 @@ def record(record: CallRecord) -> None:
     series = _series.get(labels)
     if series is None:
         series = _series[labels] = (
-            key_cost_usd_total.labels(*labels),
-            tuple(key_tokens_total.labels(*labels, kind) for kind in _TYPES),
+            Value(key_cost_usd_total.labels(*labels)),
+            tuple(Value(key_tokens_total.labels(*labels, kind)) for kind in _TYPES),
             {},
         )
     cost, tokens, requests = series
     counter = requests.get(record.status)
     if counter is None:
-        counter = requests[record.status] = key_requests_total.labels(*labels, str(record.status))
+        counter = requests[record.status] = Value(
+            key_requests_total.labels(*labels, str(record.status))
+        )
     counter.inc()
     usage = record.usage
     if usage is not None:
