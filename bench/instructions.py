@@ -35,6 +35,7 @@ Needs valgrind (Debian: `apt-get install valgrind`). Prints one line per tree.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import shutil
@@ -51,6 +52,7 @@ from procs import free_port
 
 WARM_UP_CALLS = 30
 SETUPS = ("none", "plain", "limited")
+_RUNS = itertools.count(1)
 SETTLE_S = 1.2  # past the ledger's FLUSH_S (0.5 s) twice over: the queue is written
 
 
@@ -142,7 +144,8 @@ def measure(source: Path, n: int, kind: str, work: Path, setup: str, idle_s: flo
             "PYTHONHASHSEED": "0",  # the same dict layouts, run after run
         }
     )
-    tag = f"{source.name or 'tree'}.{kind}.{setup}"
+    # A tree may be given more than once (two runs of it, for the noise): its own files.
+    tag = f"{source.name or 'tree'}.{kind}.{setup}.{next(_RUNS)}"
     secret = MASTER_KEY
     if setup == "none":
         # Not the default ./gateway.db of the tree either: a file that never exists.
