@@ -50,6 +50,8 @@ import httpx
 from config import BENCH, CHAT_BODY, CHAT_PATH, MASTER_KEY, STREAM_BODY
 from procs import free_port
 
+from gateway.store.plain import DEFAULT_PATH
+
 WARM_UP_CALLS = 30
 SETUPS = ("none", "plain", "limited")
 _RUNS = itertools.count(1)
@@ -148,8 +150,10 @@ def measure(source: Path, n: int, kind: str, work: Path, setup: str, idle_s: flo
     tag = f"{source.name or 'tree'}.{kind}.{setup}.{next(_RUNS)}"
     secret = MASTER_KEY
     if setup == "none":
-        # Not the default ./gateway.db of the tree either: a file that never exists.
-        env["GATEWAY_DATABASE_URL"] = f"sqlite:///{work / tag}.absent.db"
+        # The default URL, as the governance phase's no_keys: the gateway opens nothing
+        # while its file does not exist (any other URL is opened, and created).
+        if (source / DEFAULT_PATH).exists():
+            sys.exit(f"{source / DEFAULT_PATH} exists: the 'none' setup would open it")
     else:
         env["GATEWAY_DATABASE_URL"] = f"sqlite:///{work / tag}.db"
         secret = _key(source, env["GATEWAY_DATABASE_URL"], setup)
