@@ -141,11 +141,16 @@ def _check(
     own = _own(urls[0], secret)
     [budget] = own["budgets"]
     assert Decimal(budget["spent_usd"]) == Decimal(spent) / PICO and budget["reserved_usd"] == "0"
-    rates = {rate["kind"]: rate for rate in own["rate_limits"]}
-    # Each request counted once, each call's tokens as it used them: no block left over.
-    assert rates["requests"]["remaining"] == 1000000 - CALLS
+    # Each request counted once, each call's tokens as it used them: no block left over. A
+    # rate block is given back at the end of its 10 s bucket at the latest (docs/budgets.md),
+    # so one taken just before the calls stopped may still be out for a few seconds.
     used = sum(prompt_tokens(m) + min(t, ANSWER_TOKENS) for m, t in done)
-    assert rates["tokens"]["remaining"] == 1000000000 - used
+    expected = {"requests": 1000000 - CALLS, "tokens": 1000000000 - used}
+
+    def remaining() -> dict[str, int]:
+        return {rate["kind"]: rate["remaining"] for rate in _own(urls[0], secret)["rate_limits"]}
+
+    _wait(lambda: remaining() == expected, f"rate blocks still out: {remaining()} != {expected}")
 
 
 def test_two_replicas_on_valkey_admit_from_their_shares(
