@@ -91,30 +91,10 @@ def _total(dump: str) -> int:
 
 def _key(source: Path, database: str, setup: str) -> str:
     """A virtual key made by the tree's own CLI (the governance phase's flags for `limited`)."""
-    from phases.governance import FLAGS
+    from phases.governance import FLAGS, make_key
 
     flags = FLAGS if setup == "limited" else []
-    env = {**os.environ, "GATEWAY_DATABASE_URL": database}
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "gateway",
-            "keys",
-            "create",
-            "--name",
-            f"bench-{setup}",
-            *flags,
-            "--json",
-        ],
-        cwd=source,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return str(json.loads(out.stdout)["key"])
+    return make_key(database, flags, f"bench-{setup}", tree=source, timeout_s=120)
 
 
 @dataclass(frozen=True)

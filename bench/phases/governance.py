@@ -33,7 +33,14 @@ FLAGS = [
 ]
 
 
-def _key(database: str, flags: list[str] = FLAGS, name: str = "bench-governed") -> str:
+def make_key(
+    database: str,
+    flags: list[str] = FLAGS,
+    name: str = "bench-governed",
+    tree: Path = ROOT,
+    timeout_s: float = 60,
+) -> str:
+    """A virtual key made by the gateway tree's own CLI in `database`."""
     env = {**os.environ, "GATEWAY_DATABASE_URL": database}
     out = subprocess.run(
         [
@@ -47,11 +54,11 @@ def _key(database: str, flags: list[str] = FLAGS, name: str = "bench-governed") 
             *flags,
             "--json",
         ],
-        cwd=ROOT,
+        cwd=tree,
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=timeout_s,
         check=True,
     )
     return str(json.loads(out.stdout)["key"])
@@ -62,8 +69,8 @@ def measure(s: Session) -> None:
     s.say("governance: a key with a budget and limits, SQLite and Valkey counters, vs no keys")
     folder = Path(tempfile.mkdtemp(prefix="bench-governance-"))
     database = f"sqlite:///{folder / 'gateway.db'}"
-    secret = _key(database)
-    plain = _key(database, [], "bench-unlimited")
+    secret = make_key(database)
+    plain = make_key(database, [], "bench-unlimited")
     setups: dict[str, dict[str, str]] = {
         "no_keys": {},
         "key_no_limits": {"GATEWAY_DATABASE_URL": database},
