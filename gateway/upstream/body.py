@@ -14,11 +14,9 @@ import aiohttp
 import httpx
 
 from gateway.errors import Scrubber, UpstreamError
+from gateway.upstream.transport import READER
 
 MB = 1024 * 1024
-# The extension under which gateway.upstream.client leaves the aiohttp answer's own body
-# reader, when the answer came over aiohttp (any other transport: httpx's aiter_raw).
-READER = "gateway_reader"
 PIECE_BYTES = 16 * 1024  # as httpx-aiohttp reads: at most this much per piece
 
 

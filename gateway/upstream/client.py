@@ -40,10 +40,10 @@ from gateway.registry.schema import ProviderConfig
 from gateway.registry.snapshot import Deployment, Model
 from gateway.settings import Settings
 from gateway.upstream import retry
-from gateway.upstream.body import MB, READER, decoded, read_capped, too_large
+from gateway.upstream.body import MB, decoded, read_capped, too_large
 from gateway.upstream.breaker import CLOSED, OPEN, Breakers
 from gateway.upstream.slots import NO_SLOT, LocalLimit, Slot, Slots
-from gateway.upstream.transport import WIRE, PooledTransport, ResponseStream, Wire, wire_for
+from gateway.upstream.transport import WIRE, PooledTransport, Wire, wire_for
 
 log = logging.getLogger("gateway")
 
@@ -295,9 +295,6 @@ class Upstreams:
         transport, request = self._request(endpoint, body)
         try:
             response = await transport.handle_async_request(request)
-            stream = response.stream
-            if isinstance(stream, ResponseStream):  # read as a held stream is (body._Pieces)
-                response.extensions[READER] = stream.reader
             ok = 200 <= response.status_code < 300
             content = await read_capped(
                 response,
@@ -325,11 +322,9 @@ class Upstreams:
             if isinstance(exc, TRANSPORT_ERRORS):
                 raise transport_error(exc, endpoint.where) from None
             raise
+        # The body is read from aiohttp's reader (the transport's READER extension), but
+        # closing goes through the stream: the connection back to its pool, and the slot.
         stream = response.stream
-        if isinstance(stream, ResponseStream):
-            # Read straight from aiohttp's reader (gateway.upstream.body._Pieces); closing
-            # still goes through the stream (the connection back to its pool, the slot).
-            response.extensions[READER] = stream.reader
         if slot is not NO_SLOT and isinstance(stream, httpx.AsyncByteStream):
             # The slot is the connection's: back when the answer is closed, however it ends.
             response.stream = _Released(stream, slot)

@@ -24,6 +24,9 @@ from httpx_aiohttp.transport import AIOHTTP_EXC_MAP, AiohttpResponseStream, Aioh
 from multidict import CIMultiDict
 
 WIRE = "gateway_wire"  # the request extension that holds the Wire
+# The response extension that holds aiohttp's own body reader, for gateway.upstream.body
+# to read from with nothing in between (a response from any other transport has none).
+READER = "gateway_reader"
 CHUNK = 16 * 1024  # httpx-aiohttp's read size
 
 
@@ -90,7 +93,7 @@ class PooledTransport(AiohttpTransport):
             if error is None:
                 raise
             raise error from exc
-        extensions: dict[str, object] = {"http_version": b"HTTP/1.1"}
+        extensions: dict[str, object] = {"http_version": b"HTTP/1.1", READER: response.content}
         if response.reason:
             extensions["reason_phrase"] = response.reason.encode()
         return httpx.Response(
@@ -105,12 +108,6 @@ class PooledTransport(AiohttpTransport):
 class ResponseStream(AiohttpResponseStream):
     """httpx-aiohttp's response stream (a subclass: whatever knows that one knows this),
     its exceptions mapped the same way without a context manager."""
-
-    @property
-    def reader(self) -> aiohttp.StreamReader:
-        """aiohttp's own body reader, for a held stream read with nothing in between
-        (gateway.upstream.body._Pieces)."""
-        return self._aiohttp_response.content
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
