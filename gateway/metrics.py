@@ -225,7 +225,7 @@ def genai_labels(model: Model) -> tuple[str, str, str]:
     return operation, model.wire.genai_provider or model.provider_name, bare_model(model.native_id)
 
 
-class _Histogram:
+class FastHistogram:
     """A labelled histogram child's values, observed without prometheus-client's per-call
     checks and its Python loop over the buckets: bisect finds the bucket (`amount <= bound`,
     as the library's loop does). Each value's own inc() still does the locking and, in
@@ -244,7 +244,7 @@ class _Histogram:
         self._buckets[bisect_left(self._bounds, amount)].inc(1)
 
 
-class _Value:
+class FastValue:
     """A counter's or gauge's value (a labelled child, or a metric without labels), moved
     without the library's per-call checks (a counter's amounts here are never negative)."""
 
@@ -260,7 +260,7 @@ class _Value:
         self._value.inc(-1)
 
 
-in_flight = _Value(in_flight_requests)  # the Exchange's count of calls under way
+in_flight = FastValue(in_flight_requests)  # the Exchange's count of calls under way
 
 
 @dataclass(slots=True)
@@ -268,22 +268,24 @@ class _CallSeries:
     """The labelled children one (route, model) records into, looked up once: labels()
     costs a lock and a validation per call, a dict lookup here does not."""
 
-    requests: dict[int, _Value]  # by status
-    duration: _Histogram
-    overhead: _Histogram
-    ttft: _Histogram
+    requests: dict[int, FastValue]  # by status
+    duration: FastHistogram
+    overhead: FastHistogram
+    ttft: FastHistogram
     genai: tuple[str, str, str]
-    genai_duration: _Histogram  # the success series; an error's is looked up by its reason
-    genai_ttft: _Histogram
+    genai_duration: FastHistogram  # the success series; an error's is looked up by its reason
+    genai_ttft: FastHistogram
 
 
 @dataclass(slots=True)
 class _UsageSeries:
-    tokens: tuple[_Value, _Value, _Value, _Value]  # input, cached_input, output, reasoning
-    cost: _Value
-    unpriced: _Value
-    genai_input: _Histogram
-    genai_output: _Histogram | None  # None for embeddings: no output tokens to report
+    tokens: tuple[
+        FastValue, FastValue, FastValue, FastValue
+    ]  # input, cached_input, output, reasoning
+    cost: FastValue
+    unpriced: FastValue
+    genai_input: FastHistogram
+    genai_output: FastHistogram | None  # None for embeddings: no output tokens to report
 
 
 # Keyed by everything the labels come from, so a reload that changes a model's provider
@@ -305,12 +307,12 @@ def _call_series(route: str, model: Model) -> _CallSeries:
         genai = genai_labels(model)
         series = _CallSeries(
             {},
-            _Histogram(request_duration_seconds.labels(route, key, provider)),
-            _Histogram(overhead_seconds.labels(route, key, provider)),
-            _Histogram(time_to_first_token_seconds.labels(route, key, provider)),
+            FastHistogram(request_duration_seconds.labels(route, key, provider)),
+            FastHistogram(overhead_seconds.labels(route, key, provider)),
+            FastHistogram(time_to_first_token_seconds.labels(route, key, provider)),
             genai,
-            _Histogram(genai_operation_duration_seconds.labels(*genai, "")),
-            _Histogram(genai_time_to_first_token_seconds.labels(*genai)),
+            FastHistogram(genai_operation_duration_seconds.labels(*genai, "")),
+            FastHistogram(genai_time_to_first_token_seconds.labels(*genai)),
         )
         _calls[cache_key] = series
     return series
@@ -324,13 +326,15 @@ def _usage_series(model: Model) -> _UsageSeries:
         genai = genai_labels(model)
         series = _UsageSeries(
             tuple(
-                _Value(tokens_total.labels(key, provider, kind))  # type: ignore[arg-type]
+                FastValue(tokens_total.labels(key, provider, kind))  # type: ignore[arg-type]
                 for kind in ("input", "cached_input", "output", "reasoning")
             ),
-            _Value(cost_usd_total.labels(key, provider)),
-            _Value(unpriced_requests_total.labels(key)),
-            _Histogram(genai_token_usage.labels(*genai, "input")),
-            None if model.is_embedding else _Histogram(genai_token_usage.labels(*genai, "output")),
+            FastValue(cost_usd_total.labels(key, provider)),
+            FastValue(unpriced_requests_total.labels(key)),
+            FastHistogram(genai_token_usage.labels(*genai, "input")),
+            None
+            if model.is_embedding
+            else FastHistogram(genai_token_usage.labels(*genai, "output")),
         )
         _usages[cache_key] = series
     return series
@@ -367,7 +371,7 @@ def _record_call(call: CallRecord, model: Model) -> None:
     status = call.status
     counter = series.requests.get(status)
     if counter is None:
-        counter = series.requests[status] = _Value(
+        counter = series.requests[status] = FastValue(
             requests_total.labels(call.route, model.key, model.provider_name, str(status))
         )
     counter.inc()

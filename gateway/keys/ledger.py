@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from prometheus_client import Counter, Gauge
 
-from gateway.metrics import REGISTRY
-from gateway.metrics import _Value as Value
+from gateway.metrics import REGISTRY, FastValue
 from gateway.store import Store, StoreError
 from gateway.store.ledger import Format, format_of, insert_values, to_pusd
 
@@ -44,7 +43,7 @@ queued_rows = Gauge(
     registry=REGISTRY,
     multiprocess_mode="livesum",
 )
-_queued = Value(queued_rows)  # moved once per call: without the library's per-call checks
+_queued = FastValue(queued_rows)  # moved once per call: without the library's per-call checks
 
 
 def values_from(record: CallRecord, form: Format) -> tuple[Any, ...]:

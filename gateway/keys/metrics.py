@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING
 
 from prometheus_client import Counter
 
-from gateway.metrics import REGISTRY
-from gateway.metrics import _Value as Value  # a child's value, without the per-call checks
+from gateway.metrics import REGISTRY, FastValue
 
 if TYPE_CHECKING:
     from gateway.accounting import CallRecord
@@ -39,7 +38,7 @@ key_requests_total = Counter(
 _TYPES = ("input", "cached_input", "output", "reasoning")
 # The children for one (key, team), looked up once: labels() takes a lock per call, and
 # inc() checks the metric's type and the amount's sign each time (these never go down).
-_series: dict[tuple[str, str], tuple[Value, tuple[Value, ...], dict[int, Value]]] = {}
+_series: dict[tuple[str, str], tuple[FastValue, tuple[FastValue, ...], dict[int, FastValue]]] = {}
 
 
 def record(record: CallRecord) -> None:
@@ -50,14 +49,14 @@ def record(record: CallRecord) -> None:
     series = _series.get(labels)
     if series is None:
         series = _series[labels] = (
-            Value(key_cost_usd_total.labels(*labels)),
-            tuple(Value(key_tokens_total.labels(*labels, kind)) for kind in _TYPES),
+            FastValue(key_cost_usd_total.labels(*labels)),
+            tuple(FastValue(key_tokens_total.labels(*labels, kind)) for kind in _TYPES),
             {},
         )
     cost, tokens, requests = series
     counter = requests.get(record.status)
     if counter is None:
-        counter = requests[record.status] = Value(
+        counter = requests[record.status] = FastValue(
             key_requests_total.labels(*labels, str(record.status))
         )
     counter.inc()

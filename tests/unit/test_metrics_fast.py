@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-from gateway.metrics import OVERHEAD_BUCKETS, _Histogram, _Value
+from gateway.metrics import OVERHEAD_BUCKETS, FastHistogram, FastValue
 
 AMOUNTS = (0.0, 0.0004, 0.0005, 0.00051, 0.001, 0.3, 1.0, 1.5, 99.0, -1.0, 1e9)
 
@@ -19,7 +19,7 @@ def _pair() -> tuple[object, object]:
 
 def test_a_fast_histogram_fills_the_buckets_the_library_fills() -> None:
     theirs, child = _pair()
-    ours = _Histogram(child)
+    ours = FastHistogram(child)
     for amount in AMOUNTS:
         theirs.observe(amount)  # type: ignore[attr-defined]
         ours.observe(amount)
@@ -31,7 +31,7 @@ def test_a_fast_histogram_fills_the_buckets_the_library_fills() -> None:
 def test_a_fast_counter_adds_as_the_library_does() -> None:
     registry = CollectorRegistry()
     counter = Counter("calls", "", ["model"], registry=registry)
-    fast = _Value(counter.labels("m"))
+    fast = FastValue(counter.labels("m"))
     fast.inc()
     fast.inc(2.5)
     assert registry.get_sample_value("calls_total", {"model": "m"}) == 3.5
@@ -40,7 +40,7 @@ def test_a_fast_counter_adds_as_the_library_does() -> None:
 def test_the_in_flight_gauge_moves_up_and_down() -> None:
     registry = CollectorRegistry()
     gauge = Gauge("flying", "", registry=registry)
-    fast = _Value(gauge)
+    fast = FastValue(gauge)
     fast.inc()
     fast.inc()
     fast.dec()
