@@ -20,6 +20,7 @@ from typing import Any
 
 from gateway import estimate
 from gateway.registry.snapshot import Model
+from gateway.store.plain import exact
 
 MEGA = Decimal(10**6)
 
@@ -41,14 +42,7 @@ def input_tokens(client_api: str, params: dict[str, Any], chain: list[Model]) ->
 
 def _pusd(price: Any) -> int:
     """USD per 1M tokens -> pico-USD per token (rounded up)."""
-    value = (
-        price
-        if isinstance(price, Decimal)
-        else Decimal(repr(price))
-        if isinstance(price, float)
-        else Decimal(price)
-    )
-    return int((value * MEGA).to_integral_value(rounding=ROUND_CEILING))
+    return int((exact(price) * MEGA).to_integral_value(rounding=ROUND_CEILING))
 
 
 def _prices(model: Model, tokens: int) -> tuple[int, int] | None:

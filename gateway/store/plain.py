@@ -22,18 +22,16 @@ PICO = 10**12  # pico-USD per USD
 GROUPS = ("key", "team", "model", "day")  # what spend can be grouped by
 
 
-def to_pusd(cost: Any) -> int | None:
-    """A cost in USD (Decimal, int, or the float the pricing code gives) as pico-USD.
+def exact(value: Any) -> Decimal:
+    """A Decimal, int, or float as a Decimal; a float through its shortest repr, so
+    0.0001234 is 0.0001234, not its binary neighbour 0.000123399999..."""
+    if isinstance(value, Decimal):
+        return value
+    return Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
 
-    A float goes through its shortest repr: 0.0001234 is 123400000, not the binary
-    neighbour's 123399999.99..."""
+
+def to_pusd(cost: Any) -> int | None:
+    """A cost in USD (Decimal, int, or the float the pricing code gives) as pico-USD."""
     if cost is None:
         return None
-    value = (
-        cost
-        if isinstance(cost, Decimal)
-        else Decimal(repr(cost))
-        if isinstance(cost, float)
-        else Decimal(cost)
-    )
-    return int((value * PICO).to_integral_value())
+    return int((exact(cost) * PICO).to_integral_value())
