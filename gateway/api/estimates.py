@@ -23,6 +23,7 @@ from gateway.errors import GatewayError
 from gateway.estimate import Estimate, estimate
 from gateway.policy import PolicyResult, apply_policy
 from gateway.proxy import limits, validate
+from gateway.proxy.exchange import CLIENT_CLOSED
 from gateway.proxy.handler import resolve
 from gateway.registry.snapshot import Model
 from gateway.state import GatewayState
@@ -54,7 +55,7 @@ async def serve_estimate(request: Request, client_api: ClientAPI) -> Response:
     except GatewayError as error:
         return error_response(error, {"x-request-id": rid})
     except ClientDisconnect:  # gone in the middle of its body: nobody to answer
-        return Response(status_code=499)
+        return Response(status_code=CLIENT_CLOSED)
     return json_response(as_json(answer, result, notes), headers={"x-request-id": rid})
 
 
