@@ -4,11 +4,13 @@ team, each a scope of its own counters. Built once per key by the key cache."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 
 from gateway.counters.limits import Limits
 from gateway.counters.periods import period_start, ttl_s
 from gateway.counters.plan import BudgetLine, Label, RateLine, SlotLine
+
+DAY_S = 86400  # every period starts at a UTC midnight
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,7 +31,8 @@ class Lines:
 @dataclass(frozen=True, slots=True)
 class Quota:
     scopes: tuple[Scope, ...]  # only scopes with some limit: empty means nothing to do
-    # Lines by UTC day (every period starts at a midnight): made once a day, not per call.
+    # Lines by UTC day (every period starts at a midnight): made once a day, not per call;
+    # keyed by the date (lines()) and by the unix day number (lines_at()).
     _by_day: dict[object, Lines] = field(default_factory=dict, compare=False, repr=False)
 
     def lines(self, now: datetime) -> Lines:
@@ -37,9 +40,18 @@ class Quota:
         day = now.date()
         found = self._by_day.get(day)
         if found is None:
-            if len(self._by_day) > 3:
+            if len(self._by_day) > 6:
                 self._by_day.clear()
             found = self._by_day[day] = self._lines(now)
+        return found
+
+    def lines_at(self, t: float) -> Lines:
+        """lines() at unix time `t`, with no datetime made unless the day is new."""
+        found = self._by_day.get(int(t // DAY_S))
+        if found is None:
+            found = self._by_day[int(t // DAY_S)] = self.lines(
+                datetime.fromtimestamp(t, UTC).replace(tzinfo=None)
+            )
         return found
 
     def _lines(self, now: datetime) -> Lines:

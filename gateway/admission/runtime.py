@@ -143,8 +143,23 @@ class Admission:
             return None
         outcome = self.shares.admit(ask)
         if outcome is not None:
-            metrics.local_admissions_total.inc()
+            metrics.local_admissions.inc()
         return outcome
+
+    def refill(self) -> asyncio.Task[None] | None:
+        """The sync under way that brings the shares admit_now() just found missing."""
+        return None if self.shares is None or self.degraded else self.shares.refill()
+
+    def settle_now(
+        self, rid: str, cost: int, tokens: int, actual_pusd: int, actual_tokens: int
+    ) -> bool:
+        """A call admitted by admit_now() settled into its shares; False: settle_later()."""
+        if self.shares is None or not self.shares.settle_call(
+            rid, cost, tokens, actual_pusd, actual_tokens
+        ):
+            return False
+        metrics.reservations_held.dec()
+        return True
 
     async def admit(self, ask: Ask) -> Outcome:
         if not self.degraded:
@@ -170,7 +185,7 @@ class Admission:
 
     def settle_later(self, settlement: Settlement) -> None:
         """From a call's sink (sync, on the event loop): settle in the background."""
-        metrics.reservations_outstanding.dec()
+        metrics.reservations_held.dec()
         if self.shares is not None and self.shares.settle(settlement):
             return  # admitted from a share: settled into it, the next sync carries it on
         task = asyncio.get_running_loop().create_task(self._settle(settlement))

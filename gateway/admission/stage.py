@@ -16,7 +16,6 @@ import asyncio
 import random
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from gateway.accounting import CallRecord
@@ -36,9 +35,14 @@ if TYPE_CHECKING:
     from gateway.registry.snapshot import Model
 
 LOWERED = "x-gateway-max-output-tokens-lowered"
+# A call that finds its shares missing while a sync is bringing them waits this long at
+# most for it (the sync is one round trip), then takes the exact path.
+REFILL_WAIT_S = 0.5
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one or two are made per call, and a frozen dataclass sets each field
+# through object.__setattr__ (about 0.5k instructions a field). Never changed once made.
+@dataclass(slots=True)
 class Grant:
     cap_to: int | None  # the max output tokens every model of this call must keep to
 
@@ -55,7 +59,7 @@ def _release(admission: Admission, ask: Ask, done: asyncio.Future[Any]) -> None:
     if done.cancelled() or done.exception() is not None or not done.result().ok:
         return
     outcome = done.result()
-    metrics.reservations_outstanding.inc()
+    metrics.reservations_held.inc()
     admission.settle_later(
         Settlement(
             ask.rid,
@@ -103,7 +107,7 @@ async def admit(
     if quota is None or admission is None:
         return None
     now = time.time()
-    lines = quota.lines(datetime.fromtimestamp(now, UTC).replace(tzinfo=None))
+    lines = quota.lines_at(now)
     params = result.params
     worst = worst_case(req.client_api, params, chain)
     if isinstance(worst, str):
@@ -132,6 +136,13 @@ async def admit(
         worst.n,
     )
     outcome = admission.admit_now(ask)  # from this process's shares: no I/O, nothing to await
+    local = outcome is not None
+    if outcome is None:
+        refill = admission.refill()
+        if refill is not None:  # the shares it lacks are on their way: wait, not the counters
+            await asyncio.wait((refill,), timeout=REFILL_WAIT_S)
+            outcome = admission.admit_now(ask)
+            local = outcome is not None
     if outcome is None:
         outcome = await _admit_shared(admission, ask)
     if not outcome.ok:
@@ -161,23 +172,27 @@ async def admit(
             grant = Grant(outcome.granted_out)
     if headers:
         ex.extra_headers = headers
-    metrics.reservations_outstanding.inc()
-    token_rates = tuple(line for line in ask.rates if line.kind == "tokens")
+    metrics.reservations_held.inc()
+    rid, cost, tokens = ask.rid, outcome.cost, outcome.tokens
 
     def settle(record: CallRecord) -> None:
         usage = record.usage
+        actual = to_pusd(record.cost) or 0
+        used = usage.input + usage.output if usage is not None else 0
+        if local and admission.settle_now(rid, cost, tokens, actual, used):
+            return
         admission.settle_later(
             Settlement(
-                ask.rid,
+                rid,
                 time.time(),
                 ask.now,
                 ask.budgets,
-                token_rates,
+                tuple(line for line in ask.rates if line.kind == "tokens"),
                 ask.slots,
-                outcome.cost,
-                outcome.tokens,
-                to_pusd(record.cost) or 0,
-                usage.input + usage.output if usage is not None else 0,
+                cost,
+                tokens,
+                actual,
+                used,
             )
         )
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from gateway.metrics import REGISTRY
+from gateway.metrics import REGISTRY, FastValue
 
 REASONS = (
     "budget",
@@ -93,3 +93,7 @@ settlements_dropped_total = Counter(
     ["reason"],
     registry=REGISTRY,
 )
+
+# Moved once or twice per call: without the library's per-call checks.
+reservations_held = FastValue(reservations_outstanding)
+local_admissions = FastValue(local_admissions_total)

@@ -25,14 +25,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable, Sequence
 
 from gateway.counters import share_sync
 from gateway.counters.base import Counters
-from gateway.counters.logic import bucket, drop_time
-from gateway.counters.plan import BUCKETS, Ask, BudgetLine, Outcome, RateLine, Settlement, SlotLine
-from gateway.counters.share_state import Line, Local, Slots
+from gateway.counters.logic import bucket
+from gateway.counters.plan import (
+    BUCKET_S,
+    BUCKETS,
+    Ask,
+    BudgetLine,
+    Outcome,
+    RateLine,
+    Settlement,
+    SlotLine,
+)
+from gateway.counters.share_state import Line, Local, Slice, Slots
+from gateway.counters.sizing import share_size
 
 log = logging.getLogger("gateway.admission")
 
@@ -61,17 +72,87 @@ class Shares:
         self._task: asyncio.Task[None] | None = None
         self._woken: asyncio.Task[None] | None = None
         self._last_wake = 0.0
+        self._refill = False  # the last miss is one the sync under way can serve
 
     # -- the hot path: no I/O ------------------------------------------------------------
 
     def admit(self, ask: Ask) -> Outcome | None:
         """The call admitted from this process's shares, or None: take the exact path (and
-        the next sync takes the shares it lacked, where the rule allows)."""
+        the next sync takes the shares it lacked, where the rule allows). Written for the
+        hit, which is nearly every call: the first line without room hands over to _miss."""
         now = ask.now
         cost = ask.input_pusd + ask.out_pusd * ask.max_out
-        tokens = ask.tokens(ask.max_out)
+        tokens = ask.input_tokens + ask.max_out * ask.out_factor
+        budgets: list[tuple[BudgetLine, Line, Slice]] = []
+        for line in ask.budgets:
+            share = self.budgets.get(line.key)
+            if share is None:
+                return self._miss(ask, cost, tokens)
+            s = share.current
+            if s is None or s.size - s.used < cost or share.line.limit != line.limit:
+                return self._miss(ask, cost, tokens)
+            budgets.append((line, share, s))
+        rates: list[tuple[RateLine, Line, Slice, int]] = []
+        if ask.rates:
+            cur = math.floor(now / BUCKET_S)
+            for rline in ask.rates:
+                rshare = self.rates.get(rline.key)
+                if rshare is None:
+                    return self._miss(ask, cost, tokens)
+                s = rshare.current
+                amount = 1 if rline.kind == "requests" else tokens
+                if (
+                    s is None
+                    or s.bucket != cur
+                    or s.size - s.used < amount
+                    or rshare.line.limit != rline.limit
+                ):
+                    return self._miss(ask, cost, tokens)
+                rates.append((rline, rshare, s, amount))
+        slots: list[Slots] = []
+        for sline in ask.slots:
+            held = self.slots.get(sline.scope)
+            if held is None or not held.open or held.busy >= len(held.rids):
+                return self._miss(ask, cost, tokens)
+            slots.append(held)
+        # Every line has room: draw on them all.
+        drawn_tokens: list[Slice] = []
+        seen: list[tuple[int, float]] = []
+        for line, share, s in budgets:
+            s.used += cost
+            s.calls += 1
+            share.last_use = now
+            if cost > share.need:
+                share.need = cost
+            if s.size - s.used < s.size // 4:
+                self._want(self.budgets, line, 0)  # running low: the next slice, early
+        if rates:
+            window_end = (cur + BUCKETS) * BUCKET_S - now  # when the newest bucket ages out
+            for rline, rshare, s, amount in rates:
+                s.used += amount
+                rshare.last_use = now
+                if amount > rshare.need:
+                    rshare.need = amount
+                if rline.kind == "tokens":
+                    s.calls += 1
+                    drawn_tokens.append(s)
+                seen.append((s.base + s.used, window_end))
+                if s.size - s.used < s.size // 4:
+                    self._want(self.rates, rline, 0)  # running low: the next block, early
+        for held in slots:
+            held.busy += 1
+            held.last_use = now
+        self.calls[ask.rid] = Local(
+            tuple(s for _, _, s in budgets), tuple(drawn_tokens), tuple(slots)
+        )
+        # The budgets' values are not reported: a call admitted here is never refused,
+        # and the gauges are set by the sync (Shares.seen).
+        return Outcome(True, None, 0, None, ask.max_out, cost, tokens, [], seen)
+
+    def _miss(self, ask: Ask, cost: int, tokens: int) -> Outcome | None:
+        """The lines this call found no room on: wanted from the next sync."""
+        now = ask.now
         missing: list[tuple[dict[str, Line], BudgetLine | RateLine, int]] = []
-        budget_slices = []
         for line in ask.budgets:
             share = self.budgets.get(line.key)
             s = share.current if share is not None else None
@@ -82,11 +163,7 @@ class Shares:
                 or share.line.limit != line.limit
             ):
                 missing.append((self.budgets, line, cost))
-            else:
-                budget_slices.append(s)
-                share.need = max(share.need, cost)
         cur = bucket(now)
-        rate_slices = []
         for rline in ask.rates:
             amount = 1 if rline.kind == "requests" else tokens
             share = self.rates.get(rline.key)
@@ -99,67 +176,47 @@ class Shares:
                 or share.line.limit != rline.limit
             ):
                 missing.append((self.rates, rline, amount))
-            else:
-                rate_slices.append(s)
-                share.need = max(share.need, amount)
-        slot_shares = []
         missing_slots = []
         for sline in ask.slots:
             held = self.slots.get(sline.scope)
             if held is None or not held.open or held.busy >= len(held.rids):
                 missing_slots.append(sline)
-            else:
-                slot_shares.append(held)
-        if missing or missing_slots:
-            self._short(missing, missing_slots)
-            return None
-        for s in budget_slices:
-            s.used += cost
-            s.calls += 1
-        for rline, s in zip(ask.rates, rate_slices, strict=True):
-            s.used += 1 if rline.kind == "requests" else tokens
-            if rline.kind == "tokens":
-                s.calls += 1
-            if s.size - s.used < s.size // 4:
-                self._want(self.rates, rline, 0)  # running low: the next block, before it is out
-        for held in slot_shares:
-            held.busy += 1
-            held.last_use = now
-        for line in ask.budgets:
-            share = self.budgets[line.key]
-            share.last_use = now
-            s = share.current
-            if s is not None and s.size - s.used < s.size // 4:
-                self._want(self.budgets, line, 0)
-        for rline in ask.rates:
-            self.rates[rline.key].last_use = now
-        self.calls[ask.rid] = Local(
-            tuple(budget_slices),
-            tuple(
-                s for rline, s in zip(ask.rates, rate_slices, strict=True) if rline.kind == "tokens"
-            ),
-            tuple(slot_shares),
-        )
-        window_end = drop_time(now, BUCKETS - 1)
-        return Outcome(
-            True,
-            granted_out=ask.max_out,
-            cost=cost,
-            tokens=tokens,
-            budgets=[self._view(self.budgets[line.key]) for line in ask.budgets],
-            rates=[(s.base + s.used, window_end) for s in rate_slices],
-        )
+        self._short(missing, missing_slots)
+        return None
+
+    def refill(self) -> asyncio.Task[None] | None:
+        """The sync under way that takes the shares the last call found missing, when one
+        is (None: none is, or a missing share cannot be had near its limit). A call may
+        wait for it rather than take the exact path: at a rate bucket's start every
+        process's blocks end at once, and a crowd of calls on the counters would delay
+        the very sync that brings the next blocks."""
+        if self._refill and self._woken is not None and not self._woken.done():
+            return self._woken
+        return None
 
     def settle(self, settlement: Settlement) -> bool:
         """Settle a call admitted from the shares, in memory; False: not one of them."""
-        local = self.calls.pop(settlement.rid, None)
+        return self.settle_call(
+            settlement.rid,
+            settlement.cost,
+            settlement.tokens,
+            settlement.actual_pusd,
+            settlement.actual_tokens,
+        )
+
+    def settle_call(
+        self, rid: str, cost: int, tokens: int, actual_pusd: int, actual_tokens: int
+    ) -> bool:
+        """Settlement's arithmetic with no Settlement built: what admit() gave the call
+        (`cost`, `tokens`) replaced by what it used; False: not admitted here."""
+        local = self.calls.pop(rid, None)
         if local is None:
             return False
         for s in local.budgets:
-            s.used += settlement.actual_pusd - settlement.cost
-            s.spent += settlement.actual_pusd
+            s.used += actual_pusd - cost
+            s.spent += actual_pusd
             s.calls -= 1
-        delta = settlement.actual_tokens - settlement.tokens
+        delta = actual_tokens - tokens
         for s in local.tokens:
             s.used += delta
             s.calls -= 1
@@ -199,6 +256,15 @@ class Shares:
             for sline in missing_slots
             if (held := self.slots.get(sline.scope)) and held.blocked
         ]
+        # Worth waiting for the sync only where it will surely bring a share: lines held
+        # before and still far from their limit (a line never seen is not known to be).
+        self._refill = not missing_slots and all(
+            (share := table.get(line.key)) is not None
+            and share.line.limit == line.limit
+            and share.free is not None
+            and share_size(share.free, max(need, share.need)) > 0
+            for table, line, need in missing
+        )
         if blocked or blocked_slots:
             missing, missing_slots = blocked, blocked_slots
         for table, line, need in missing:
@@ -277,11 +343,19 @@ class Shares:
 
     async def _loop(self) -> None:
         while True:
-            await asyncio.sleep(share_sync.SYNC_S)
+            await asyncio.sleep(self._next_sync_s())
             try:
                 await self.sync()
             except Exception:  # the loop must outlive one bad tick
                 log.exception("syncing the counters' shares failed")
+
+    def _next_sync_s(self) -> float:
+        """SYNC_S, or less: just past the start of the next rate bucket while rate blocks
+        are held, so the next blocks are taken as the last ones end."""
+        if not self.rates:
+            return share_sync.SYNC_S
+        now = self.clock()
+        return min(share_sync.SYNC_S, (math.floor(now / BUCKET_S) + 1) * BUCKET_S - now + 0.001)
 
     async def close(self) -> None:
         """Give every share back (calls still in flight keep theirs)."""

@@ -13,7 +13,7 @@ from gateway.counters import sizing
 from gateway.counters.logic import bucket
 from gateway.counters.plan import BUCKET_S, Ask, BudgetLine, Outcome, RateLine, Settlement, SlotLine
 from gateway.counters.share_state import SHARE_LEASE_S
-from gateway.counters.share_sync import IDLE_S
+from gateway.counters.share_sync import IDLE_S, SYNC_S
 from gateway.counters.shares import Shares
 from tests.counters.conftest import scope
 from tests.counters.test_backends import LABEL, ask, budget
@@ -244,3 +244,47 @@ async def test_shares_are_renewed_while_held(counters: Any) -> None:
     await finish(shares, counters, settlement(long, outcome, 500, 0, clock.now))
     await shares.close()
     assert (await counters.read([line], [], clock.now))[0][0] == (500, 0)
+
+
+async def test_at_a_new_bucket_calls_wait_for_the_sync_that_brings_the_blocks(
+    counters: Any,
+) -> None:
+    """Rate blocks are usable only in their bucket, so at a bucket's start every one ends
+    at once. A call that finds them gone while a sync is bringing new ones is told to wait
+    for that sync (Shares.refill) and is then admitted from the new blocks, instead of a
+    crowd of calls taking the exact path; a call refused a share near the limit is not."""
+    if counters.kind == "memory":
+        return
+    clock = Clock()
+    sc = scope()
+    rpm, tpm = RateLine(sc, LABEL, "requests", 10**9), RateLine(sc, LABEL, "tokens", 10**12)
+    shares = shares_over(counters, clock)
+    first, local = await call(shares, counters, ask("b0", clock.now, (), (rpm, tpm)))
+    # The lines' first call: nothing known of them yet, so no waiting, the exact path.
+    assert first.ok and not local and shares.refill() is None
+    await shares.sync()
+    assert shares.admit(ask("b1", clock.now, (), (rpm, tpm))) is not None
+    # The sync loop's next round: every SYNC_S, and just past a bucket's start.
+    assert shares._next_sync_s() == SYNC_S
+    edge = (bucket(clock.now) + 1) * BUCKET_S
+    clock.now = edge - 0.05
+    assert abs(shares._next_sync_s() - 0.051) < 1e-6
+    clock.now = edge + 0.001
+    shares._last_wake = float("-inf")  # the last wake long ago (wakes are 20 ms apart at most)
+    late = ask("b2", clock.now, (), (rpm, tpm))
+    assert shares.admit(late) is None
+    refill = shares.refill()
+    assert refill is not None
+    await refill
+    outcome = shares.admit(late)
+    assert outcome is not None and outcome.ok
+    assert outcome.rates[0][0] == 3  # b0 on the counters, b1 in the old block, b2 in the new
+    await shares.close()
+    # Near the limit no share is to be had: no waiting, the exact path.
+    tight = shares_over(counters, clock)
+    small = RateLine(scope(), LABEL, "requests", 100)
+    await call(tight, counters, ask("t0", clock.now, (), (small,)))
+    await tight.sync()
+    assert tight.admit(ask("t1", clock.now, (), (small,))) is None
+    assert tight.refill() is None
+    await tight.close()
