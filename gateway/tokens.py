@@ -131,7 +131,7 @@ def count_text_tokens(text: str, *, encoding: str = DEFAULT_ENCODING) -> int:
     """Tokens in `text`, special-token look-alikes counted as ordinary text."""
     if not text:
         return 0
-    counter = _counter(encoding)
+    counter = _counters.get(encoding) or _counter(encoding)
     try:
         return counter(text)
     except (TypeError, UnicodeEncodeError):
@@ -199,15 +199,38 @@ def _tools_tokens(tools: Iterable[Any] | None, encoding: str) -> int:
     )
 
 
+def _word_tokens(word: str, encoding: str) -> int:
+    """count_text_tokens of a role: a handful of words, counted once each."""
+    known = _WORDS.get((word, encoding))
+    if known is None:
+        known = count_text_tokens(word, encoding=encoding)
+        if len(word) <= 16 and len(_WORDS) < 256:
+            _WORDS[(word, encoding)] = known
+    return known
+
+
+_WORDS: dict[tuple[str, str], int] = {}
+
+
 def _message_tokens(message: Mapping[str, Any], encoding: str) -> int:
     tokens = TOKENS_PER_MESSAGE
-    tokens += _text(message.get("role"), encoding)
-    tokens += _content_tokens(message.get("content"), encoding)
+    role = message.get("role")
+    if isinstance(role, str):
+        tokens += _word_tokens(role, encoding)
+    content = message.get("content")
+    if isinstance(content, str):  # the common case, without _content_tokens' type tests
+        tokens += count_text_tokens(content, encoding=encoding)
+    else:
+        tokens += _content_tokens(content, encoding)
     name = message.get("name")
     if isinstance(name, str) and name:
         tokens += TOKENS_PER_NAME + count_text_tokens(name, encoding=encoding)
     tool_calls = message.get("tool_calls")
-    if isinstance(tool_calls, Sequence) and not isinstance(tool_calls, str):
+    if (
+        tool_calls is not None
+        and isinstance(tool_calls, Sequence)
+        and not isinstance(tool_calls, str)
+    ):
         tokens += sum(_function_call_tokens(call, encoding) for call in tool_calls)
     if message.get("function_call") is not None:  # the legacy single-call form
         tokens += _function_call_tokens(message["function_call"], encoding)
@@ -229,9 +252,9 @@ def estimate_chat_tokens(
     """
     total = REPLY_PRIMING_TOKENS
     for message in messages:
-        if isinstance(message, Mapping):
+        if type(message) is dict or isinstance(message, Mapping):  # dict: no ABC check
             total += _message_tokens(message, encoding)
-    return total + _tools_tokens(tools, encoding)
+    return total + _tools_tokens(tools, encoding) if tools else total
 
 
 def _responses_item_tokens(item: Any, encoding: str) -> int:

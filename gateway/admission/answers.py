@@ -16,9 +16,23 @@ def duration(seconds: float) -> str:
     """OpenAI's reset format (Go durations): `20ms`, `1.5s`, `6m0s`, `1h2m3s`."""
     if seconds <= 0:
         return "0s"
-    if seconds < 1:
-        return f"{math.ceil(seconds * 1000)}ms"
     millis = math.ceil(seconds * 1000)
+    if seconds < 1:
+        return f"{millis}ms"
+    known = _DURATIONS.get(millis)
+    if known is None:
+        if len(_DURATIONS) >= 4096:
+            _DURATIONS.clear()
+        known = _DURATIONS[millis] = _millis_text(millis)
+    return known
+
+
+# Every limited call's headers carry a reset, a minute or so ahead: the same few thousand
+# texts, by the millisecond, made once each.
+_DURATIONS: dict[int, str] = {}
+
+
+def _millis_text(millis: int) -> str:
     hours, rest = divmod(millis, 3_600_000)
     minutes, rest = divmod(rest, 60_000)
     secs = f"{rest / 1000:.3f}".rstrip("0").rstrip(".")
@@ -31,19 +45,25 @@ def duration(seconds: float) -> str:
 
 def rate_headers(rates: Sequence[RateLine], values: Sequence[tuple[int, float]]) -> dict[str, str]:
     """x-ratelimit-{limit,remaining,reset}-{requests,tokens}: the tightest line of each kind."""
+    requests: tuple[int, RateLine, float] | None = None
+    tokens: tuple[int, RateLine, float] | None = None
+    for line, (used, reset) in zip(rates, values, strict=True):
+        if line.kind == "requests":
+            if requests is None or line.limit - used < requests[0]:
+                requests = (line.limit - used, line, reset)
+        elif tokens is None or line.limit - used < tokens[0]:
+            tokens = (line.limit - used, line, reset)
     out: dict[str, str] = {}
-    for kind in ("requests", "tokens"):
-        best: tuple[int, int, float] | None = None
-        for line, (used, reset) in zip(rates, values, strict=True):
-            if line.kind != kind:
-                continue
-            remaining = max(0, line.limit - used)
-            if best is None or remaining < best[1]:
-                best = (line.limit, remaining, reset)
-        if best is not None:
-            out[f"x-ratelimit-limit-{kind}"] = str(best[0])
-            out[f"x-ratelimit-remaining-{kind}"] = str(best[1])
-            out[f"x-ratelimit-reset-{kind}"] = duration(best[2])
+    if requests is not None:
+        remaining, line, reset = requests
+        out["x-ratelimit-limit-requests"] = line.limit_text
+        out["x-ratelimit-remaining-requests"] = str(remaining) if remaining > 0 else "0"
+        out["x-ratelimit-reset-requests"] = duration(reset)
+    if tokens is not None:
+        remaining, line, reset = tokens
+        out["x-ratelimit-limit-tokens"] = line.limit_text
+        out["x-ratelimit-remaining-tokens"] = str(remaining) if remaining > 0 else "0"
+        out["x-ratelimit-reset-tokens"] = duration(reset)
     return out
 
 

@@ -25,7 +25,9 @@ from gateway.store.plain import exact
 MEGA = Decimal(10**6)
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one or two are made per call, and a frozen dataclass sets each field
+# through object.__setattr__ (about 0.5k instructions a field). Never changed once made.
+@dataclass(slots=True)
 class WorstCase:
     input_tokens: int
     input_pusd: int  # every input token at the dearest input price
@@ -51,6 +53,9 @@ def _prices(model: Model, tokens: int) -> tuple[int, int] | None:
     pricing = model.entry.pricing
     if pricing is None:
         return None
+    known = _FLAT.get(id(pricing))
+    if known is not None and known[0] is pricing:
+        return known[1]
     best: tuple[int, int] | None = None
     for level in (None, *pricing.service_tiers):
         rate = pricing.rates(tokens, level)
@@ -58,7 +63,15 @@ def _prices(model: Model, tokens: int) -> tuple[int, int] | None:
             continue
         inp, out = _rate_pusd(rate)
         best = (inp, out) if best is None else (max(best[0], inp), max(best[1], out))
+    if not pricing.tiers and not any(tier.tiers for tier in pricing.service_tiers.values()):
+        if len(_FLAT) >= 4096:
+            _FLAT.clear()
+        _FLAT[id(pricing)] = (pricing, best)  # no long-context tier: the same for any input
     return best
+
+
+# The dearest levels of a pricing without long-context tiers, which no input size changes.
+_FLAT: dict[int, tuple[Any, tuple[int, int] | None]] = {}
 
 
 # The registry resolves each model's rates once per tier and keeps them (Pricing.rates):
@@ -81,24 +94,27 @@ def _rate_pusd(rate: Any) -> tuple[int, int]:
 def worst_case(client_api: str, params: dict[str, Any], chain: list[Model]) -> WorstCase | str:
     """The worst case over the models that may answer, or a sentence saying why there is
     none (a model without a maximum output and a request without max_tokens)."""
-    tokens = input_tokens(client_api, params, chain)
+    if len(chain) == 1:
+        tokens = estimate.input_tokens(client_api, chain[0], params)  # type: ignore[arg-type]
+    else:
+        tokens = input_tokens(client_api, params, chain)
     n = params.get("n")
     n = n if isinstance(n, int) and not isinstance(n, bool) and n > 1 else 1
     embeddings = client_api == "embeddings"
     max_out = 0
     if not embeddings:
-        # The estimator's bound, else the registry's policy limit (which admission then sends).
-        limits = [
-            estimate.max_output_tokens(model, params, tokens)
-            or model.entry.limits.max_output_tokens
-            for model in chain
-        ]
-        if any(limit is None for limit in limits):
-            return (
-                "the model declares no maximum output tokens, so the budget cannot reserve for the answer: "
-                "send max_tokens (or max_output_tokens)"
+        for model in chain:
+            # The estimator's bound, else the registry's policy limit (which admission then sends).
+            limit = (
+                estimate.max_output_tokens(model, params, tokens)
+                or model.entry.limits.max_output_tokens
             )
-        max_out = max(limit for limit in limits if limit is not None)
+            if limit is None:
+                return (
+                    "the model declares no maximum output tokens, so the budget cannot reserve for the answer: "
+                    "send max_tokens (or max_output_tokens)"
+                )
+            max_out = max(max_out, limit)
     input_pusd, out_pusd = 0, 0
     unpriced: list[str] = []
     for model in chain:

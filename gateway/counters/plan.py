@@ -63,9 +63,11 @@ class RateLine:
     kind: str  # "requests" | "tokens"
     limit: int  # per minute
     key: str = field(init=False, compare=False)
+    limit_text: str = field(init=False, compare=False, repr=False)  # for the headers
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", f"{self.scope}:{self.kind[0]}")
+        object.__setattr__(self, "limit_text", str(self.limit))
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,7 +77,9 @@ class SlotLine:
     limit: int
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one or two are made per call, and a frozen dataclass sets each field
+# through object.__setattr__ (about 0.5k instructions a field). Never changed once made.
+@dataclass(slots=True)
 class Ask:
     rid: str  # the reservation's id, unique per call
     now: float
@@ -112,7 +116,9 @@ class Outcome:
     )  # (used, reset seconds) per rate line
 
 
-@dataclass(frozen=True, slots=True)
+# Not frozen: one or two are made per call, and a frozen dataclass sets each field
+# through object.__setattr__ (about 0.5k instructions a field). Never changed once made.
+@dataclass(slots=True)
 class Settlement:
     """Replace a reservation by what the call cost."""
 
