@@ -251,7 +251,20 @@ def estimate_chat_tokens(
     `tools` (the request's tool definitions), when given, count as JSON text.
     """
     total = REPLY_PRIMING_TOKENS
+    count = _counters.get(encoding) or _counter(encoding)
     for message in messages:
+        if type(message) is dict and len(message) == 2:
+            # The common message, {"role": ..., "content": "..."}: the same sum as
+            # _message_tokens, without its calls and type tests.
+            role, content = message.get("role"), message.get("content")
+            if role.__class__ is str and content.__class__ is str:
+                total += TOKENS_PER_MESSAGE + _word_tokens(role, encoding)
+                if content:
+                    try:
+                        total += count(content)
+                    except (TypeError, UnicodeEncodeError):
+                        total += count_text_tokens(content, encoding=encoding)
+                continue
         if type(message) is dict or isinstance(message, Mapping):  # dict: no ABC check
             total += _message_tokens(message, encoding)
     return total + _tools_tokens(tools, encoding) if tools else total

@@ -13,6 +13,8 @@ every call exactly once. A request without such a key costs one attribute lookup
 from __future__ import annotations
 
 import asyncio
+import itertools
+import os
 import random
 import time
 from dataclasses import dataclass
@@ -40,6 +42,19 @@ LOWERED = "x-gateway-max-output-tokens-lowered"
 REFILL_WAIT_S = 0.5
 
 
+def _fresh_prefix() -> None:
+    """Reservation ids: a random prefix per process (new in each forked worker), then a
+    count; unique across processes and replicas, and a fifth of 96 fresh random bits."""
+    global _PREFIX
+    _PREFIX = f"{random.getrandbits(64):016x}-"
+
+
+_PREFIX = ""
+_fresh_prefix()
+os.register_at_fork(after_in_child=_fresh_prefix)
+_RIDS = itertools.count()
+
+
 # Not frozen: one or two are made per call, and a frozen dataclass sets each field
 # through object.__setattr__ (about 0.5k instructions a field). Never changed once made.
 @dataclass(slots=True)
@@ -52,6 +67,9 @@ class Grant:
             asked = params.get("max_output_tokens")
             if not isinstance(asked, int) or asked > self.cap_to:
                 params["max_output_tokens"] = self.cap_to
+
+
+NO_CAP = Grant(None)
 
 
 def _release(admission: Admission, ask: Ask, done: asyncio.Future[Any]) -> None:
@@ -123,7 +141,7 @@ async def admit(
             raise answers.unpriced_refusal(chain[0].key, lines.budgets[0])
         chain[:] = [model for model in chain if model.key not in worst.unpriced]
     ask = Ask(
-        f"{random.getrandbits(96):024x}",
+        f"{_PREFIX}{next(_RIDS):x}",
         now,
         lines.budgets,
         lines.rates,
@@ -159,7 +177,7 @@ async def admit(
             }
         raise answers.rate_refusal(ask, outcome, refused)
     headers = answers.rate_headers(ask.rates, outcome.rates)
-    grant = Grant(None)
+    grant = NO_CAP
     if lines.budgets and ask.max_out:
         if outcome.granted_out < ask.max_out:
             headers[LOWERED] = str(outcome.granted_out)

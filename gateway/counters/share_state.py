@@ -65,9 +65,9 @@ class Slots:
 class Local:
     """A call admitted from the shares: what its settlement gives back."""
 
-    budgets: tuple[Slice, ...]
-    tokens: tuple[Slice, ...]
-    slots: tuple[Slots, ...]
+    budgets: list[Slice]
+    tokens: list[Slice]
+    slots: list[Slots]
 
 
 def new_rid() -> str:

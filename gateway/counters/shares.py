@@ -83,68 +83,73 @@ class Shares:
         now = ask.now
         cost = ask.input_pusd + ask.out_pusd * ask.max_out
         tokens = ask.input_tokens + ask.max_out * ask.out_factor
-        budgets: list[tuple[BudgetLine, Line, Slice]] = []
+        table = self.budgets
+        budget_shares: list[Line] = []
         for line in ask.budgets:
-            share = self.budgets.get(line.key)
-            if share is None:
+            share = table.get(line.key)
+            if share is None or share.line.limit != line.limit:
                 return self._miss(ask, cost, tokens)
             s = share.current
-            if s is None or s.size - s.used < cost or share.line.limit != line.limit:
+            if s is None or s.size - s.used < cost:
                 return self._miss(ask, cost, tokens)
-            budgets.append((line, share, s))
-        rates: list[tuple[RateLine, Line, Slice, int]] = []
+            budget_shares.append(share)
+        rate_shares: list[Line] = []
         if ask.rates:
             cur = math.floor(now / BUCKET_S)
+            table = self.rates
             for rline in ask.rates:
-                rshare = self.rates.get(rline.key)
-                if rshare is None:
+                share = table.get(rline.key)
+                if share is None or share.line.limit != rline.limit:
                     return self._miss(ask, cost, tokens)
-                s = rshare.current
-                amount = 1 if rline.kind == "requests" else tokens
+                s = share.current
                 if (
                     s is None
                     or s.bucket != cur
-                    or s.size - s.used < amount
-                    or rshare.line.limit != rline.limit
+                    or s.size - s.used < (1 if rline.kind == "requests" else tokens)
                 ):
                     return self._miss(ask, cost, tokens)
-                rates.append((rline, rshare, s, amount))
+                rate_shares.append(share)
         slots: list[Slots] = []
         for sline in ask.slots:
             held = self.slots.get(sline.scope)
             if held is None or not held.open or held.busy >= len(held.rids):
                 return self._miss(ask, cost, tokens)
             slots.append(held)
-        # Every line has room: draw on them all.
-        drawn_tokens: list[Slice] = []
-        seen: list[tuple[int, float]] = []
-        for line, share, s in budgets:
-            s.used += cost
-            s.calls += 1
+        # Every line has room: draw on them all (each share's `current` checked above).
+        drawn: list[Slice] = []
+        for share in budget_shares:
+            d: Slice = share.current  # type: ignore[assignment]
+            d.used += cost
+            d.calls += 1
             share.last_use = now
             if cost > share.need:
                 share.need = cost
-            if s.size - s.used < s.size // 4:
-                self._want(self.budgets, line, 0)  # running low: the next slice, early
-        if rates:
+            drawn.append(d)
+            if d.size - d.used < d.size // 4:
+                self._want(self.budgets, share.line, 0)  # running low: the next slice, early
+        drawn_tokens: list[Slice] = []
+        seen: list[tuple[int, float]] = []
+        if rate_shares:
             window_end = (cur + BUCKETS) * BUCKET_S - now  # when the newest bucket ages out
-            for rline, rshare, s, amount in rates:
-                s.used += amount
-                rshare.last_use = now
-                if amount > rshare.need:
-                    rshare.need = amount
-                if rline.kind == "tokens":
-                    s.calls += 1
-                    drawn_tokens.append(s)
-                seen.append((s.base + s.used, window_end))
-                if s.size - s.used < s.size // 4:
+            for rline, share in zip(ask.rates, rate_shares, strict=True):
+                r: Slice = share.current  # type: ignore[assignment]
+                if rline.kind == "requests":
+                    amount = 1
+                else:
+                    amount = tokens
+                    r.calls += 1
+                    drawn_tokens.append(r)
+                r.used += amount
+                share.last_use = now
+                if amount > share.need:
+                    share.need = amount
+                seen.append((r.base + r.used, window_end))
+                if r.size - r.used < r.size // 4:
                     self._want(self.rates, rline, 0)  # running low: the next block, early
         for held in slots:
             held.busy += 1
             held.last_use = now
-        self.calls[ask.rid] = Local(
-            tuple(s for _, _, s in budgets), tuple(drawn_tokens), tuple(slots)
-        )
+        self.calls[ask.rid] = Local(drawn, drawn_tokens, slots)
         # The budgets' values are not reported: a call admitted here is never refused,
         # and the gauges are set by the sync (Shares.seen).
         return Outcome(True, None, 0, None, ask.max_out, cost, tokens, [], seen)

@@ -22,6 +22,7 @@ from gateway.tokens import (
     TOKENS_PER_MESSAGE,
     TOKENS_PER_NAME,
     TOOL_CALL_TOKENS,
+    _message_tokens,  # the general path, to hold the quick one to
     count_text_tokens,
     estimate_chat_tokens,
     estimate_embedding_input_tokens,
@@ -175,6 +176,22 @@ def test_chat_plain_messages() -> None:
     )
     assert estimate_chat_tokens(messages) == expected == 19
     assert estimate_chat_tokens([]) == REPLY_PRIMING_TOKENS
+
+
+def test_chat_plain_messages_count_as_the_general_path_does() -> None:
+    """A {role, content} message has its own quick path in estimate_chat_tokens: the same
+    count as the general one (_message_tokens) for every shape, odd ones included."""
+    messages: list[Any] = [
+        {"role": "user", "content": ""},
+        {"role": "assistant", "content": "x" * 3000},
+        {"role": "user", "content": "bad \ud800 surrogate"},
+        {"role": "a-role-name-far-longer-than-any-real-one", "content": "hi"},
+        {"role": "user", "content": ["a list: not the quick path"]},
+        {"role": 7, "content": "a role that is no string"},
+    ]
+    for message in messages:
+        general = REPLY_PRIMING_TOKENS + _message_tokens(message, "o200k_base")
+        assert estimate_chat_tokens([message]) == general, message
 
 
 def test_chat_content_parts_images_and_files() -> None:
