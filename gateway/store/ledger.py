@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
+from itertools import chain
 from typing import Any, NamedTuple
 
 from sqlalchemy import and_, case, func, select
@@ -111,15 +113,48 @@ def format_of(store: Store) -> Format:
 
 
 def insert_values(store: Store, values: Sequence[tuple[Any, ...]]) -> None:
-    """One executemany of plain tuples in FIELDS order, the values as `format_of` says:
-    SQLAlchemy's per-row processing, a dataclass and getattr per field would cost more
-    than the insert itself, on the one core the gateway shares with it."""
+    """Plain tuples in FIELDS order, the values as `format_of` says, in one transaction
+    on the driver's own cursor: SQLAlchemy's per-row processing, a dataclass and getattr
+    per field would cost more than the insert itself, on the one core the gateway
+    shares with it. PostgreSQL takes one executemany (psycopg pipelines it); SQLite
+    takes multi-row INSERTs (_sqlite_chunks), about 10k instructions a row fewer than
+    executemany's one statement run per row."""
     if not values:
         return
-    mark = "%s" if store.dialect == "postgresql" else "?"
-    sql = f"INSERT INTO ledger ({_COLUMNS}) VALUES ({', '.join([mark] * len(FIELDS))})"
-    with store.begin() as connection:
-        connection.exec_driver_sql(sql, list(values))
+    with store.driver() as cursor:
+        if store.dialect == "postgresql":
+            cursor.executemany(_PG_INSERT, values)
+            return
+        start = 0
+        for size in _sqlite_chunks(len(values)):
+            part = values[start : start + size]
+            start += size
+            cursor.execute(_sqlite_insert(size), tuple(chain.from_iterable(part)))
+
+
+_PG_INSERT = f"INSERT INTO ledger ({_COLUMNS}) VALUES ({', '.join(['%s'] * len(FIELDS))})"
+# 32 rows of 20 columns: 640 parameters, under the 999 of SQLite builds before 3.32.
+_SQLITE_ROWS = 32
+
+
+def _sqlite_chunks(count: int) -> list[int]:
+    """Rows per INSERT: full chunks, then the rest in powers of two, so that only six
+    statement shapes ever exist (each prepared once, kept in the driver's statement cache)."""
+    sizes = [_SQLITE_ROWS] * (count // _SQLITE_ROWS)
+    rest = count % _SQLITE_ROWS
+    size = _SQLITE_ROWS // 2
+    while rest:
+        if rest >= size:
+            sizes.append(size)
+            rest -= size
+        size //= 2
+    return sizes
+
+
+@lru_cache(maxsize=8)
+def _sqlite_insert(rows: int) -> str:
+    row = f"({', '.join(['?'] * len(FIELDS))})"
+    return f"INSERT INTO ledger ({_COLUMNS}) VALUES {', '.join([row] * rows)}"
 
 
 def insert_rows(store: Store, rows: Sequence[LedgerRow]) -> None:

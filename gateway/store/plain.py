@@ -34,4 +34,7 @@ def to_pusd(cost: Any) -> int | None:
     """A cost in USD (Decimal, int, or the float the pricing code gives) as pico-USD."""
     if cost is None:
         return None
-    return int((exact(cost) * PICO).to_integral_value())
+    return int((exact(cost) * _PICO).to_integral_value())
+
+
+_PICO = Decimal(PICO)  # not converted from the int on every call

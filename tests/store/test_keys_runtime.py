@@ -190,22 +190,22 @@ def test_a_flush_writes_what_was_queued_when_it_began(store: Store) -> None:
     principal = next(iter(cache._by_hash.values())).principal
     writer = LedgerWriter(store)
     writer.enabled = True
-    begin = store.begin
+    driver = store.driver  # the ledger's transactions (gateway.store.core.Store.driver)
     transactions: list[int] = []
 
-    def begin_and_call() -> Any:
+    def driver_and_call() -> Any:
         if not transactions:
             writer(_record(principal))  # a call finishing while the flush writes
         transactions.append(1)
-        return begin()
+        return driver()
 
     writer(_record(principal))
     writer(_record(principal))
-    store.begin = begin_and_call  # type: ignore[method-assign]
+    store.driver = driver_and_call  # type: ignore[method-assign]
     try:
         assert writer.flush() == 2 and len(transactions) == 1 and writer.pending() == 1
     finally:
-        store.begin = begin  # type: ignore[method-assign]
+        store.driver = driver  # type: ignore[method-assign]
     assert writer.flush() == 1 and writer.pending() == 0
 
 
