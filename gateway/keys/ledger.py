@@ -16,9 +16,11 @@ import asyncio
 import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any
+from weakref import WeakSet
 
 from prometheus_client import Counter, Gauge
 
+from gateway.keys.metrics import IN_PROCESS
 from gateway.metrics import REGISTRY, FastValue
 from gateway.store import Store, StoreError
 from gateway.store.ledger import Format, format_of, insert_values, to_pusd
@@ -43,7 +45,13 @@ queued_rows = Gauge(
     registry=REGISTRY,
     multiprocess_mode="livesum",
 )
-_queued = FastValue(queued_rows)  # moved once per call: without the library's per-call checks
+# In one process the gauge is the live writers' queue lengths, read at each scrape: no
+# locked increment per call. In multiprocess mode another worker may answer the scrape,
+# so the value goes to the library's files: moved once per call, and back per flush.
+_writers: WeakSet[LedgerWriter] = WeakSet()
+if IN_PROCESS:
+    queued_rows.set_function(lambda: sum(len(writer._queue) for writer in list(_writers)))
+_queued = None if IN_PROCESS else FastValue(queued_rows)
 
 
 def values_from(record: CallRecord, form: Format) -> tuple[Any, ...]:
@@ -86,6 +94,7 @@ class LedgerWriter:
         self._queue: deque[CallRecord] = deque()
         self._down = False
         self._dropped_since_log = 0
+        _writers.add(self)
 
     def __call__(self, record: CallRecord) -> None:
         if not self.enabled or record.principal.kind not in ("key", "master"):
@@ -95,7 +104,8 @@ class LedgerWriter:
             self._dropped_since_log += 1
             return
         self._queue.append(record)
-        _queued.inc()
+        if _queued is not None:
+            _queued.inc()
 
     def pending(self) -> int:
         return len(self._queue)
@@ -126,7 +136,8 @@ class LedgerWriter:
                         self.bound,
                     )
                 break
-            queued_rows.dec(len(batch))
+            if _queued is not None:
+                queued_rows.dec(len(batch))
             written += len(batch)
         else:
             if self._down:

@@ -7,7 +7,6 @@ would have to pass 9.2 million USD).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -69,30 +68,28 @@ def _sqlite_time(stamp: datetime) -> str:
     return stamp.isoformat(" ", "microseconds")[:26]
 
 
-class SqliteTimes:
+# The last second sqlite_time formatted, and its text: one tuple, replaced whole, so the
+# flush threads (the last one at shutdown may overlap a cancelled one) can share it.
+_second_text: tuple[int, str] = (0, "1970-01-01 00:00:00")
+
+
+def sqlite_time(t: float) -> str:
     """Unix seconds as _sqlite_time(datetime.fromtimestamp(t, UTC)) gives them, at a
-    fifth of the cost: the calls of one flush fall within a few seconds, so the date
+    fraction of the cost: the calls of a flush fall within a few seconds, so the date
     and time of day are formatted once a second, and the microseconds are rounded as
-    fromtimestamp rounds them (the fraction times 1e6, half to even). One per flush:
-    not shared between threads."""
-
-    __slots__ = ("_prefix", "_second")
-
-    def __init__(self) -> None:
-        self._second: int | None = None
-        self._prefix = ""
-
-    def __call__(self, t: float) -> str:
-        fraction, whole = math.modf(t)
-        micro = round(fraction * 1e6)
-        if micro >= 1_000_000:  # rounded up into the next second
-            micro -= 1_000_000
-            whole += 1.0
-        second = int(whole)
-        if second != self._second:
-            self._second = second
-            self._prefix = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%d %H:%M:%S")
-        return f"{self._prefix}.{micro:06d}"
+    fromtimestamp rounds them (the fraction, exactly t minus its integer part, times
+    1e6, half to even)."""
+    global _second_text
+    whole = int(t)
+    micro = round((t - whole) * 1e6)
+    if micro >= 1_000_000:  # rounded up into the next second
+        micro -= 1_000_000
+        whole += 1
+    cached = _second_text
+    if cached[0] != whole:
+        text = datetime.fromtimestamp(whole, UTC).isoformat(" ")[:19]
+        cached = _second_text = (whole, text)
+    return f"{cached[1]}.{micro:06d}"
 
 
 class Format(NamedTuple):
@@ -109,7 +106,7 @@ def format_of(store: Store) -> Format:
     failed attribute lookups, ~3k instructions a value)."""
     if store.dialect == "postgresql":
         return Format(lambda t: datetime.fromtimestamp(t, UTC).replace(tzinfo=None), bool)
-    return Format(SqliteTimes(), int)
+    return Format(sqlite_time, int)
 
 
 def insert_values(store: Store, values: Sequence[tuple[Any, ...]]) -> None:

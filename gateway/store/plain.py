@@ -32,6 +32,8 @@ def exact(value: Any) -> Decimal:
 
 def to_pusd(cost: Any) -> int | None:
     """A cost in USD (Decimal, int, or the float the pricing code gives) as pico-USD."""
+    if type(cost) is Decimal:  # what CallRecord.cost holds: the per-call path
+        return int((cost * _PICO).to_integral_value())
     if cost is None:
         return None
     return int((exact(cost) * _PICO).to_integral_value())

@@ -4,16 +4,20 @@ for sample, current right after a call, with the spend summed exactly."""
 
 from __future__ import annotations
 
+import gc
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from gateway.accounting import CallRecord, Usage
-from gateway.auth.principal import MASTER, Principal
+from gateway.auth.principal import ANONYMOUS, MASTER, Principal
 from gateway.keys import metrics as key_metrics
+from gateway.keys.ledger import LedgerWriter
 from gateway.metrics import REGISTRY, render_metrics
+from gateway.store import Store
 
 pytestmark = pytest.mark.skipif(
     not key_metrics.IN_PROCESS, reason="multiprocess mode: tests/e2e/test_keys_processes.py"
@@ -132,3 +136,27 @@ def test_the_spend_is_summed_exactly_and_current_at_once() -> None:
 def test_the_names_are_taken_in_the_registry() -> None:
     with pytest.raises(ValueError, match="Duplicated timeseries"):
         Counter("gateway_key_requests_total", "again", ["key"], registry=REGISTRY)
+
+
+def test_the_queued_rows_gauge_is_the_live_queues(tmp_path: Path) -> None:
+    """gateway_ledger_queued_rows is read from the writers' queues at the scrape: the calls
+    not yet written, none once a flush wrote them, none for a writer that is gone."""
+    store = Store.open(f"sqlite:///{tmp_path / 'gateway.db'}")
+    try:
+        before = REGISTRY.get_sample_value("gateway_ledger_queued_rows") or 0.0
+        writer = LedgerWriter(store)
+        writer.enabled = True
+        key = Principal("key", "key_t4", "metrics-queue", None, None, None, None)
+        for _ in range(3):
+            writer(_call(key, 200, Usage(1, 0, 1, 0), "0.1"))
+        writer(_call(ANONYMOUS, 200, Usage(1, 0, 1, 0), "0.1"))  # no key: not a ledger row
+        assert REGISTRY.get_sample_value("gateway_ledger_queued_rows") == before + 3
+        assert writer.flush() == 3
+        assert REGISTRY.get_sample_value("gateway_ledger_queued_rows") == before
+        writer(_call(MASTER, 200, Usage(1, 0, 1, 0), "0.1"))
+        assert REGISTRY.get_sample_value("gateway_ledger_queued_rows") == before + 1
+        del writer
+        gc.collect()
+        assert REGISTRY.get_sample_value("gateway_ledger_queued_rows") == before
+    finally:
+        store.close()

@@ -17,7 +17,7 @@ from sqlalchemy import inspect, select
 from gateway.counters.limits import Limits
 from gateway.keys.secret import display_prefix, hash_secret, new_secret
 from gateway.store import ConflictError, LedgerRow, NotFoundError, Store, StoreError, admin
-from gateway.store.ledger import SqliteTimes, insert_rows, spend, to_pusd, usd
+from gateway.store.ledger import insert_rows, spend, sqlite_time, to_pusd, usd
 from gateway.store.records import Key
 from gateway.store.schema import ledger
 
@@ -285,7 +285,7 @@ def test_expiry_is_compared_in_utc(store: Store) -> None:
 
 
 def test_the_ledgers_sqlite_times_are_what_fromtimestamp_gives() -> None:
-    """SqliteTimes formats a second once and rounds the microseconds itself: it must agree
+    """sqlite_time formats a second once and rounds the microseconds itself: it must agree
     with datetime.fromtimestamp to the microsecond, halves and rounding up into the next
     second included, in SQLAlchemy's SQLite text."""
     rng = random.Random(12)
@@ -293,7 +293,7 @@ def test_the_ledgers_sqlite_times_are_what_fromtimestamp_gives() -> None:
     cases += [rng.uniform(1.7e9, 1.9e9) for _ in range(10_000)]
     cases += [round(rng.uniform(1.7e9, 1.9e9), 6) + 5e-7 for _ in range(10_000)]
     cases.sort()  # one second after another, as a flush sees them, and back again below
-    times = SqliteTimes()
+    times = sqlite_time
     for t in [*cases, *reversed(cases)]:
         expected = datetime.fromtimestamp(t, UTC).replace(tzinfo=None)
         assert times(t) == expected.strftime("%Y-%m-%d %H:%M:%S.%f"), t
