@@ -73,26 +73,31 @@ class Store:
             raise DatabaseUnavailable(f"database {describe(self.url)}: {reason(exc)}") from None
 
     @contextmanager
-    def driver(self) -> Iterator[Any]:
-        """A driver (DBAPI) cursor inside one write transaction, committed at the end:
-        for the ledger's batch insert only. SQLAlchemy's Connection, its transaction and
-        its events cost ~400k instructions a transaction, more than a batch of ten rows
-        (the SQLite `begin` event's BEGIN IMMEDIATE is issued here). Driver errors become
-        DatabaseUnavailable with the driver's reason, as in begin()."""
+    def driver(self, write: bool = True) -> Iterator[Any]:
+        """A driver (DBAPI) cursor inside one transaction, committed at the end: for the
+        ledger's batch insert and the key cache's poll of the change counter, both run
+        every FLUSH_S or POLL_S. SQLAlchemy's Connection, its transaction and its events
+        cost ~400k instructions a transaction, more than a batch of ten rows. A write
+        takes SQLite's write lock up front, as the `begin` event does for begin() (see
+        gateway.store.engine); a read on SQLite is one statement in autocommit mode, its
+        own snapshot, and takes no write lock. Driver errors become DatabaseUnavailable
+        with the driver's reason, as in begin()."""
         error = self.engine.dialect.loaded_dbapi.Error
         try:
             raw = self.engine.raw_connection()  # pooled; PostgreSQL's is pinged first
         except (SQLAlchemyError, error) as exc:  # the pool raises the driver's own errors
             raise DatabaseUnavailable(f"database {describe(self.url)}: {reason(exc)}") from None
+        connection = raw.dbapi_connection  # the driver's own: no proxy lookups per call
+        assert connection is not None  # a checked-out connection has one
         try:
-            cursor = raw.cursor()
-            if self.dialect == "sqlite":
-                cursor.execute("BEGIN IMMEDIATE")  # autocommit mode: see gateway.store.engine
+            cursor = connection.cursor()
+            if write and self.dialect == "sqlite":
+                cursor.execute("BEGIN IMMEDIATE")
             yield cursor
-            raw.commit()
+            connection.commit()
         except error as exc:
             try:
-                raw.rollback()
+                connection.rollback()
             except error:  # a connection gone mid-transaction: the pool replaces it
                 raw.invalidate()
             raise DatabaseUnavailable(f"database {describe(self.url)}: {reason(exc)}") from None
@@ -101,10 +106,12 @@ class Store:
 
     def version(self) -> int:
         """The change counter: moves on every edit of teams or keys, by any process."""
-        with self.begin() as connection:
-            return int(
-                connection.execute(select(changes.c.version).where(changes.c.id == 1)).scalar_one()
-            )
+        with self.driver(write=False) as cursor:
+            cursor.execute("SELECT version FROM changes WHERE id = 1")
+            row = cursor.fetchone()
+        if row is None:
+            raise DatabaseUnavailable(f"database {self.describe()}: the change counter is missing")
+        return int(row[0])
 
     def close(self) -> None:
         self.engine.dispose()

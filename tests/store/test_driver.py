@@ -1,11 +1,14 @@
-"""The ledger's batch insert on the driver's own cursor (gateway.store.ledger.insert_values):
-every batch size reads back as written, NULLs included, on SQLite (multi-row INSERTs)
-and PostgreSQL (executemany); a batch that fails writes nothing and leaves the store
-usable."""
+"""The store's driver-cursor paths (gateway.store.core.Store.driver): the ledger's batch
+insert reads back as written at every batch size, NULLs included, on SQLite (multi-row
+INSERTs) and PostgreSQL (executemany); a batch that fails writes nothing and leaves the
+store usable; the key cache's poll of the change counter takes no write lock."""
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import func, select
@@ -79,3 +82,22 @@ def test_a_failing_batch_writes_nothing_and_the_store_goes_on(store: Store) -> N
     good = _rows(40)
     insert_rows(store, good)  # the connection went back to the pool in a usable state
     assert _read(store) == good
+
+
+def test_the_change_counter_is_read_while_another_process_writes(tmp_path: Path) -> None:
+    """The poll (every 0.5 s, in every worker) must not queue behind a writer for the
+    write lock: another connection holds it while the counter is read."""
+    path = tmp_path / "gateway.db"
+    store = Store.open(f"sqlite:///{path}")
+    try:
+        writer = sqlite3.connect(path, isolation_level=None, timeout=0)
+        writer.execute("BEGIN IMMEDIATE")
+        writer.execute("UPDATE changes SET version = version + 1 WHERE id = 1")
+        started = time.monotonic()
+        assert store.version() == 0  # the committed value, at once
+        assert time.monotonic() - started < 1  # the busy timeout is 10 s
+        writer.execute("COMMIT")
+        assert store.version() == 1
+        writer.close()
+    finally:
+        store.close()
