@@ -19,7 +19,7 @@ from gateway.admission.quota import build as build_quota
 from gateway.auth.principal import Principal
 from gateway.errors import Unauthorized
 from gateway.keys.access import KeyLimits, effective_models
-from gateway.keys.secret import hash_secret
+from gateway.keys.secret import secret_digest
 from gateway.store import Key, StoreError
 from gateway.store.records import iso
 
@@ -63,12 +63,12 @@ class KeyCache:
         self.store = store
         self.version: int | None = None
         self.active = False  # the database has any key or team: virtual keys are in force
-        self._by_hash: dict[str, _Entry] = {}
+        self._by_hash: dict[bytes, _Entry] = {}  # by SHA-256 digest
         self._by_id: dict[str, _Entry] = {}
         self._down = False
 
     def resolve(self, token: str) -> Principal:
-        entry = self._by_hash.get(hash_secret(token))
+        entry = self._by_hash.get(secret_digest(token))
         if entry is None:
             raise Unauthorized("The API key is not known to this gateway.", code="invalid_api_key")
         name = entry.principal.key_name
@@ -108,7 +108,7 @@ class KeyCache:
             return False
         self._up()
         entries = [(key, _entry(key)) for key in keys]
-        self._by_hash = {key.secret_hash: entry for key, entry in entries}
+        self._by_hash = {bytes.fromhex(key.secret_hash): entry for key, entry in entries}
         self._by_id = {key.id: entry for key, entry in entries}
         self.version = version
         if not self.active and (keys or teams):

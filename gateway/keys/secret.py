@@ -19,7 +19,14 @@ def new_secret() -> str:
 
 
 def hash_secret(secret: str) -> str:
+    """The stored form: SHA-256, hex."""
     return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def secret_digest(secret: str) -> bytes:
+    """The same SHA-256 as bytes, for the per-request lookup (gateway.keys.cache): no hex
+    text made per call. The secret is encoded, hashed and let go here; nothing keeps it."""
+    return hashlib.sha256(secret.encode()).digest()
 
 
 def display_prefix(secret: str) -> str:
