@@ -20,6 +20,7 @@ from weakref import WeakSet
 
 from prometheus_client import Counter, Gauge
 
+from gateway.accounting import Usage
 from gateway.keys.metrics import IN_PROCESS
 from gateway.metrics import REGISTRY, FastValue
 from gateway.store import Store, StoreError
@@ -57,9 +58,10 @@ _queued = None if IN_PROCESS else FastValue(queued_rows)
 def values_from(record: CallRecord, form: Format) -> tuple[Any, ...]:
     """A call as one ledger tuple, in gateway.store.ledger.FIELDS order, in the store's
     Format. Built directly: it runs for every call a key makes."""
-    principal, usage = record.principal, record.usage
-    ttft, flag = record.ttft_s, form.flag
-    return (
+    principal, usage, ttft, flag = record.principal, record.usage, record.ttft_s, form.flag
+    if usage is None:
+        usage = _NO_USAGE
+    return (  # one BUILD_TUPLE: a starred part would build a list and copy it
         form.time(record.time),
         record.request_id[:128],
         principal.key_id,
@@ -69,7 +71,10 @@ def values_from(record: CallRecord, form: Format) -> tuple[Any, ...]:
         record.answered_by,
         record.provider,
         record.status,
-        *((usage.input, usage.cached_input, usage.output, usage.reasoning) if usage else _NONE),
+        usage.input,
+        usage.cached_input,
+        usage.output,
+        usage.reasoning,
         to_pusd(record.cost),
         record.duration_s * 1000,
         ttft * 1000 if ttft is not None else None,
@@ -80,7 +85,7 @@ def values_from(record: CallRecord, form: Format) -> tuple[Any, ...]:
     )
 
 
-_NONE = (0, 0, 0, 0)  # no usage: no tokens
+_NO_USAGE = Usage()  # no usage: no tokens
 
 
 class LedgerWriter:
