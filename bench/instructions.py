@@ -27,7 +27,11 @@ with no traffic; the window of calls ends after one more flush interval (every r
 the counted calls written inside it), and what the idle rate accounts for over the
 window's length is subtracted: the figure is the cost of the calls themselves. The
 idle rate is printed beside it. At full speed a flush writes hundreds of rows, under
-valgrind tens: the fixed cost of one batch weighs more here than it does there.
+valgrind tens: the fixed cost of one batch weighs more here than it does there. The same
+holds, more so, for `limited`: the shares' sync (five a second, one or more round trips
+to the counters whenever calls have spent) comes every few calls here and every few
+hundred at full speed, so `limited` overstates the key's cost by about 0.15 M
+instructions a call (measured with the sync fifteen times rarer).
 
 Needs valgrind (Debian: `apt-get install valgrind`). Prints one line per tree.
 """
