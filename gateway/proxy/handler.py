@@ -118,7 +118,7 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
     leg = ex.begin(model, result)
     grant = None
     if (
-        state.admission is not None
+        state.admission is not None and admission.quota_of(req.principal) is not None
     ):  # a key's rate limits and budget; settled by the Exchange's sinks
         try:
             grant = await admission.admit(state.admission, req, ex, chain, result)
