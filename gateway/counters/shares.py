@@ -29,7 +29,7 @@ import math
 import time
 from collections.abc import Callable, Sequence
 
-from gateway.counters import share_sync
+from gateway.counters import share_sync, share_views
 from gateway.counters.base import Counters
 from gateway.counters.logic import bucket
 from gateway.counters.plan import (
@@ -304,16 +304,6 @@ class Shares:
 
     # -- views -------------------------------------------------------------------------
 
-    @staticmethod
-    def _view(share: Line) -> tuple[int, int]:
-        """(spent, reserved) as this process knows them: what the counters said last, its
-        slices' settled spend added, their unused part not counted as reserved."""
-        spent, reserved = share.seen
-        for s in share.slices:
-            spent += s.spent
-            reserved += s.used - s.spent - s.size
-        return spent, max(0, reserved)
-
     def adjust(
         self,
         budgets: Sequence[BudgetLine],
@@ -321,25 +311,8 @@ class Shares:
         values: tuple[list[tuple[int, int]], list[tuple[int, float]]],
         now: float,
     ) -> tuple[list[tuple[int, int]], list[tuple[int, float]]]:
-        """A read of the shared counters as this process knows them: its shares' unused
-        parts are not counted as reserved or used, their settled spend is counted."""
-        spent_reserved, used_reset = values
-        out_b = []
-        for line, (spent, reserved) in zip(budgets, spent_reserved, strict=True):
-            share = self.budgets.get(line.key)
-            for s in share.slices if share is not None else ():
-                spent += s.spent
-                reserved += s.used - s.spent - s.size
-            out_b.append((spent, max(0, reserved)))
-        out_r = []
-        oldest = bucket(now) - BUCKETS
-        for rline, (used, reset) in zip(rates, used_reset, strict=True):
-            rshare = self.rates.get(rline.key)
-            for s in rshare.slices if rshare is not None else ():
-                if s.bucket > oldest:  # still in the window read
-                    used -= max(0, s.size - s.used)
-            out_r.append((max(0, used), reset))
-        return out_b, out_r
+        """A read of the shared counters as this process knows them (share_views.adjust)."""
+        return share_views.adjust(self.budgets, self.rates, budgets, rates, values, now)
 
     # -- the sync: off the hot path ----------------------------------------------------
 
@@ -400,4 +373,4 @@ class Shares:
         assert isinstance(share.line, BudgetLine)
         share.seen = values
         share.free = share.line.limit - values[0] - values[1]
-        self._note([share.line], [self._view(share)])
+        self._note([share.line], [share_views.view(share)])
