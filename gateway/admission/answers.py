@@ -43,6 +43,17 @@ def _millis_text(millis: int) -> str:
     return f"{secs}s"
 
 
+# OpenAI's names, by kind: (limit, remaining, reset).
+RATE_HEADERS = {
+    kind: (
+        f"x-ratelimit-limit-{kind}",
+        f"x-ratelimit-remaining-{kind}",
+        f"x-ratelimit-reset-{kind}",
+    )
+    for kind in ("requests", "tokens")
+}
+
+
 def rate_headers(rates: Sequence[RateLine], values: Sequence[tuple[int, float]]) -> dict[str, str]:
     """x-ratelimit-{limit,remaining,reset}-{requests,tokens}: the tightest line of each kind."""
     requests: tuple[int, RateLine, float] | None = None
@@ -54,16 +65,13 @@ def rate_headers(rates: Sequence[RateLine], values: Sequence[tuple[int, float]])
         elif tokens is None or line.limit - used < tokens[0]:
             tokens = (line.limit - used, line, reset)
     out: dict[str, str] = {}
-    if requests is not None:
-        remaining, line, reset = requests
-        out["x-ratelimit-limit-requests"] = line.limit_text
-        out["x-ratelimit-remaining-requests"] = str(remaining) if remaining > 0 else "0"
-        out["x-ratelimit-reset-requests"] = duration(reset)
-    if tokens is not None:
-        remaining, line, reset = tokens
-        out["x-ratelimit-limit-tokens"] = line.limit_text
-        out["x-ratelimit-remaining-tokens"] = str(remaining) if remaining > 0 else "0"
-        out["x-ratelimit-reset-tokens"] = duration(reset)
+    for found, kind in ((requests, "requests"), (tokens, "tokens")):
+        limit, left, when = RATE_HEADERS[kind]
+        if found is not None:
+            remaining, line, reset = found
+            out[limit] = line.limit_text
+            out[left] = str(remaining) if remaining > 0 else "0"
+            out[when] = duration(reset)
     return out
 
 
@@ -169,6 +177,7 @@ def unavailable() -> GatewayError:
 
 
 __all__ = [
+    "RATE_HEADERS",
     "budget_refusal",
     "duration",
     "rate_headers",

@@ -47,9 +47,10 @@ class Quota:
 
     def lines_at(self, t: float) -> Lines:
         """lines() at unix time `t`, with no datetime made unless the day is new."""
-        found = self._by_day.get(int(t // DAY_S))
+        day = int(t // DAY_S)
+        found = self._by_day.get(day)
         if found is None:
-            found = self._by_day[int(t // DAY_S)] = self.lines(
+            found = self._by_day[day] = self.lines(
                 datetime.fromtimestamp(t, UTC).replace(tzinfo=None)
             )
         return found

@@ -78,19 +78,24 @@ def _release(admission: Admission, ask: Ask, done: asyncio.Future[Any]) -> None:
         return
     outcome = done.result()
     metrics.reservations_held.inc()
-    admission.settle_later(
-        Settlement(
-            ask.rid,
-            time.time(),
-            ask.now,
-            ask.budgets,
-            tuple(line for line in ask.rates if line.kind == "tokens"),
-            ask.slots,
-            outcome.cost,
-            outcome.tokens,
-            0,
-            0,
-        )
+    admission.settle_later(_settlement(ask, outcome.cost, outcome.tokens, 0, 0))
+
+
+def _settlement(
+    ask: Ask, cost: int, tokens: int, actual_pusd: int, actual_tokens: int
+) -> Settlement:
+    """What `ask` reserved (`cost`, `tokens` counted), replaced by what the call used."""
+    return Settlement(
+        ask.rid,
+        time.time(),
+        ask.now,
+        ask.budgets,
+        tuple(line for line in ask.rates if line.kind == "tokens"),
+        ask.slots,
+        cost,
+        tokens,
+        actual_pusd,
+        actual_tokens,
     )
 
 
@@ -113,17 +118,16 @@ def quota_of(principal: Any) -> Quota | None:
 
 
 async def admit(
-    admission: Admission | None,
+    admission: Admission,
+    quota: Quota,
     req: ClientRequest,
     ex: Exchange,
     chain: list[Model],
     result: PolicyResult,
 ) -> Grant | None:
-    """Admit the call or raise its refusal (a GatewayError). `chain` loses the fallbacks
-    a budget cannot pay for (unpriced ones)."""
-    quota = quota_of(req.principal)
-    if quota is None or admission is None:
-        return None
+    """Admit the call of a key whose limits are `quota` (quota_of its principal), or raise
+    its refusal (a GatewayError). `chain` loses the fallbacks a budget cannot pay for
+    (unpriced ones)."""
     now = time.time()
     lines = quota.lines_at(now)
     params = result.params
@@ -170,10 +174,11 @@ async def admit(
         refused = {}
         if outcome.reason in ("requests", "tokens") and outcome.retry_after is not None:
             line = ask.rates[outcome.line]
+            limit, left, when = answers.RATE_HEADERS[line.kind]
             refused = {
-                f"x-ratelimit-limit-{line.kind}": str(line.limit),
-                f"x-ratelimit-remaining-{line.kind}": "0",
-                f"x-ratelimit-reset-{line.kind}": answers.duration(outcome.retry_after),
+                limit: line.limit_text,
+                left: "0",
+                when: answers.duration(outcome.retry_after),
             }
         raise answers.rate_refusal(ask, outcome, refused)
     headers = answers.rate_headers(ask.rates, outcome.rates)
@@ -199,20 +204,7 @@ async def admit(
         used = usage.input + usage.output if usage is not None else 0
         if local and admission.settle_now(rid, cost, tokens, actual, used):
             return
-        admission.settle_later(
-            Settlement(
-                rid,
-                time.time(),
-                ask.now,
-                ask.budgets,
-                tuple(line for line in ask.rates if line.kind == "tokens"),
-                ask.slots,
-                cost,
-                tokens,
-                actual,
-                used,
-            )
-        )
+        admission.settle_later(_settlement(ask, cost, tokens, actual, used))
 
     ex.sinks = [*ex.sinks, settle]
     return grant

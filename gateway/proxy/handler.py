@@ -117,11 +117,11 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
     ex.body_size = len(raw)
     leg = ex.begin(model, result)
     grant = None
-    if (
-        state.admission is not None and admission.quota_of(req.principal) is not None
-    ):  # a key's rate limits and budget; settled by the Exchange's sinks
+    quota = admission.quota_of(req.principal) if state.admission is not None else None
+    if quota is not None and state.admission is not None:
+        # A key's rate limits and budget; settled by the Exchange's sinks.
         try:
-            grant = await admission.admit(state.admission, req, ex, chain, result)
+            grant = await admission.admit(state.admission, quota, req, ex, chain, result)
         except GatewayError as refused:
             ex.finish(refused.status, refused)
             return error_response(refused, ex.headers())
