@@ -217,20 +217,12 @@ def _message_tokens(message: Mapping[str, Any], encoding: str) -> int:
     role = message.get("role")
     if isinstance(role, str):
         tokens += _word_tokens(role, encoding)
-    content = message.get("content")
-    if isinstance(content, str):  # the common case, without _content_tokens' type tests
-        tokens += count_text_tokens(content, encoding=encoding)
-    else:
-        tokens += _content_tokens(content, encoding)
+    tokens += _content_tokens(message.get("content"), encoding)
     name = message.get("name")
     if isinstance(name, str) and name:
         tokens += TOKENS_PER_NAME + count_text_tokens(name, encoding=encoding)
     tool_calls = message.get("tool_calls")
-    if (
-        tool_calls is not None
-        and isinstance(tool_calls, Sequence)
-        and not isinstance(tool_calls, str)
-    ):
+    if isinstance(tool_calls, Sequence) and not isinstance(tool_calls, str):
         tokens += sum(_function_call_tokens(call, encoding) for call in tool_calls)
     if message.get("function_call") is not None:  # the legacy single-call form
         tokens += _function_call_tokens(message["function_call"], encoding)
