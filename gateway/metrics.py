@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, values
 
 from gateway import multiprocess
 from gateway.accounting import CallRecord, Usage
@@ -223,6 +223,12 @@ def genai_labels(model: Model) -> tuple[str, str, str]:
     """
     operation = "embeddings" if model.is_embedding else "chat"
     return operation, model.wire.genai_provider or model.provider_name, bare_model(model.native_id)
+
+
+# prometheus-client chose its value store from PROMETHEUS_MULTIPROC_DIR when imported: in
+# one process (True) a metric's values are plain in-memory ones, which a collector can
+# read at the scrape; with workers they are files every worker's scrape reads.
+IN_PROCESS = values.ValueClass is values.MutexValue
 
 
 class FastHistogram:

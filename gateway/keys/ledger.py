@@ -21,8 +21,7 @@ from weakref import WeakSet
 from prometheus_client import Counter, Gauge
 
 from gateway.accounting import Usage
-from gateway.keys.metrics import IN_PROCESS
-from gateway.metrics import REGISTRY, FastValue
+from gateway.metrics import IN_PROCESS, REGISTRY, FastValue
 from gateway.store import Store, StoreError
 from gateway.store.ledger import Format, format_of, insert_values, to_pusd
 

@@ -20,11 +20,11 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from prometheus_client import Counter, values
+from prometheus_client import Counter
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 
-from gateway.metrics import REGISTRY, FastValue
+from gateway.metrics import IN_PROCESS, REGISTRY, FastValue
 
 if TYPE_CHECKING:
     from gateway.accounting import CallRecord
@@ -36,9 +36,6 @@ TOKENS = (
 )
 REQUESTS = ("gateway_key_requests", "Requests by virtual key, team and status.")
 _TYPES = ("input", "cached_input", "output", "reasoning")
-
-# prometheus-client chose its value store from PROMETHEUS_MULTIPROC_DIR when imported.
-IN_PROCESS = values.ValueClass is values.MutexValue
 
 
 class _Series:

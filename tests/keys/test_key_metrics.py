@@ -16,11 +16,11 @@ from gateway.accounting import CallRecord, Usage
 from gateway.auth.principal import ANONYMOUS, MASTER, Principal
 from gateway.keys import metrics as key_metrics
 from gateway.keys.ledger import LedgerWriter
-from gateway.metrics import REGISTRY, render_metrics
+from gateway.metrics import IN_PROCESS, REGISTRY, render_metrics
 from gateway.store import Store
 
 pytestmark = pytest.mark.skipif(
-    not key_metrics.IN_PROCESS, reason="multiprocess mode: tests/e2e/test_keys_processes.py"
+    not IN_PROCESS, reason="multiprocess mode: tests/e2e/test_keys_processes.py"
 )
 
 
