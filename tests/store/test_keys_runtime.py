@@ -42,6 +42,14 @@ def _key(store: Store, name: str, **fields: Any) -> str:
     return secret
 
 
+def _principal(store: Store, **fields: Any) -> Principal:
+    """The Principal the key cache resolves for a new key "k" (`fields` as for _key)."""
+    _key(store, "k", **fields)
+    cache = KeyCache(store)
+    cache.refresh()
+    return next(iter(cache._by_hash.values())).principal
+
+
 def _record(principal: Principal, cost: str | None = "0.000345", status: int = 200) -> CallRecord:
     return CallRecord(
         request_id="r",
@@ -113,10 +121,7 @@ def test_globs_match_aliases_and_an_empty_list_allows_nothing(store: Store) -> N
 
 def test_the_writer_batches_only_key_and_master_calls(store: Store) -> None:
     admin.create_team(store, "t")
-    _key(store, "k", team="t")
-    cache = KeyCache(store)
-    cache.refresh()
-    principal = next(iter(cache._by_hash.values())).principal
+    principal = _principal(store, team="t")
     writer = LedgerWriter(store)
     writer(_record(principal))  # not enabled yet: dropped on the floor, by design
     writer.enabled = True
@@ -137,10 +142,7 @@ def test_the_writer_batches_only_key_and_master_calls(store: Store) -> None:
 def test_a_ledger_row_is_the_call_as_sqlalchemy_reads_it_back(store: Store) -> None:
     """The writer's tuples skip SQLAlchemy's type processing: what Core reads back must
     still be the call, times to the microsecond (a whole second too) included."""
-    _key(store, "k")
-    cache = KeyCache(store)
-    cache.refresh()
-    principal = next(iter(cache._by_hash.values())).principal
+    principal = _principal(store)
     writer = LedgerWriter(store)
     writer.enabled = True
     whole = dataclasses.replace(_record(principal), time=1_796_000_000.0, ttft_s=0.25)
@@ -184,10 +186,7 @@ def test_a_ledger_row_is_the_call_as_sqlalchemy_reads_it_back(store: Store) -> N
 def test_a_flush_writes_what_was_queued_when_it_began(store: Store) -> None:
     """Calls finishing while a flush writes wait for the next one: one transaction per
     flush, not one more for every few rows that arrived meanwhile."""
-    _key(store, "k")
-    cache = KeyCache(store)
-    cache.refresh()
-    principal = next(iter(cache._by_hash.values())).principal
+    principal = _principal(store)
     writer = LedgerWriter(store)
     writer.enabled = True
     driver = store.driver  # the ledger's transactions (gateway.store.core.Store.driver)
