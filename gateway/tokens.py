@@ -16,7 +16,9 @@ same order, not exact.
 The encoder is loaded once per process, lazily (never at import time), under a
 lock; a loaded encoder is safe to share between threads. Loading `o200k_base`
 takes about half a second, so `warm_up()` may be called at start-up. Counting
-runs at tens of MB/s; a 32 MB body takes under a second.
+runs at tens of MB/s; a 32 MB body takes under a second. Texts of REMEMBER_MIN_CHARS
+or more keep their counts (by the text, bounded: see REMEMBER_CHARS), so a conversation
+sent again each turn is tokenized only where it is new.
 
 If `quicktok` is not installed the module still works: it logs one warning and
 falls back to ceil(UTF-8 bytes / 4).
@@ -87,6 +89,40 @@ _lock = threading.Lock()
 _counters: dict[str, Counter] = {}
 _backends: dict[str, str] = {}
 
+# Long texts come back: an agent resends its whole conversation on every turn, and a
+# system prompt rides on every call. Their counts are kept by the text itself (an exact
+# key: a hash would let a crafted collision under-count a reservation), so a call pays
+# the tokenizer (8-25 ns a byte) only for what is new, and a dict lookup (a hash and a
+# compare, about 1 ns a byte) for the rest. Short texts are counted again: that costs
+# less than keeping them. At most REMEMBER_CHARS characters are kept per encoding;
+# past that the lot is dropped and the texts that still come back are counted anew.
+REMEMBER_MIN_CHARS = 256
+REMEMBER_CHARS = 8 * 1024 * 1024
+_remembered: dict[str, dict[str, int]] = {}
+_remembered_chars: dict[str, int] = {}
+_remember_lock = threading.Lock()  # not _lock: that one is held while an encoder loads
+
+
+def _remember(count: Counter, text: str, encoding: str) -> int:
+    """count(text) for a text of REMEMBER_MIN_CHARS or more, from memory when seen before."""
+    known = _remembered.get(encoding)
+    if known is None:
+        known = _remembered.setdefault(encoding, {})
+    tokens = known.get(text)
+    if tokens is None:
+        tokens = count(text)
+        size = len(text)
+        if size <= REMEMBER_CHARS:
+            with _remember_lock:  # big bodies are counted in worker threads: the tally stays exact
+                held = _remembered_chars.get(encoding, 0) + size
+                if held > REMEMBER_CHARS:
+                    known.clear()
+                    held = size
+                if text not in known:
+                    known[text] = tokens
+                    _remembered_chars[encoding] = held
+    return tokens
+
 
 def _approx_count(text: str) -> int:
     """Fallback: about 4 UTF-8 bytes per token."""
@@ -133,6 +169,8 @@ def count_text_tokens(text: str, *, encoding: str = DEFAULT_ENCODING) -> int:
         return 0
     counter = _counters.get(encoding) or _counter(encoding)
     try:
+        if len(text) >= REMEMBER_MIN_CHARS:
+            return _remember(counter, text, encoding)
         return counter(text)
     except (TypeError, UnicodeEncodeError):
         # A lone surrogate cannot be UTF-8 encoded; tiktoken replaces it with U+FFFD.
@@ -253,7 +291,11 @@ def estimate_chat_tokens(
                 total += TOKENS_PER_MESSAGE + _word_tokens(role, encoding)
                 if content:
                     try:
-                        total += count(content)
+                        total += (
+                            count(content)
+                            if len(content) < REMEMBER_MIN_CHARS
+                            else _remember(count, content, encoding)
+                        )
                     except (TypeError, UnicodeEncodeError):
                         total += count_text_tokens(content, encoding=encoding)
                 continue
