@@ -51,10 +51,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
-from config import BENCH, CHAT_BODY, CHAT_PATH, MASTER_KEY, STREAM_BODY
-from procs import free_port
 
 from gateway.store.plain import DEFAULT_PATH
+
+from config import BENCH, CHAT_BODY, CHAT_PATH, MASTER_KEY, STREAM_BODY
+from procs import free_port
 
 WARM_UP_CALLS = 30
 SETUPS = ("none", "plain", "limited")

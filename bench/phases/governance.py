@@ -22,9 +22,8 @@ import tempfile
 from pathlib import Path
 
 from config import ROOT
-from procs import stop
-
 from phases import Session
+from procs import stop
 
 # Interleaved rounds, short ones: each setup's figures are medians over them, and its
 # shares are taken against the no-keys run of its own round, seconds apart, which the

@@ -15,9 +15,8 @@ import subprocess
 import sys
 
 from config import BENCH, CHAT_PATH, LOAD_CORE, MASTER_KEY, RESULTS, STREAM_BODY
-from procs import memory_mb, pinned, stop
-
 from phases import Session
+from procs import memory_mb, pinned, stop
 
 TARGETS = {"held": 8000, "kb_per_stream": 30.0, "probe_ttft_added_ms": 5.0}
 

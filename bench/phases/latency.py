@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from procs import keep_awake, merge_rounds
-
 from phases import Session
+from procs import keep_awake, merge_rounds
 
 
 def measure(s: Session) -> None:

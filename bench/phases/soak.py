@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import time
 
+from phases import Session
 from procs import memory_mb
 from servers import metrics_totals
-
-from phases import Session
 
 
 def measure(s: Session) -> None:

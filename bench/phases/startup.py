@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import statistics
 
-from procs import stop
-
 from phases import Session
+from procs import stop
 
 
 def measure(s: Session) -> None:

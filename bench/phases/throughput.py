@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from procs import merge_rounds
-
 from phases import Session
+from procs import merge_rounds
 
 
 def measure(s: Session) -> None:

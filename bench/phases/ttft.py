@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import statistics
 
-from procs import keep_awake
-
 from phases import Session
+from procs import keep_awake
 
 
 def measure(s: Session) -> None:

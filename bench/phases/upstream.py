@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from config import LOAD_CORE, PROXY_CORE
-
 from phases import Session
 
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import time
 
-from procs import memory_mb, proc_tree, stop
-
 from phases import Session
+from procs import memory_mb, proc_tree, stop
 
 
 def measure(s: Session) -> None:
