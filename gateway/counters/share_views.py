@@ -11,10 +11,15 @@ from gateway.counters.share_state import Line
 
 
 def view(share: Line) -> tuple[int, int]:
-    """(spent, reserved) of a budget line as this process knows them: what the counters
-    said last, its slices' settled spend added, their unused part not counted as reserved."""
-    spent, reserved = share.seen
-    for s in share.slices:
+    """(spent, reserved) of a budget line as this process knows them, from what the
+    counters said last."""
+    return _with_slices(share, *share.seen)
+
+
+def _with_slices(share: Line | None, spent: int, reserved: int) -> tuple[int, int]:
+    """A budget line's (spent, reserved) as read, with this process's slices of it: their
+    settled spend added, their unused part not counted as reserved."""
+    for s in share.slices if share is not None else ():
         spent += s.spent
         reserved += s.used - s.spent - s.size
     return spent, max(0, reserved)
@@ -31,13 +36,10 @@ def adjust(
     """A read of the shared counters as this process knows them: its shares' unused
     parts are not counted as reserved or used, their settled spend is counted."""
     spent_reserved, used_reset = values
-    out_b = []
-    for line, (spent, reserved) in zip(budgets, spent_reserved, strict=True):
-        share = budget_shares.get(line.key)
-        for s in share.slices if share is not None else ():
-            spent += s.spent
-            reserved += s.used - s.spent - s.size
-        out_b.append((spent, max(0, reserved)))
+    out_b = [
+        _with_slices(budget_shares.get(line.key), spent, reserved)
+        for line, (spent, reserved) in zip(budgets, spent_reserved, strict=True)
+    ]
     out_r = []
     oldest = bucket(now) - BUCKETS
     for rline, (used, reset) in zip(rates, used_reset, strict=True):
