@@ -117,8 +117,7 @@ async def _handle(state: GatewayState, req: ClientRequest, ex: Exchange) -> Resp
     ex.body_size = len(raw)
     leg = ex.begin(model, result)
     grant = None
-    quota = admission.quota_of(req.principal) if state.admission is not None else None
-    if quota is not None and state.admission is not None:
+    if state.admission is not None and (quota := admission.quota_of(req.principal)) is not None:
         # A key's rate limits and budget; settled by the Exchange's sinks.
         try:
             grant = await admission.admit(state.admission, quota, req, ex, chain, result)
